@@ -1,0 +1,132 @@
+"""Source-system specs: the YAML files in ``pipelines/`` loaded into typed objects.
+
+A spec names a source's tables, their columns and SQL types, primary keys and update stamps.
+The generator creates tables from it; ingestion reads by it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from .paths import data_dir
+
+_TYPE_RE = re.compile(r"^(?P<name>[A-Z]+)(?:\((?P<args>[0-9, ]+)\))?$")
+
+
+class SpecError(ValueError):
+    """A source spec is malformed."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: dict[str, str]
+    primary_key: tuple[str, ...]
+    update_stamp: str | None = None
+    person_table: bool = False
+    description: str = ""
+
+    def sqlalchemy_table(self, metadata: sa.MetaData) -> sa.Table:
+        cols = [
+            sa.Column(col, sql_type(typ), primary_key=col in self.primary_key, autoincrement=False)
+            for col, typ in self.columns.items()
+        ]
+        return sa.Table(self.name, metadata, *cols)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    department: str | None
+    description: str
+    default_file: str
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+
+    @property
+    def url_setting(self) -> str:
+        return f"SAMLET_SOURCE_{self.name.upper()}_URL"
+
+    def metadata(self) -> sa.MetaData:
+        md = sa.MetaData()
+        for table in self.tables.values():
+            table.sqlalchemy_table(md)
+        return md
+
+
+def sql_type(declared: str) -> sa.types.TypeEngine:
+    """Map a spec type (``VARCHAR(10)``, ``NUMERIC(12,2)``, ``DATE`` ...) to SQLAlchemy."""
+    m = _TYPE_RE.match(declared.strip().upper())
+    if not m:
+        raise SpecError(f"unknown column type {declared!r}")
+    name = m["name"]
+    args = [int(a) for a in (m["args"] or "").replace(" ", "").split(",") if a]
+    if name == "VARCHAR":
+        return sa.String(*(args or [255]))
+    if name == "TEXT":
+        return sa.Text()
+    if name == "INTEGER":
+        return sa.Integer()
+    if name == "BIGINT":
+        return sa.BigInteger()
+    if name == "NUMERIC":
+        return sa.Numeric(*(args or [18, 2]), asdecimal=True)
+    if name == "DATE":
+        return sa.Date()
+    if name == "TIMESTAMP":
+        return sa.DateTime()
+    if name == "BOOLEAN":
+        return sa.Boolean()
+    raise SpecError(f"unknown column type {declared!r}")
+
+
+def load_source_spec(path: Path) -> SourceSpec:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path.name}: not valid YAML ({exc.problem if hasattr(exc, 'problem') else exc})") from None
+    if not isinstance(doc, dict) or "name" not in doc or "tables" not in doc:
+        raise SpecError(f"{path.name}: a source spec needs 'name' and 'tables'")
+    tables = {}
+    for tname, t in doc["tables"].items():
+        cols = {str(k): str(v) for k, v in (t.get("columns") or {}).items()}
+        pk = tuple(t.get("primary_key") or ())
+        missing = [c for c in pk if c not in cols]
+        if not cols or not pk or missing:
+            raise SpecError(f"{path.name}: table {tname} needs columns and a primary key of its columns")
+        stamp = t.get("update_stamp")
+        if stamp is not None and stamp not in cols:
+            raise SpecError(f"{path.name}: table {tname}: update_stamp {stamp!r} is not a column")
+        for typ in cols.values():
+            sql_type(typ)
+        tables[tname] = TableSpec(
+            name=tname,
+            columns=cols,
+            primary_key=pk,
+            update_stamp=stamp,
+            person_table=bool(t.get("person_table", False)),
+            description=str(t.get("description", "")),
+        )
+    return SourceSpec(
+        name=doc["name"],
+        department=doc.get("department"),
+        description=str(doc.get("description", "")),
+        default_file=doc.get("default_file", f"{doc['name']}.sqlite"),
+        tables=tables,
+    )
+
+
+def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
+    """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name."""
+    folder = folder or data_dir("pipelines")
+    specs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.stem in ("job", "policy") or path.stem.startswith("_"):
+            continue
+        spec = load_source_spec(path)
+        specs[spec.name] = spec
+    return specs
