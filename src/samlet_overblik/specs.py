@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 import yaml
 
 from .paths import data_dir
@@ -46,6 +47,16 @@ class SourceSpec:
     description: str
     default_file: str
     tables: dict[str, TableSpec] = field(default_factory=dict)
+    # "table.column" -> code -> {title, category, legal}: the mapping to the canonical model.
+    codes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+
+    def code_rows(self) -> list[tuple[str, str, str, str | None, str, str | None]]:
+        """(source, field, code, title, category, legal paragraph) rows for ``staging.code_map``."""
+        return [
+            (self.name, fld, code, m.get("title"), m["category"], m.get("legal"))
+            for fld, mapping in self.codes.items()
+            for code, m in mapping.items()
+        ]
 
     @property
     def url_setting(self) -> str:
@@ -78,7 +89,8 @@ def sql_type(declared: str) -> sa.types.TypeEngine:
     if name == "DATE":
         return sa.Date()
     if name == "TIMESTAMP":
-        return sa.DateTime()
+        # MySQL/MariaDB DATETIME drops fractions of a second unless asked for microseconds.
+        return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
     if name == "BOOLEAN":
         return sa.Boolean()
     raise SpecError(f"unknown column type {declared!r}")
@@ -111,7 +123,15 @@ def load_source_spec(path: Path) -> SourceSpec:
             person_table=bool(t.get("person_table", False)),
             description=str(t.get("description", "")),
         )
+    codes = doc.get("codes") or {}
+    from . import CATEGORIES
+
+    for fld, mapping in codes.items():
+        for code, m in (mapping or {}).items():
+            if not isinstance(m, dict) or m.get("category") not in CATEGORIES:
+                raise SpecError(f"{path.name}: codes.{fld}.{code}: category must be one of {', '.join(CATEGORIES)}")
     return SourceSpec(
+        codes={str(f): {str(c): dict(m) for c, m in (mp or {}).items()} for f, mp in codes.items()},
         name=doc["name"],
         department=doc.get("department"),
         description=str(doc.get("description", "")),

@@ -1,0 +1,17 @@
+-- target: staging.coordination_plans
+-- source: beskaeftigelse.helhedsplan
+-- description: One plan with a coordinating caseworker, led by the job centre.
+SELECT
+    'beskaeftigelse' AS source, 'helhedsplan' AS source_table, CAST(r.plan_id AS VARCHAR) AS record_id,
+    'borger' AS person_table, CAST(r.borger_id AS VARCHAR) AS person_record_id,
+    'beskaeftigelse' AS department,
+    r.tovholder AS coordinator,
+    parse_date(r.oprettet_dato) AS created_date,
+    r.maal AS goals,
+    parse_ts(r.sidst_aendret) AS updated_at,
+    CASE
+        WHEN NOT EXISTS (SELECT 1 FROM raw.beskaeftigelse__borger b WHERE b.borger_id = r.borger_id) THEN 'orphan_person_reference'
+        WHEN r.tovholder IS NULL THEN 'missing_coordinator'
+    END AS _reject_reason,
+    to_json(r) AS _raw_row
+FROM raw.beskaeftigelse__helhedsplan r

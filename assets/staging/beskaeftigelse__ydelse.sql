@@ -1,0 +1,28 @@
+-- target: staging.interventions
+-- source: beskaeftigelse.ydelse
+-- description: Benefits with a monthly amount.
+SELECT
+    'beskaeftigelse' AS source, 'ydelse' AS source_table, CAST(r.ydelse_id AS VARCHAR) AS record_id,
+    'borger' AS person_table, CAST(r.borger_id AS VARCHAR) AS person_record_id,
+    'beskaeftigelse' AS department,
+    coalesce(m.category, 'ydelser') AS category,
+    'ydelse' AS kind,
+    coalesce(m.title, r.ydelsestype) AS title,
+    CASE r.ydelsestype WHEN 'sygedagpenge' THEN 'Sygedagpengeloven' ELSE 'LAS' END AS legal_paragraph,
+    parse_date(r.fra_dato) AS start_date,
+    parse_date(r.til_dato) AS end_date,
+    TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) AS monthly_cost,
+    r.sagsbehandler AS caseworker,
+    parse_ts(r.sidst_aendret) AS updated_at,
+    CASE
+        WHEN NOT EXISTS (SELECT 1 FROM raw.beskaeftigelse__borger b WHERE b.borger_id = r.borger_id) THEN 'orphan_person_reference'
+        WHEN m.code IS NULL THEN 'unknown_code'
+        WHEN parse_date(r.fra_dato) IS NULL THEN 'unparseable_date'
+        WHEN r.til_dato IS NOT NULL AND parse_date(r.til_dato) IS NULL THEN 'unparseable_date'
+        WHEN parse_date(r.til_dato) < parse_date(r.fra_dato) THEN 'end_before_start'
+        WHEN r.beloeb_pr_maaned IS NOT NULL AND TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
+        WHEN TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+    END AS _reject_reason,
+    to_json(r) AS _raw_row
+FROM raw.beskaeftigelse__ydelse r
+LEFT JOIN staging.code_map m ON m.source = 'beskaeftigelse' AND m.field = 'ydelse.ydelsestype' AND m.code = r.ydelsestype

@@ -1,0 +1,1 @@
+"""The thin Dagster layer: asset factories, resources, jobs, schedules, sensors and checks over the domain modules."""

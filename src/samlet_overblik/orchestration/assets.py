@@ -1,0 +1,202 @@
+"""Asset factories: one raw asset per source spec, one asset per SQL file, and the publishing steps.
+
+Each asset is a thin wrapper: it opens the run's building copy of the warehouse and calls a plain
+function of the domain modules. Metadata carries counts and durations, never row data or CPR.
+"""
+
+
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from .. import ingest, staging
+from ..specs import SourceSpec, load_source_specs
+from .resources import RunSettings, WarehouseResource
+
+OWNERS = ["team:data-engineering"]
+CONSENT_SOURCE = "samtykke"
+
+
+def raw_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source])
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    """Copy every table of one source into ``raw``; a source that is down reuses its last good copy."""
+
+    @dg.asset(
+        key=raw_key(spec.name),
+        group_name="raw",
+        description=f"Exact copies of {spec.name}'s tables ({', '.join(spec.tables)}): {spec.description}",
+        owners=OWNERS,
+        kinds={"duckdb", "sqlalchemy"},
+        required_resource_keys={"warehouse", "run_settings", f"source_{spec.name}"},
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=1, backoff=dg.Backoff.EXPONENTIAL),
+    )
+    def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse: WarehouseResource = context.resources.warehouse
+        settings: RunSettings = context.resources.run_settings
+        url = getattr(context.resources, f"source_{spec.name}").url
+        started = time.perf_counter()
+        loaded_at = _now()
+        with warehouse.connect(context.run_id) as con:
+            try:
+                results = ingest.ingest_source(
+                    con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh
+                )
+            except ingest.SourceUnavailable as exc:
+                stale = _reuse_last_snapshot(con, spec, context.run_id, loaded_at, str(exc))
+                if not stale:
+                    raise dg.Failure(description=f"{exc}; no earlier snapshot to reuse") from None
+                context.log.warning(f"{exc}; reusing the last good snapshot (department data marked stale)")
+                return dg.MaterializeResult(
+                    metadata={"status": "stale", "reason": str(exc), "tables": len(stale)}
+                )
+            for r in results:
+                con.execute(
+                    "INSERT INTO meta.source_loads VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, NULL)",
+                    [context.run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
+                )
+        meta = {f"rows.{r.table}": r.rows_total for r in results}
+        meta.update({f"read.{r.table}": r.rows_read for r in results})
+        meta["status"] = "ok"
+        meta["duration_s"] = round(time.perf_counter() - started, 3)
+        return dg.MaterializeResult(metadata=meta)
+
+    return _raw
+
+
+def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
+    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none."""
+    have = []
+    for table in spec.tables:
+        n = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = ?",
+            [f"{spec.name}__{table}"],
+        ).fetchall()[0][0]
+        if n:
+            have.append(table)
+    if len(have) < len(spec.tables):
+        return []
+    for table in have:
+        last = con.execute(
+            "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
+            "WHERE source = ? AND source_table = ? AND status = 'ok'",
+            [spec.name, table],
+        ).fetchall()[0]
+        con.execute(
+            "INSERT INTO meta.source_loads VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
+            [run_id, spec.name, table, last[1], last[0], reason],
+        )
+    return have
+
+
+def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey(["staging", sql_asset.name]),
+        deps=[raw_key(sql_asset.source_system)],
+        group_name="staging",
+        description=f"{sql_asset.description} → {sql_asset.target} (rejected rows → quarantine.rejected_rows)",
+        owners=OWNERS,
+        kinds={"duckdb", "sql"},
+    )
+    def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        with warehouse.connect(context.run_id) as con:
+            staging.refresh_code_map(con, load_source_specs()[sql_asset.source_system])
+            result = staging.run_staging_asset(con, sql_asset, context.run_id, _now())
+        return dg.MaterializeResult(
+            metadata={
+                "rows": result.rows,
+                "quarantined": sum(result.rejected.values()),
+                **{f"quarantined.{k}": v for k, v in result.rejected.items()},
+                "duration_s": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    return _staging
+
+
+def source_assets() -> tuple[list[dg.AssetsDefinition], list[dg.AssetsDefinition]]:
+    specs = load_source_specs()
+    raws = [raw_asset(s) for s in specs.values()]
+    stagings = [staging_asset(a) for a in staging.load_sql_assets("staging")]
+    return raws, stagings
+
+
+def identity_asset(person_stagings: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from ..linking import link_person_records
+
+    @dg.asset(
+        key=dg.AssetKey(["identity", "person_links"]),
+        deps=person_stagings,
+        group_name="identity",
+        description="Every person-identifying record linked to a stable person key (identity.person_links, identity.person_keys).",
+        owners=OWNERS,
+        kinds={"duckdb"},
+    )
+    def _identity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        with warehouse.connect(context.run_id) as con:
+            result = link_person_records(con, context.run_id, _now())
+        return dg.MaterializeResult(
+            metadata={
+                "records": result.records,
+                "new_person_keys": result.new_keys,
+                **{f"method.{k}": v for k, v in result.by_method.items()},
+                "duration_s": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    return _identity
+
+
+PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
+
+
+def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from .. import warehouse as wh
+
+    @dg.asset(
+        key=PUBLISHED_WAREHOUSE,
+        deps=deps,
+        group_name="published",
+        description="Swaps the run's building copy in as warehouse/samlet_overblik.duckdb (atomic rename, mode 0600).",
+        owners=OWNERS,
+        kinds={"duckdb"},
+    )
+    def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        with warehouse.connect(context.run_id) as con:
+            stale = con.execute(
+                "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1",
+                [context.run_id],
+            ).fetchall()
+            failed_closed = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'consent' AND table_name = 'run_status'"
+            ).fetchall()[0][0] and con.execute(
+                "SELECT count(*) FROM consent.run_status WHERE run_id = ? AND fail_closed", [context.run_id]
+            ).fetchall()[0][0]
+            status = "consent_fail_closed" if failed_closed else ("degraded" if stale else "ok")
+            message = ("stale sources: " + ", ".join(s for (s,) in stale)) if stale else None
+            con.execute(
+                "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference(), status, message],
+            )
+        wh.publish(warehouse.published, context.run_id)
+        if status != "ok":
+            context.log.warning(f"run published as {status}" + (f" ({message})" if message else ""))
+        return dg.MaterializeResult(metadata={"status": status})
+
+    return _published
+
+
+def _run_start(context: dg.AssetExecutionContext) -> datetime | None:
+    stats = context.instance.get_run_stats(context.run_id)
+    if stats and stats.start_time:
+        return datetime.fromtimestamp(stats.start_time, timezone.utc).replace(tzinfo=None)
+    return None

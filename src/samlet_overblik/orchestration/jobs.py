@@ -1,0 +1,41 @@
+"""Jobs, schedules and the failure hook that drops a failed run's building copy."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .. import warehouse as wh
+from ..paths import data_dir
+
+import yaml
+
+
+def job_settings() -> dict:
+    return yaml.safe_load((data_dir("pipelines") / "job.yaml").read_text(encoding="utf-8"))
+
+
+@dg.failure_hook(required_resource_keys={"warehouse"})
+def abandon_build_on_failure(context: dg.HookContext) -> None:
+    """A failed run never publishes: drop its building copy so the published files stay as they were."""
+    wh.abandon(context.resources.warehouse.published, context.run_id)
+
+
+def nightly_job() -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        "nightly",
+        selection=dg.AssetSelection.all(),
+        description="Ingest every source, stage, reconcile identities, apply consent, build the unified view and publish.",
+        executor_def=dg.in_process_executor,
+        hooks={abandon_build_on_failure},
+    )
+
+
+def nightly_schedule(job) -> dg.ScheduleDefinition:
+    cfg = job_settings()["nightly"]
+    return dg.ScheduleDefinition(
+        name="nightly_schedule",
+        job=job,
+        cron_schedule=cfg["cron"],
+        execution_timezone=cfg["timezone"],
+        description="The nightly run at 02:00 Copenhagen time.",
+    )

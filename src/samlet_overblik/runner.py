@@ -1,0 +1,123 @@
+"""Run a job of the code location in-process, with a progress line per finished step.
+
+Used by ``samlet-overblik run`` and ``demo``; the Dagster daemon runs the same jobs on schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import dagster as dg
+
+from .orchestration.build import build_defs
+from .orchestration.resources import RunSettings, WarehouseResource, source_resource
+from .settings import Settings
+from .specs import load_source_specs
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    run_id: str
+    seconds: float
+    failure: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def resources_for(settings: Settings) -> dict:
+    res: dict = {
+        "warehouse": WarehouseResource(path=str(settings.warehouse)),
+        "run_settings": RunSettings(
+            reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
+            full_refresh=settings.full_refresh,
+            policy_file=str(settings.policy_file or ""),
+        ),
+    }
+    for spec in load_source_specs().values():
+        res[f"source_{spec.name}"] = source_resource(spec, settings.sources_dir, settings.source_urls.get(spec.name))
+    return res
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns Dagster's step events into one short line each."""
+
+    def __init__(self, on_step: Callable[[str, str], None]):
+        super().__init__()
+        self.on_step = on_step
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        if event is None:
+            return
+        kind = event.event_type_value
+        if kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            self.on_step(event.step_key or "", kind)
+
+
+def run_job(
+    settings: Settings,
+    job: str = "nightly",
+    on_step: Callable[[str, str], None] | None = None,
+    defs: dg.Definitions | None = None,
+) -> RunOutcome:
+    defs = defs or build_defs(resource_overrides=resources_for(settings))
+    job_def = defs.resolve_job_def(job)
+    started = time.perf_counter()
+
+    handlers = []
+    if on_step:
+        handler = _ProgressHandler(on_step)
+
+        @dg.logger
+        def progress_logger(_init_context):
+            log = logging.getLogger("samlet_overblik.progress")
+            log.setLevel(logging.DEBUG)
+            log.propagate = False
+            log.handlers = [handler]
+            return log
+
+        handlers = [progress_logger]
+        job_def = job_def.with_logger_defs({"progress": progress_logger})
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job_def.execute_in_process(instance=instance, raise_on_error=False)
+        failure = None
+        if not result.success:
+            failure = _first_failure(result)
+    return RunOutcome(result.success, result.run_id, time.perf_counter() - started, failure)
+
+
+def _first_failure(result) -> str:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.step_failure_data.error
+            # A dg.Failure's description, or the last line of the exception: one line, no traceback.
+            msg = (err.message or "").strip().splitlines()
+            user = event.step_failure_data.user_failure_data
+            if user and user.description:
+                return f"{event.step_key}: {user.description}"
+            return f"{event.step_key}: {msg[-1] if msg else 'failed'}"
+    return "run failed"
+
+
+def warehouse_summary(warehouse: Path) -> dict:
+    """Rows per source table and quarantined rows by reason, from the published warehouse."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        run_id = con.execute("SELECT run_id FROM meta.runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+        run_id = run_id[0][0] if run_id else None
+        loads = con.execute(
+            "SELECT source, source_table, rows_total, status FROM meta.source_loads WHERE run_id = ? ORDER BY 1, 2",
+            [run_id],
+        ).fetchall()
+        quarantine = con.execute(
+            "SELECT source, reason, count(*) FROM quarantine.rejected_rows GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        status = con.execute("SELECT status, message FROM meta.runs WHERE run_id = ?", [run_id]).fetchall()
+    return {"run_id": run_id, "loads": loads, "quarantine": quarantine, "status": status[0] if status else None}

@@ -1,0 +1,126 @@
+"""Run settings: where the sources and the warehouse are, from a config file or ``SAMLET_*`` variables.
+
+Precedence: explicit arguments > environment (``SAMLET_*``) > config file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from .specs import SourceSpec, load_source_specs
+
+DEFAULT_SOURCES_DIR = Path("data/sources")
+DEFAULT_WAREHOUSE = Path("warehouse/samlet_overblik.duckdb")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed (message is one line, no secrets)."""
+
+
+@dataclass
+class Settings:
+    sources_dir: Path = DEFAULT_SOURCES_DIR
+    warehouse: Path = DEFAULT_WAREHOUSE
+    source_urls: dict[str, str] = field(default_factory=dict)
+    reference_time: datetime | None = None
+    policy_file: Path | None = None
+    full_refresh: bool = False
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.warehouse.parent
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.warehouse_dir / "exports"
+
+    def source_url(self, spec: SourceSpec) -> str:
+        """The SQLAlchemy URL of a source: configured, else the generated SQLite file."""
+        if spec.name in self.source_urls:
+            return self.source_urls[spec.name]
+        return f"sqlite:///{(self.sources_dir / spec.default_file).resolve()}"
+
+    def reference(self) -> datetime:
+        """The run's reference time (naive UTC, as stored in the warehouse)."""
+        t = self.reference_time or datetime.now(timezone.utc)
+        if t.tzinfo is not None:
+            t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        return t
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for messages: the password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    sources_dir: Path | None = None,
+    warehouse: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    env = dict(os.environ if env is None else env)
+    doc: dict = {}
+    config_file = config_file or (Path(env["SAMLET_CONFIG"]) if env.get("SAMLET_CONFIG") else None)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"config file not found: {config_file}")
+        try:
+            doc = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise SettingsError(f"config file is not valid YAML: {config_file}") from None
+        if not isinstance(doc, dict):
+            raise SettingsError(f"config file must be a mapping: {config_file}")
+        unknown = set(doc) - {"sources_dir", "warehouse", "sources", "reference_time", "policy_file"}
+        if unknown:
+            raise SettingsError(f"unknown key(s) in {config_file.name}: {', '.join(sorted(unknown))}")
+
+    s = Settings()
+    if doc.get("sources_dir"):
+        s.sources_dir = Path(doc["sources_dir"])
+    if doc.get("warehouse"):
+        s.warehouse = Path(doc["warehouse"])
+    if doc.get("policy_file"):
+        s.policy_file = Path(doc["policy_file"])
+    if doc.get("reference_time"):
+        s.reference_time = _parse_time(str(doc["reference_time"]))
+    specs = load_source_specs()
+    for name, url in (doc.get("sources") or {}).items():
+        if name not in specs:
+            raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(specs))})")
+        s.source_urls[name] = str(url)
+
+    if env.get("SAMLET_SOURCES_DIR"):
+        s.sources_dir = Path(env["SAMLET_SOURCES_DIR"])
+    if env.get("SAMLET_WAREHOUSE"):
+        s.warehouse = Path(env["SAMLET_WAREHOUSE"])
+    if env.get("SAMLET_POLICY_FILE"):
+        s.policy_file = Path(env["SAMLET_POLICY_FILE"])
+    if env.get("SAMLET_REFERENCE_TIME"):
+        s.reference_time = _parse_time(env["SAMLET_REFERENCE_TIME"])
+    for spec in specs.values():
+        if env.get(spec.url_setting):
+            s.source_urls[spec.name] = env[spec.url_setting]
+
+    if sources_dir is not None:
+        s.sources_dir = sources_dir
+    if warehouse is not None:
+        s.warehouse = warehouse
+    return s
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None

@@ -1,0 +1,152 @@
+"""Transform raw copies into the canonical staging model, quarantining what fails validation.
+
+Each file in ``assets/staging/`` is one staging asset (the file name is the asset name): a SELECT over
+one raw table that yields the target table's columns plus ``_reject_reason`` (NULL for a good row) and
+``_raw_row`` (the raw row as JSON). A header names the target and the source table:
+
+    -- target: staging.interventions
+    -- source: beskaeftigelse.ydelse
+    -- description: Benefits with monthly amounts.
+
+Good rows replace that source table's rows in the target; rejected rows go to
+``quarantine.rejected_rows`` with the reason and the raw row, and are counted in ``quarantine.counts``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from .paths import data_dir
+
+_HEADER_RE = re.compile(r"^--\s*(target|source|description|depends):\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class SqlAsset:
+    """One SQL file of ``assets/<layer>/``: its name, header fields and body."""
+
+    name: str
+    layer: str
+    path: Path
+    target: str
+    source: str | None
+    description: str
+    depends: tuple[str, ...]
+
+    @property
+    def source_system(self) -> str | None:
+        return self.source.split(".")[0] if self.source else None
+
+    @property
+    def source_table(self) -> str | None:
+        return self.source.split(".")[1] if self.source else None
+
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def load_sql_assets(layer: str, folder: Path | None = None) -> list[SqlAsset]:
+    folder = folder or data_dir("assets") / layer
+    assets = []
+    for path in sorted(folder.glob("*.sql")):
+        header: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _HEADER_RE.match(line)
+            if m:
+                header[m[1]] = m[2]
+            elif line.strip() and not line.startswith("--"):
+                break
+        if "target" not in header:
+            raise ValueError(f"{path.name}: header needs '-- target: schema.table'")
+        assets.append(
+            SqlAsset(
+                name=path.stem,
+                layer=layer,
+                path=path,
+                target=header["target"],
+                source=header.get("source"),
+                description=header.get("description", ""),
+                depends=tuple(d.strip() for d in header.get("depends", "").split(",") if d.strip()),
+            )
+        )
+    return assets
+
+
+@dataclass
+class StagingResult:
+    asset: str
+    target: str
+    rows: int
+    rejected: dict[str, int]
+
+
+def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
+    schema, table = target.split(".")
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    return {"source", "source_table"} <= cols
+
+
+def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {asset.sql()}")
+    keyed = _has_source_columns(con, asset.target)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if keyed:
+            con.execute(
+                f"DELETE FROM {asset.target} WHERE source = ? AND source_table = ?",
+                [asset.source_system, asset.source_table],
+            )
+        else:
+            con.execute(f"DELETE FROM {asset.target}")
+        con.execute(
+            f"INSERT INTO {asset.target} BY NAME "
+            "SELECT * EXCLUDE (_reject_reason, _raw_row) FROM _staged WHERE _reject_reason IS NULL"
+        )
+        con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
+        id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
+        con.execute(
+            "INSERT INTO quarantine.rejected_rows "
+            f"SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
+            [run_id, asset.name, asset.source_system, asset.source_table, now],
+        )
+        rejected = dict(
+            con.execute(
+                "SELECT _reject_reason, count(*) FROM _staged WHERE _reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        for reason, n in rejected.items():
+            con.execute(
+                "INSERT INTO quarantine.counts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
+            )
+        rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _staged")
+    return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)
+
+
+def _column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return any(r[0] == column for r in con.execute(f"DESCRIBE {table}").fetchall())
+
+
+def refresh_code_map(con: duckdb.DuckDBPyConnection, spec) -> None:
+    """Load a source's code mapping (from its spec) into ``staging.code_map``."""
+    con.execute("DELETE FROM staging.code_map WHERE source = ?", [spec.name])
+    rows = spec.code_rows()
+    if rows:
+        con.executemany("INSERT INTO staging.code_map VALUES (?, ?, ?, ?, ?, ?)", rows)

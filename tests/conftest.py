@@ -1,0 +1,77 @@
+"""Shared fixtures: real PostgreSQL and MariaDB databases (fresh per test), small generated municipalities.
+
+Under CI=true the database tests must run: an unreachable server fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("SAMLET_TEST_PG_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test")
+MARIADB_ADMIN_URL = os.environ.get("SAMLET_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    reason = f"{what} is not reachable ({type(exc).__name__}); integration tests need it"
+    if IN_CI:
+        pytest.fail(f"{reason} — under CI=true these tests must run, not skip")
+    pytest.skip(reason)
+
+
+def _fresh_database(admin_url: str, kind: str):
+    name = f"samlet_t_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        _unavailable(kind, exc)
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    return engine, name, url
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database; dropped afterwards."""
+    engine, name, url = _fresh_database(PG_ADMIN_URL, "PostgreSQL")
+    yield url
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    engine.dispose()
+
+
+@pytest.fixture
+def mariadb_url():
+    """A fresh, empty MariaDB database; dropped afterwards."""
+    engine, name, url = _fresh_database(MARIADB_ADMIN_URL, "MariaDB")
+    yield url
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_dialect_url(request, tmp_path):
+    """The same test against a SQLite file, PostgreSQL and MariaDB."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'source.sqlite'}"
+    return request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")
+
+
+@pytest.fixture(scope="session")
+def small_municipality(tmp_path_factory) -> Path:
+    """A small generated municipality (SQLite sources), shared by the tests that only read it."""
+    from datetime import date
+
+    from samlet_overblik.generator import generate
+
+    out = tmp_path_factory.mktemp("municipality")
+    generate(1500, 7, out, noise="default", as_of=date(2026, 11, 1))
+    return out
