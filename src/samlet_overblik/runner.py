@@ -69,7 +69,7 @@ def run_job(
     job_def = defs.resolve_job_def(job)
     started = time.perf_counter()
 
-    handlers = []
+    run_config: dict = {}
     if on_step:
         handler = _ProgressHandler(on_step)
 
@@ -81,11 +81,12 @@ def run_job(
             log.handlers = [handler]
             return log
 
-        handlers = [progress_logger]
+        # Naming a logger in the run config replaces Dagster's default console logger.
         job_def = job_def.with_logger_defs({"progress": progress_logger})
+        run_config = {"loggers": {"progress": {}}}
 
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job_def.execute_in_process(instance=instance, raise_on_error=False)
+        result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
         failure = None
         if not result.success:
             failure = _first_failure(result)
@@ -95,13 +96,15 @@ def run_job(
 def _first_failure(result) -> str:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            err = event.step_failure_data.error
-            # A dg.Failure's description, or the last line of the exception: one line, no traceback.
-            msg = (err.message or "").strip().splitlines()
             user = event.step_failure_data.user_failure_data
             if user and user.description:
                 return f"{event.step_key}: {user.description}"
-            return f"{event.step_key}: {msg[-1] if msg else 'failed'}"
+            # The innermost cause is the user's error; keep its first line only (no traceback).
+            err = event.step_failure_data.error
+            while err is not None and err.cause is not None:
+                err = err.cause
+            msg = (err.message or "").strip().splitlines() if err else []
+            return f"{event.step_key}: {msg[0] if msg else 'failed'}"
     return "run failed"
 
 

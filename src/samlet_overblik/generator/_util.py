@@ -16,7 +16,7 @@ def uniform_days(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np
     lo = np.asarray(lo, dtype="datetime64[D]")
     hi = np.asarray(hi, dtype="datetime64[D]")
     span = np.maximum((hi - lo).astype(np.int64), 0)
-    n = max(lo.size, hi.size)
+    n = np.broadcast(lo, hi).size
     off = np.floor(rng.random(n) * (span + 1)).astype(np.int64)
     return lo + off.astype("timedelta64[D]")
 
@@ -57,7 +57,7 @@ def weighted_choice(rng: np.random.Generator, n: int, weights) -> np.ndarray:
 def money(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
-    return np.round(lo + rng.random(max(lo.size, hi.size)) * (hi - lo), 2)
+    return np.round(lo + rng.random(np.broadcast(lo, hi).size) * (hi - lo), 2)
 
 
 def obj(values) -> np.ndarray:

@@ -270,3 +270,63 @@ def _relations(rng: np.random.Generator, people: pd.DataFrame, absent_ended: np.
     rel["fra"] = rel["fra"].astype("datetime64[s]")
     rel["til"] = rel["til"].astype("datetime64[s]")
     return rel.sort_values(["child", "relation", "parent"], kind="stable").reset_index(drop=True)
+
+
+def register_tables(pop: Population, counters, rng: np.random.Generator, now: np.datetime64) -> dict[str, pd.DataFrame]:
+    """The CPR extract (``cpr`` source) of this chunk: people with a CPR number only."""
+    from ._util import stamp_after
+
+    p = pop.people
+    in_cpr = p["in_cpr"].to_numpy()
+    idx = np.flatnonzero(in_cpr)
+    cpr = p["cpr"].to_numpy()
+    as_of_day = now.astype("datetime64[D]")
+    birth = p["foedselsdato"].to_numpy().astype("datetime64[D]")
+    personer = pd.DataFrame({
+        "cpr": cpr[idx],
+        "fornavn": p["fornavn"].to_numpy()[idx],
+        "efternavn": p["efternavn"].to_numpy()[idx],
+        "foedselsdato": birth[idx],
+        "koen": np.where(p["male"].to_numpy()[idx], "M", "K").astype(object),
+        "adresse": p["adresse"].to_numpy()[idx],
+        "postnr": p["postnr"].to_numpy()[idx],
+        "bynavn": p["bynavn"].to_numpy()[idx],
+        "status": p["status"].to_numpy()[idx],
+        "doedsdato": p["doedsdato"].to_numpy().astype("datetime64[D]")[idx],
+        "opdateret": stamp_after(rng, as_of_day - rng.integers(0, 730, len(idx)).astype("timedelta64[D]"), now),
+        "_idx": idx,
+    })
+    rel = pop.relations
+    fra = rel["fra"].to_numpy().astype("datetime64[D]")
+    til = rel["til"].to_numpy().astype("datetime64[D]")
+    relationer = pd.DataFrame({
+        "relation_id": counters.take("cpr.relationer", len(rel)),
+        "cpr": cpr[rel["child"].to_numpy()],
+        "relateret_cpr": cpr[rel["parent"].to_numpy()],
+        "relation": rel["relation"].to_numpy().astype(object),
+        "fra_dato": fra,
+        "til_dato": til,
+        "opdateret": stamp_after(rng, np.where(np.isnat(til), fra, til), now),
+    })
+    nh = pop.name_history
+    navnehistorik = pd.DataFrame({
+        "navn_id": counters.take("cpr.navnehistorik", len(nh)),
+        "cpr": cpr[nh["idx"].to_numpy()],
+        "fornavn": nh["fornavn"].to_numpy(),
+        "efternavn": nh["efternavn"].to_numpy(),
+        "fra_dato": nh["fra"].to_numpy().astype("datetime64[D]"),
+        "til_dato": nh["til"].to_numpy().astype("datetime64[D]"),
+        "opdateret": stamp_after(rng, nh["til"].to_numpy().astype("datetime64[D]"), now),
+    })
+    ah = pop.address_history
+    adressehistorik = pd.DataFrame({
+        "adresse_id": counters.take("cpr.adressehistorik", len(ah)),
+        "cpr": cpr[ah["idx"].to_numpy()],
+        "adresse": ah["adresse"].to_numpy(),
+        "postnr": ah["postnr"].to_numpy(),
+        "fra_dato": ah["fra"].to_numpy().astype("datetime64[D]"),
+        "til_dato": ah["til"].to_numpy().astype("datetime64[D]"),
+        "opdateret": stamp_after(rng, ah["til"].to_numpy().astype("datetime64[D]"), now),
+    })
+    return {"personer": personer, "relationer": relationer, "navnehistorik": navnehistorik,
+            "adressehistorik": adressehistorik}

@@ -82,7 +82,20 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
         if n:
             have.append(table)
     if len(have) < len(spec.tables):
-        return []
+        if spec.name != CONSENT_SOURCE:
+            return []
+        # The consent registry has never been read: stage it as empty so the run can go on and
+        # fail closed (nothing crosses a department boundary) instead of failing outright.
+        from ..ingest import arrow_type, raw_table_name
+
+        for table in spec.tables.values():
+            cols = ", ".join(f'"{c}" {_duck_type(arrow_type(t, "duckdb"))}' for c, t in table.columns.items())
+            con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {raw_table_name(spec.name, table.name)} "
+                f"({cols}, _source VARCHAR, _ingested_at TIMESTAMP, _run_id VARCHAR)"
+            )
+        have = list(spec.tables)
     for table in have:
         last = con.execute(
             "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
@@ -94,6 +107,22 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
             [run_id, spec.name, table, last[1], last[0], reason],
         )
     return have
+
+
+def _duck_type(arrow) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_int64(arrow):
+        return "BIGINT"
+    if pa.types.is_date32(arrow):
+        return "DATE"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMP"
+    if pa.types.is_decimal(arrow):
+        return f"DECIMAL({arrow.precision}, {arrow.scale})"
+    if pa.types.is_boolean(arrow):
+        return "BOOLEAN"
+    return "VARCHAR"
 
 
 def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
@@ -200,3 +229,107 @@ def _run_start(context: dg.AssetExecutionContext) -> datetime | None:
     if stats and stats.start_time:
         return datetime.fromtimestamp(stats.start_time, timezone.utc).replace(tzinfo=None)
     return None
+
+
+CONSENT_STATE = dg.AssetKey(["consent", "state"])
+ACCESS_GRANTS = dg.AssetKey(["unified", "access_grants"])
+PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
+
+
+def _policy(run_settings: RunSettings):
+    from ..policy import load_policy
+
+    return load_policy(run_settings.policy_file or None)
+
+
+def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from .. import consent
+
+    @dg.asset(
+        key=CONSENT_STATE,
+        deps=deps,
+        group_name="consent",
+        description="Consent history as seen (consent.history), every version judged at the reference time "
+        "(consent.evaluated), the grants in force (consent.effective_grants) and whether the registry can be trusted "
+        "(consent.run_status; fail closed otherwise).",
+        owners=OWNERS,
+        kinds={"duckdb"},
+    )
+    def _state(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        policy = _policy(run_settings)
+        with warehouse.connect(context.run_id) as con:
+            state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
+        if state.fail_closed:
+            context.log.warning(f"consent registry not usable ({state.reason}): failing closed, nothing crosses a department boundary")
+        return dg.MaterializeResult(
+            metadata={
+                "policy_version": policy.version,
+                "consent_versions": state.consent_rows,
+                "quarantined": state.quarantined_rows,
+                "in_force": state.in_force,
+                "fail_closed": state.fail_closed,
+                "fail_closed_reason": state.reason or "",
+                **{f"status.{k}": v for k, v in state.by_status.items()},
+            }
+        )
+
+    return _state
+
+
+def access_grants_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from .. import consent
+
+    @dg.asset(
+        key=ACCESS_GRANTS,
+        deps=deps,
+        group_name="consent",
+        description="For every staged record and every department: admitted with its basis (unified.access_grants) "
+        "or blocked with its reason (consent.record_decisions); counts per run in consent.decisions; flow history in "
+        "consent.flow_intervals.",
+        owners=OWNERS,
+        kinds={"duckdb"},
+    )
+    def _grants(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        policy = _policy(run_settings)
+        with warehouse.connect(context.run_id) as con:
+            r = consent.decide_access(con, policy, context.run_id, run_settings.reference())
+        return dg.MaterializeResult(
+            metadata={
+                "admitted": r.admitted,
+                "blocked": r.blocked,
+                "cross_department_admitted": r.cross_department_admitted,
+                "flows_opened": r.flows_opened,
+                "flows_closed": r.flows_closed,
+            }
+        )
+
+    return _grants
+
+
+def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from .. import publish
+
+    @dg.asset(
+        key=PUBLISHED_EXPORTS,
+        deps=deps,
+        group_name="published",
+        description="exports/<department>.duckdb: only what each department may see, each row with its basis; "
+        "swapped in atomically. Not republished when the run failed closed.",
+        owners=OWNERS,
+        kinds={"duckdb"},
+    )
+    def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect(context.run_id) as con:
+            failed = con.execute(
+                "SELECT coalesce(bool_or(fail_closed), FALSE), any_value(reason) FROM consent.run_status WHERE run_id = ?",
+                [context.run_id],
+            ).fetchall()[0]
+            if failed[0]:
+                context.log.warning(f"consent failed closed ({failed[1]}): the published exports stay as they were")
+                return dg.MaterializeResult(metadata={"published": False, "reason": failed[1]})
+            results = publish.build_exports(con, warehouse.exports_dir, context.run_id)
+        return dg.MaterializeResult(
+            metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results}}
+        )
+
+    return _exports

@@ -8,7 +8,8 @@ from __future__ import annotations
 import dagster as dg
 
 from . import assets as a
-from .jobs import nightly_job, nightly_schedule
+from .jobs import consent_refresh_job, nightly_job, nightly_schedule
+from .sensors import consent_registry_sensor
 from .resources import default_resources
 
 
@@ -16,15 +17,20 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     raws, stagings = a.source_assets()
     # Identity reads the person records and the register: it waits for every staging asset.
     identity = a.identity_asset([s.key for s in stagings])
-    final = [s.key for s in stagings] + [identity.key]
-    published = a.published_warehouse_asset(final)
-    all_assets = [*raws, *stagings, identity, published]
+    consent_stagings = [s.key for s in stagings if s.key.path[-1].startswith(("samtykke__", "cpr__relationer"))]
+    state = a.consent_state_asset(consent_stagings)
+    grants = a.access_grants_asset([state.key, identity.key, *[s.key for s in stagings]])
+    exports = a.exports_asset([grants.key])
+    published = a.published_warehouse_asset([s.key for s in stagings] + [identity.key, grants.key, exports.key])
+    all_assets = [*raws, *stagings, identity, state, grants, exports, published]
     nightly = nightly_job()
+    refresh = consent_refresh_job()
     resources = default_resources()
     resources.update(resource_overrides or {})
     return dg.Definitions(
         assets=all_assets,
-        jobs=[nightly],
+        jobs=[nightly, refresh],
         schedules=[nightly_schedule(nightly)],
+        sensors=[consent_registry_sensor(refresh)],
         resources=resources,
     )

@@ -30,6 +30,21 @@ def nightly_job() -> dg.UnresolvedAssetJobDefinition:
     )
 
 
+def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
+    """Consent state -> grants -> exports, re-reading only the consent registry (no departmental system)."""
+    from .assets import ACCESS_GRANTS, CONSENT_STATE, PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE, raw_key
+
+    return dg.define_asset_job(
+        "consent_refresh",
+        # raw/samtykke and its staging children, then the consent layer and publishing.
+        selection=dg.AssetSelection.assets(raw_key("samtykke")).downstream(depth=1)
+        | dg.AssetSelection.assets(CONSENT_STATE, ACCESS_GRANTS, PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE),
+        description="Apply consent changes fast: re-read the consent registry, recompute grants, republish the exports.",
+        executor_def=dg.in_process_executor,
+        hooks={abandon_build_on_failure},
+    )
+
+
 def nightly_schedule(job) -> dg.ScheduleDefinition:
     cfg = job_settings()["nightly"]
     return dg.ScheduleDefinition(
