@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42, help="Random seed (default: 42).")
     d.add_argument("--warehouse", type=Path, default=Path("warehouse/samlet_overblik.duckdb"), help="Where to write the warehouse.")
     d.add_argument("--sources", type=Path, default=None, help="Folder for the generated sources (default: a temporary folder).")
+    li = sub.add_parser("lineage", help="Compliance report for one citizen: consents over time, what flowed where and why (Danish).")
+    li.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
+    li.add_argument("--user", required=True, help="Who asks (recorded in the access log).")
+    li.add_argument("--purpose", default="compliance: samtykkesporing", help="Why (recorded in the access log).")
+    li.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    li.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
     return p
 
 
@@ -179,7 +185,67 @@ def cmd_demo(args) -> int:
         return _run(settings, "nightly")
 
 
-COMMANDS = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo}
+def _published_warehouse(path: Path | None) -> Path:
+    from .settings import load_settings
+
+    warehouse = load_settings(None, warehouse=path).warehouse
+    if not warehouse.is_file():
+        raise CliError(f"no published warehouse at {warehouse} (run 'samlet-overblik run' or 'demo' first)")
+    return warehouse
+
+
+def cmd_lineage(args) -> int:
+    import json
+
+    from . import audit
+    from .lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+
+    warehouse = _published_warehouse(args.warehouse)
+    try:
+        report = lineage_report(warehouse, args.cpr)
+    except LookupError_ as exc:
+        raise CliError(str(exc)) from None
+    # Logged before anything is shown; a log that cannot be written stops the lookup.
+    audit.log_access(
+        audit.audit_url(warehouse.parent), user_id=args.user, role="ikke_verificeret", department=None,
+        person_key=report["person_key"] if report else None, purpose=args.purpose, channel="cli:lineage",
+        result_count=len(report["latest_decisions"]) if report else 0, outcome="shown" if report else "not_found",
+    )
+    if report is None:
+        raise CliError("borgeren findes ikke i det publicerede lager")
+    if args.json:
+        console.print_json(json.dumps(report, ensure_ascii=False))
+        return 0
+    name = lambda d: DEPARTMENT_NAMES.get(d, d)  # noqa: E731
+    console.print(f"[bold]Samtykkesporing for borger {report['cpr_masked']}[/bold] (personnøgle {report['person_key']})")
+    t = Table(title="Samtykker over tid")
+    for col in ("samtykke", "givet af", "kanal", "givet", "gyldig til", "tilbagekaldt", "omfang", "status", "først set"):
+        t.add_column(col)
+    for v in report["consent_versions"]:
+        t.add_row(f"{v['samtykke_id']} v{v['version']}", v["givet_af"], v["kanal"] or "", v["givet_tid"] or "",
+                  v["gyldig_til"] or "", v["tilbagekaldt_tid"] or "", "\n".join(v["omfang"]), v["status"] or "",
+                  v["foerst_set"] or "")
+    console.print(t if report["consent_versions"] else "Ingen samtykker registreret.")
+    f = Table(title="Hvad er delt med andre afdelinger, og hvornår")
+    for col in ("til afdeling", "post", "kategori", "grundlag", "delt fra", "stoppet", "årsag"):
+        f.add_column(col)
+    for x in report["flows"]:
+        f.add_row(name(x["til_afdeling"]), f"{x['titel'] or x['post']} ({name(x['fra_afdeling'])})", x["kategori"] or "",
+                  x["grundlag"], x["fra_tid"] or "", x["til_tid"] or "deles stadig", x["stop_aarsag"] or "")
+    console.print(f if report["flows"] else "Intet er delt på tværs af afdelinger.")
+    d = Table(title="Seneste kørsel: hvem må se hvad")
+    for col in ("afdeling", "post", "kategori", "afgørelse", "grundlag / årsag"):
+        d.add_column(col)
+    for x in report["latest_decisions"]:
+        if x["afdeling"] == x["ejer"]:
+            continue  # a department's own records are always visible to it
+        d.add_row(name(x["afdeling"]), f"{x['titel'] or ''} ({name(x['ejer'])})", x["kategori"], x["afgoerelse"],
+                  x["grundlag"] or x["aarsag"] or "")
+    console.print(d)
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         from .settings import SettingsError
         from .warehouse import RunInProgress
 
-        if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, ValueError, OSError)):
+        from .audit import AuditUnavailable
+        from .policy import PolicyError
+
+        if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
             err_console.print(f"samlet-overblik: error: {exc}", highlight=False, soft_wrap=True)
             return 2
         err_console.print(f"samlet-overblik: internal error: {type(exc).__name__} (run with SAMLET_DEBUG=1 for details)")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import vocab
-from ._util import NAT_D, NAT_S, uniform_days
+from ._util import NAT_D, NAT_S
 from .departments import Context, Membership, _custody_holders
 from .vocab import BF
 
@@ -36,7 +36,7 @@ INVALID_GIVER_SHARE = 0.5   # of child consents where a parent's custody has end
 YEAR_S = np.timedelta64(365 * 86400, "s")
 
 
-def build_samtykke(pop, ms: Membership, ctx: Context, bf_info: dict) -> dict[str, pd.DataFrame]:
+def build_samtykke(pop, ms: Membership, ctx: Context, bf_info: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     rng, as_of, now = ctx.rng, ctx.as_of, ctx.now
     people = pop.people
     n = len(people)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import cpr as cprlib
 from . import vocab
 from ._util import (NAT_D, add_years, iso_date, iso_timestamp, money, obj, stamp_after, uniform_days,
                     weighted_choice)
@@ -94,7 +93,7 @@ def assign_departments(people: pd.DataFrame, rng: np.random.Generator) -> Member
     return Membership(member=member, case_child=case_child)
 
 
-def _explode(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
+def _explode(_rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
     """Parent row index for every child row (np.repeat of the parent rows by their counts)."""
     return np.repeat(np.arange(len(counts)), counts)
 
@@ -570,11 +569,3 @@ def build_sundhed_aeldre(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
     })
     return {"patients": patients, "services": services, "visits": visits}, {}
 
-
-def replacement_mask(people: pd.DataFrame, idx: np.ndarray) -> np.ndarray:
-    """True where the person has no CPR number (the record carries a replacement number)."""
-    return ~people["in_cpr"].to_numpy()[idx]
-
-
-__all__ = ["assign_departments", "build_boern_familie", "build_beskaeftigelse", "build_social_voksen",
-           "build_sundhed_aeldre", "Context", "Membership", "cprlib"]

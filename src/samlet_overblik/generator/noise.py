@@ -88,7 +88,7 @@ INVALID_CODES = {
     ("boern_familie", "foranstaltning"): ("foranstaltning_id", "paragraf", vocab.INVALID_PARAGRAPHS),
     ("beskaeftigelse", "ydelse"): ("ydelse_id", "ydelsestype", vocab.INVALID_BENEFITS),
     ("social_voksen", "bevilling"): ("bevilling_id", "paragraf", vocab.INVALID_PARAGRAPHS),
-    ("sundhed_aeldre", "services"): ("service_id", "paragraph", vocab.INVALID_PARAGRAPHS),
+    ("sundhed_aeldre", "services"): ("service_id", "fsiii_code", vocab.INVALID_FSIII),
 }
 END_BEFORE_START = {
     ("boern_familie", "foranstaltning"): ("foranstaltning_id", "startdato", "slutdato"),

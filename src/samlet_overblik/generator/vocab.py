@@ -6,8 +6,6 @@ with numpy). Everything else is fixed here so the staging SQL can rely on it.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 from faker.providers.address.da_DK import Provider as _AddressProvider
 from faker.providers.person.da_DK import Provider as _PersonProvider
@@ -124,5 +122,3 @@ INVALID_BENEFITS = np.array(["ukendt", "KH-gl", "kontanthjælp (gl.)", "ydelse_9
 INVALID_FSIII = np.array(["X9.9", "B9.99", "ZZ", "0"], dtype=object)
 INVALID_DATE_TEXTS = np.array(["31-02-2021", "2021-13-05", "0000-00-00", "2022-02-30", "12/05/2021",
                                "ukendt", "2019-06-31", "20210405"], dtype=object)
-
-SEP_2024 = dt.date(2024, 1, 1)

@@ -1,0 +1,603 @@
+"""The identity engine: deterministic, Fellegi–Sunter and clustering passes, all set-based in DuckDB.
+
+Inputs are temporary tables in one DuckDB connection (see :func:`prepare`):
+
+* ``id_in_records``  rid BIGINT (0..n-1), national_id, nid_status, given_name, family_name, birth_date,
+  sex, address, postcode
+* ``id_in_register`` cpr, given_name, family_name, birth_date, sex, address, postcode (may be empty)
+* ``id_in_names``    cpr, given_name, family_name       (earlier names from the register)
+* ``id_in_addresses`` cpr, address, postcode            (earlier addresses from the register)
+* ``id_in_decisions`` rid_a, rid_b, decision ('match' | 'no_match')  (steward decisions)
+
+Output: ``id_out`` (rid, cpr NULL-able, comp BIGINT, method, score) where ``comp`` is the person
+(connected component) the record belongs to, and ``id_review`` (uncertain pairs with evidence).
+
+Passes
+1. ``cpr_exact``: a valid CPR found in the register, agreeing on birth date and sex, with the given
+   or the family name agreeing with the current or an earlier register name.
+2. ``cpr_corrected``: a CPR that is not in the register (or conflicts with it) but is one digit or
+   one adjacent transposition away from exactly one register person whose given *and* family name
+   agree and whose birth date agrees (or differs by one character, as a typo in the date part does).
+3. ``probabilistic`` against the register: Fellegi–Sunter over given name, family name (term
+   frequencies), birth date, sex, address (current and earlier) and CPR digits, with blocking; the best
+   candidate is taken when its posterior is >= ``accept_p`` and it beats the runner-up by ``margin_bits``.
+4. ``probabilistic`` among the records left (people without a CPR in the register, e.g. replacement
+   numbers): the same model, edges above ``accept_p``, connected components.
+Steward decisions override all of these: a ``no_match`` pair is never linked (its candidates are
+removed before choosing), a ``match`` pair is joined.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from .normalise import install_macros
+
+FIELDS = ("gn", "fn", "dob", "sex", "addr", "nid")
+LEVELS = {"gn": 4, "fn": 4, "dob": 3, "sex": 2, "addr": 4, "nid": 3}
+LEVEL_NAMES = {
+    "gn": ["different", "similar", "shared name", "exact"],
+    "fn": ["different", "similar", "shared name", "exact"],
+    "dob": ["different", "one character off", "exact"],
+    "sex": ["different", "same"],
+    "addr": ["different", "same postcode", "same street and number", "exact"],
+    "nid": ["different", "one or two digits off", "exact"],
+}
+FIELD_LABEL = {"gn": "given_name", "fn": "family_name", "dob": "birth_date", "sex": "sex",
+               "addr": "address", "nid": "national_id"}
+
+# Prior m-probabilities (used where the data cannot tell: CPR-derived fields, or no labelled pairs).
+DEFAULT_M = {
+    "gn": [0.03, 0.05, 0.07, 0.85],
+    "fn": [0.05, 0.05, 0.05, 0.85],
+    "dob": [0.02, 0.05, 0.93],
+    "sex": [0.02, 0.98],
+    "addr": [0.25, 0.10, 0.05, 0.60],
+    "nid": [0.03, 0.09, 0.88],
+}
+
+
+@dataclass
+class Params:
+    accept_p: float = 0.999        # posterior needed to link
+    review_p: float = 0.05         # posterior from which an unlinked best candidate goes to review
+    margin_bits: float = 6.0       # the best register candidate must beat the runner-up by this
+    u_sample: int = 300_000        # random pairs for u-probabilities
+    m_sample: int = 200_000        # labelled pairs for m-probabilities
+    seed: float = 0.42
+    m_fixed: dict = field(default_factory=lambda: {k: DEFAULT_M[k] for k in ("dob", "sex", "nid")})
+
+
+@dataclass
+class Model:
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+    n_entities: int
+    m_source: str = "prior"
+
+    def weight(self, f: str, level: int) -> float:
+        return math.log2(self.m[f][level] / self.u[f][level])
+
+
+# --------------------------------------------------------------------------------------- preparation
+
+
+def _name_cols(prefix: str = "") -> str:
+    g, f = f"{prefix}given_name", f"{prefix}family_name"
+    return f"""
+        dk_norm({g}) AS gn, split_part(dk_norm({g}), ' ', 1) AS gn1, string_split(dk_norm({g}), ' ') AS gn_toks,
+        dk_loose({g}) AS gnl, dk_loose_n(split_part(dk_norm({g}), ' ', 1)) AS gnl1,
+        dk_norm({f}) AS fn, string_split(dk_norm({f}), ' ') AS fn_toks, dk_loose({f}) AS fnl,
+        dk_loose_n(regexp_extract(dk_norm({f}), '(\\S+)$', 1)) AS fnl_last"""
+
+
+def _addr_cols() -> str:
+    return """addr_norm(address) AS addr, addr_street(addr_norm(address)) AS street,
+        addr_number(addr_norm(address)) AS hnum, nullif(trim(CAST(postcode AS VARCHAR)), '') AS pc"""
+
+
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Normalise the inputs into the engine's working tables."""
+    install_macros(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_rec AS SELECT rid, national_id AS nid, nid_status,
+            {_name_cols()}, birth_date AS dob, sex, {_addr_cols()} FROM id_in_records"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_ent AS
+           SELECT CAST(row_number() OVER (ORDER BY cpr) - 1 AS BIGINT) AS eid, cpr, cpr AS nid,
+                  birth_date AS dob, sex FROM (SELECT DISTINCT ON (cpr) * FROM id_in_register)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_nv AS SELECT DISTINCT * FROM (
+              SELECT e.eid, {_name_cols('x.')} FROM (
+                  SELECT cpr, given_name, family_name FROM id_in_register
+                  UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
+                  FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+                  UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
+                  FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+              ) x JOIN id_ent e USING (cpr))"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_av AS SELECT DISTINCT * FROM (
+              SELECT e.eid, {_addr_cols()} FROM (
+                  SELECT cpr, address, postcode FROM id_in_register
+                  UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
+              ) x JOIN id_ent e USING (cpr)) WHERE addr IS NOT NULL OR pc IS NOT NULL"""
+    )
+
+
+# --------------------------------------------------------------------------------------- deterministic
+
+_GIVEN_AGREE = "(r.gn1 = v.gn1 OR list_has_any(r.gn_toks, v.gn_toks) OR jaro_winkler_similarity(r.gnl1, v.gnl1) >= 0.88)"
+_FAMILY_AGREE = "(list_has_any(r.fn_toks, v.fn_toks) OR jaro_winkler_similarity(r.fnl, v.fnl) >= 0.88 OR jaro_winkler_similarity(r.fnl_last, v.fnl_last) >= 0.9)"
+
+
+def deterministic(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_det AS
+            SELECT r.rid, any_value(e.eid) AS eid, 'cpr_exact' AS method, 1.0 AS score
+            FROM id_rec r JOIN id_ent e ON e.cpr = r.nid
+            LEFT JOIN id_nv v ON v.eid = e.eid
+            WHERE r.nid_status = 'valid' AND (r.dob IS NULL OR r.dob = e.dob)
+              AND (r.sex IS NULL OR e.sex IS NULL OR r.sex = e.sex)
+            GROUP BY r.rid
+            HAVING bool_and(r.gn IS NULL AND r.fn IS NULL)
+                OR bool_or(coalesce({_GIVEN_AGREE}, FALSE) OR coalesce({_FAMILY_AGREE}, FALSE))"""
+    )
+    # Corrections: every CPR one substitution or one adjacent transposition away, looked up in the register.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_variants AS
+           WITH rc AS (SELECT rid, nid FROM id_rec r WHERE nid IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM id_det d WHERE d.rid = r.rid))
+           SELECT rid, substr(nid, 1, p - 1) || CAST(d AS VARCHAR) || substr(nid, p + 1) AS v
+           FROM rc, range(1, 11) t(p), range(0, 10) s(d) WHERE substr(nid, p, 1) <> CAST(d AS VARCHAR)
+           UNION ALL
+           SELECT rid, substr(nid, 1, p - 1) || substr(nid, p + 1, 1) || substr(nid, p, 1) || substr(nid, p + 2)
+           FROM rc, range(1, 10) t(p) WHERE substr(nid, p, 1) <> substr(nid, p + 1, 1)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_corr AS
+            WITH c AS (
+                SELECT r.rid, e.eid FROM id_variants x JOIN id_ent e ON e.cpr = x.v
+                JOIN id_rec r ON r.rid = x.rid JOIN id_nv v ON v.eid = e.eid
+                WHERE r.gn IS NOT NULL AND r.fn IS NOT NULL AND {_GIVEN_AGREE} AND {_FAMILY_AGREE}
+                  AND (r.dob IS NULL OR r.dob = e.dob
+                       OR damerau_levenshtein(strftime(r.dob, '%d%m%Y'), strftime(e.dob, '%d%m%Y')) <= 1
+                       OR damerau_levenshtein(strftime(r.dob, '%d%m%y'), strftime(e.dob, '%d%m%y')) <= 1)
+                GROUP BY r.rid, e.eid)
+            SELECT rid, min(eid) AS eid, 'cpr_corrected' AS method, 1.0 AS score
+            FROM c GROUP BY rid HAVING count(*) = 1"""
+    )
+    con.execute("DROP TABLE id_variants")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_linked AS
+           SELECT * FROM id_det UNION ALL SELECT * FROM id_corr"""
+    )
+
+
+# --------------------------------------------------------------------------------------- comparison
+
+
+def _levels_sql(pair_entity_nid_null: str = "FALSE") -> dict[str, str]:
+    return {
+        "gn": """CASE WHEN r.gn IS NULL OR v.gn IS NULL THEN -1 WHEN r.gn = v.gn THEN 3
+                 WHEN r.gn1 = v.gn1 OR list_has_any(r.gn_toks, v.gn_toks) THEN 2
+                 WHEN jaro_winkler_similarity(r.gnl, v.gnl) >= 0.9 OR jaro_winkler_similarity(r.gnl1, v.gnl1) >= 0.92
+                 THEN 1 ELSE 0 END""",
+        "fn": """CASE WHEN r.fn IS NULL OR v.fn IS NULL THEN -1 WHEN r.fn = v.fn THEN 3
+                 WHEN list_has_any(r.fn_toks, v.fn_toks) THEN 2
+                 WHEN jaro_winkler_similarity(r.fnl, v.fnl) >= 0.9 OR jaro_winkler_similarity(r.fnl_last, v.fnl_last) >= 0.92
+                 THEN 1 ELSE 0 END""",
+        "addr": """CASE WHEN (r.addr IS NULL AND r.pc IS NULL) OR (a.addr IS NULL AND a.pc IS NULL) THEN -1
+                   WHEN r.addr = a.addr THEN 3
+                   WHEN r.street = a.street AND r.hnum = a.hnum THEN 2
+                   WHEN r.pc = a.pc THEN 1 ELSE 0 END""",
+        "dob": """CASE WHEN r.dob IS NULL OR e.dob IS NULL THEN -1 WHEN r.dob = e.dob THEN 2
+                  WHEN damerau_levenshtein(strftime(r.dob, '%Y%m%d'), strftime(e.dob, '%Y%m%d')) <= 1
+                       OR (day(r.dob) = month(e.dob) AND month(r.dob) = day(e.dob) AND year(r.dob) = year(e.dob))
+                  THEN 1 ELSE 0 END""",
+        "sex": "CASE WHEN r.sex IS NULL OR e.sex IS NULL THEN -1 WHEN r.sex = e.sex THEN 1 ELSE 0 END",
+        "nid": f"""CASE WHEN r.nid IS NULL OR e.nid IS NULL OR {pair_entity_nid_null} THEN -1 WHEN r.nid = e.nid THEN 2
+                  WHEN damerau_levenshtein(r.nid, e.nid) <= 2 THEN 1 ELSE 0 END""",
+    }
+
+
+def _w_case(model: Model, f: str, col: str, tf_col: str | None = None) -> str:
+    parts = []
+    for lvl in range(LEVELS[f]):
+        w = model.weight(f, lvl)
+        if tf_col is not None and lvl == LEVELS[f] - 1:
+            m = model.m[f][lvl]
+            floor = 1.0 / max(model.n_entities, 1)
+            parts.append(f"WHEN {lvl} THEN log2({m!r} / greatest(coalesce({tf_col}, {model.u[f][lvl]!r}), {floor!r}))")
+        else:
+            parts.append(f"WHEN {lvl} THEN {w!r}")
+    return f"(CASE {col} {' '.join(parts)} ELSE 0.0 END)"
+
+
+def compute_levels(con, pairs: str, side: str, out: str, register: bool) -> None:
+    """Comparison levels for every (rid, eid) in ``pairs``; the entity side ``side`` is 'reg' (register
+    entities with name and address variants) or 'rec' (other records)."""
+    ent, nv, av = ("id_ent", "id_nv", "id_av") if side == "reg" else ("id_rent", "id_rnv", "id_rav")
+    lv = _levels_sql("r.nid_status = 'replacement'" if register else "FALSE")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        WITH nm AS (
+            SELECT p.rid, p.eid, max({lv['gn']} * 10 + {lv['fn']} + 11) AS code
+            FROM {pairs} p JOIN id_rec r ON r.rid = p.rid LEFT JOIN {nv} v ON v.eid = p.eid GROUP BY ALL),
+        ad AS (
+            SELECT p.rid, p.eid, max({lv['addr']}) AS addr
+            FROM {pairs} p JOIN id_rec r ON r.rid = p.rid LEFT JOIN {av} a ON a.eid = p.eid GROUP BY ALL),
+        en AS (
+            SELECT p.rid, p.eid, {lv['dob']} AS dob, {lv['sex']} AS sex, {lv['nid']} AS nid, r.gn AS r_gn, r.fn AS r_fn
+            FROM {pairs} p JOIN id_rec r ON r.rid = p.rid JOIN {ent} e ON e.eid = p.eid)
+        SELECT en.rid, en.eid, (nm.code // 10) - 1 AS gn, (nm.code % 10) - 1 AS fn, ad.addr, en.dob, en.sex, en.nid,
+               r_gn, r_fn
+        FROM en JOIN nm USING (rid, eid) JOIN ad USING (rid, eid)"""
+    )
+    # NB: the name code keeps the best (given, family) combination of one name variant, ranked by
+    # given level first; the weights below prefer the variant with the better total in practice.
+
+
+def score_pairs(con, levels: str, model: Model, out: str) -> None:
+    w = " + ".join(
+        _w_case(model, f, f"l.{f}", "tg.u" if f == "gn" else "tf.u" if f == "fn" else None) for f in FIELDS
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+            SELECT l.rid, l.eid, l.gn, l.fn, l.addr, l.dob, l.sex, l.nid, {w} AS w
+            FROM {levels} l LEFT JOIN id_tf_gn tg ON tg.val = l.r_gn LEFT JOIN id_tf_fn tf ON tf.val = l.r_fn"""
+    )
+
+
+def _level_counts(con, levels: str) -> dict[str, np.ndarray]:
+    out = {}
+    for f in FIELDS:
+        rows = con.execute(f"SELECT {f}, count(*) FROM {levels} WHERE {f} >= 0 GROUP BY 1").fetchall()
+        c = np.zeros(LEVELS[f])
+        for lvl, n in rows:
+            c[int(lvl)] = n
+        out[f] = c
+    return out
+
+
+def _probs(counts: np.ndarray, prior: list[float], strength: float = 20.0) -> list[float]:
+    p = np.asarray(prior, dtype=float)
+    est = (counts + strength * p) / (counts.sum() + strength)
+    return [float(max(x, 1e-6)) for x in est]
+
+
+def make_tf(con, side: str) -> None:
+    nv, n = ("id_nv", "id_ent") if side == "reg" else ("id_rnv", "id_rent")
+    total = con.execute(f"SELECT greatest(count(*), 1) FROM {n}").fetchall()[0][0]
+    for col, name in (("gn", "id_tf_gn"), ("fn", "id_tf_fn")):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT {col} AS val, count(DISTINCT eid) / {total}::DOUBLE AS u
+                FROM {nv} WHERE {col} IS NOT NULL GROUP BY 1"""
+        )
+
+
+def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list[float]]:
+    ent = "id_ent" if side == "reg" else "id_rent"
+    n_rec = con.execute("SELECT count(*) FROM id_rec").fetchall()[0][0]
+    n_ent = con.execute(f"SELECT count(*) FROM {ent}").fetchall()[0][0]
+    con.execute(f"SELECT setseed({params.seed})").fetchall()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_upairs AS
+            SELECT DISTINCT r.rid, e.eid FROM (
+                SELECT CAST(floor(random() * {n_rec}) AS BIGINT) AS i, CAST(floor(random() * {n_ent}) AS BIGINT) AS j
+                FROM range({params.u_sample})) x
+            JOIN (SELECT rid, row_number() OVER (ORDER BY rid) - 1 AS i FROM id_rec) r ON r.i = x.i
+            JOIN (SELECT eid, row_number() OVER (ORDER BY eid) - 1 AS j FROM {ent}) e ON e.j = x.j"""
+    )
+    compute_levels(con, "id_upairs", side, "id_ulev", register)
+    counts = _level_counts(con, "id_ulev")
+    con.execute("DROP TABLE id_upairs; DROP TABLE id_ulev")
+    # A weak prior keeps the rare levels finite; exact agreement of a random pair is rare, not impossible.
+    u_prior = {f: [0.9] + [0.1 / (LEVELS[f] - 1)] * (LEVELS[f] - 1) for f in FIELDS}
+    return {f: _probs(counts[f], u_prior[f], strength=5.0) for f in FIELDS}
+
+
+def estimate_m_labelled(con, params: Params) -> dict[str, list[float]] | None:
+    """m-probabilities from the deterministic links (record, register person): they show how names and
+    addresses really vary for one person across the sources (typos, marriage names, moves)."""
+    n = con.execute("SELECT count(*) FROM id_det d JOIN id_rec r USING (rid) WHERE r.gn IS NOT NULL").fetchall()[0][0]
+    if n < 200:
+        return None
+    con.execute(f"SELECT setseed({params.seed})").fetchall()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_mpairs AS SELECT d.rid, d.eid FROM id_det d JOIN id_rec r USING (rid)
+            WHERE r.gn IS NOT NULL AND NOT coalesce(r.is_register, FALSE)
+            ORDER BY random() LIMIT {params.m_sample}"""
+    )
+    if con.execute("SELECT count(*) FROM id_mpairs").fetchall()[0][0] < 200:
+        return None
+    compute_levels(con, "id_mpairs", "reg", "id_mlev", True)
+    counts = _level_counts(con, "id_mlev")
+    con.execute("DROP TABLE id_mpairs; DROP TABLE id_mlev")
+    m = {}
+    for f in FIELDS:
+        m[f] = params.m_fixed[f] if f in params.m_fixed else _probs(counts[f], DEFAULT_M[f])
+    return m
+
+
+def estimate_m_em(con, levels: str, u: dict[str, list[float]], prior_match: float, iters: int = 25) -> dict:
+    """Expectation-maximisation of m over the blocked pairs (u fixed), for data without labels."""
+    cols = ", ".join(FIELDS)
+    rows = con.execute(f"SELECT {cols}, count(*) FROM {levels} GROUP BY ALL").fetchall()
+    if not rows:
+        return {f: list(DEFAULT_M[f]) for f in FIELDS}
+    pat = np.array([r[:-1] for r in rows], dtype=int)
+    cnt = np.array([r[-1] for r in rows], dtype=float)
+    m = {f: np.array(DEFAULT_M[f], dtype=float) for f in FIELDS}
+    uu = {f: np.array(u[f], dtype=float) for f in FIELDS}
+    lam = prior_match
+    for _ in range(iters):
+        lm = np.full(len(cnt), math.log(lam))
+        lu = np.full(len(cnt), math.log(1 - lam))
+        for k, f in enumerate(FIELDS):
+            lv = pat[:, k]
+            ok = lv >= 0
+            lm[ok] += np.log(m[f][lv[ok]])
+            lu[ok] += np.log(uu[f][lv[ok]])
+        g = 1.0 / (1.0 + np.exp(lu - lm))
+        wm = g * cnt
+        lam = float(np.clip(wm.sum() / cnt.sum(), 1e-6, 0.5))
+        for k, f in enumerate(FIELDS):
+            lv = pat[:, k]
+            c = np.zeros(LEVELS[f])
+            np.add.at(c, lv[lv >= 0], wm[lv >= 0])
+            m[f] = np.array(_probs(c, DEFAULT_M[f], strength=2.0))
+    return {f: [float(x) for x in m[f]] for f in FIELDS}
+
+
+# --------------------------------------------------------------------------------------- blocking
+
+_BLOCKS = [
+    "r.dob = e.dob",
+    "r.fnl = v.fnl AND left(r.gnl1, 2) = left(v.gnl1, 2)",
+    "r.gnl1 = v.gnl1 AND r.fnl_last = v.fnl_last",
+    "r.street = a.street AND r.hnum = a.hnum AND r.pc = a.pc AND left(r.gnl1, 1) = left(v.gnl1, 1)",
+    "r.nid = e.nid",
+]
+
+
+def block(con, src: str, side: str, out: str, self_join: bool) -> None:
+    ent, nv, av = ("id_ent", "id_nv", "id_av") if side == "reg" else ("id_rent", "id_rnv", "id_rav")
+    lt = "AND r.rid < e.eid" if self_join else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS SELECT DISTINCT rid, eid FROM (
+            SELECT r.rid, e.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {ent} e ON r.dob = e.dob {lt}
+            UNION ALL
+            SELECT r.rid, v.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {nv} v ON r.fnl = v.fnl
+                AND left(r.gnl1, 2) = left(v.gnl1, 2) {lt.replace('e.eid', 'v.eid')}
+            UNION ALL
+            SELECT r.rid, v.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {nv} v ON r.gnl1 = v.gnl1
+                AND r.fnl_last = v.fnl_last {lt.replace('e.eid', 'v.eid')}
+            UNION ALL
+            SELECT r.rid, a.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {av} a ON r.street = a.street
+                AND r.hnum = a.hnum AND r.pc = a.pc {lt.replace('e.eid', 'a.eid')}
+            UNION ALL
+            SELECT r.rid, e.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {ent} e ON r.nid = e.nid {lt})"""
+    )
+
+
+# --------------------------------------------------------------------------------------- passes
+
+
+def _posterior_sql(w: str, n: int) -> str:
+    return f"1.0 / (1.0 + pow(2.0, -(({w}) - {math.log2(max(n, 2))!r})))"
+
+
+def probabilistic_register(con, params: Params) -> Model | None:
+    n_ent = con.execute("SELECT count(*) FROM id_ent").fetchall()[0][0]
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_res AS SELECT rid FROM id_rec r
+           WHERE NOT EXISTS (SELECT 1 FROM id_linked l WHERE l.rid = r.rid)"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE id_review_reg (rid BIGINT, eid BIGINT, w DOUBLE, score DOUBLE, lev STRUCT(gn INT, fn INT, dob INT, sex INT, addr INT, nid INT))")
+    if n_ent == 0:
+        return None
+    make_tf(con, "reg")
+    u = estimate_u(con, "reg", params, register=True)
+    m = estimate_m_labelled(con, params)
+    model = Model(m=m or {f: list(DEFAULT_M[f]) for f in FIELDS}, u=u, n_entities=n_ent,
+                  m_source="labelled" if m else "prior")
+    block(con, "id_res", "reg", "id_pairs", self_join=False)
+    # Steward "no match": never a candidate (also not via a record already tied to that person).
+    con.execute(
+        """DELETE FROM id_pairs p USING (
+               SELECT d.rid_a AS rid, l.eid FROM id_in_decisions d JOIN id_linked l ON l.rid = d.rid_b WHERE d.decision = 'no_match'
+               UNION SELECT d.rid_b, l.eid FROM id_in_decisions d JOIN id_linked l ON l.rid = d.rid_a WHERE d.decision = 'no_match'
+           ) x WHERE p.rid = x.rid AND p.eid = x.eid"""
+    )
+    compute_levels(con, "id_pairs", "reg", "id_lev", register=True)
+    score_pairs(con, "id_lev", model, "id_scored")
+    post = _posterior_sql("w", n_ent)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_best AS
+            SELECT rid, arg_max(eid, w) AS eid, max(w) AS w,
+                   coalesce(list_sort(list(w), 'DESC')[2], -1e9) AS w2,
+                   arg_max(struct_pack(gn, fn, dob, sex, addr, nid), w) AS lev
+            FROM id_scored GROUP BY rid"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_prob AS
+            SELECT rid, eid, 'probabilistic' AS method, {post} AS score FROM id_best
+            WHERE {post} >= {params.accept_p} AND w - w2 >= {params.margin_bits}"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_review_reg AS
+            SELECT rid, eid, w, {post} AS score, lev FROM id_best b
+            WHERE {post} >= {params.review_p} AND NOT EXISTS (SELECT 1 FROM id_prob p WHERE p.rid = b.rid)"""
+    )
+    con.execute("INSERT INTO id_linked SELECT * FROM id_prob")
+    return model
+
+
+def probabilistic_records(con, params: Params, model: Model | None) -> Model:
+    """Match the records no register person took among themselves (edges), with the same comparisons."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_rest AS SELECT rid FROM id_rec r
+           WHERE NOT EXISTS (SELECT 1 FROM id_linked l WHERE l.rid = r.rid)"""
+    )
+    n = con.execute("SELECT count(*) FROM id_rest").fetchall()[0][0]
+    con.execute("""CREATE OR REPLACE TEMP TABLE id_rent AS SELECT r.rid AS eid, r.nid, r.dob, r.sex
+                   FROM id_rest JOIN id_rec r USING (rid)""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE id_rnv AS SELECT r.rid AS eid, gn, gn1, gn_toks, gnl, gnl1, fn,
+                   fn_toks, fnl, fnl_last FROM id_rest JOIN id_rec r USING (rid)""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE id_rav AS SELECT r.rid AS eid, addr, street, hnum, pc
+                   FROM id_rest JOIN id_rec r USING (rid) WHERE addr IS NOT NULL OR pc IS NOT NULL""")
+    con.execute("CREATE OR REPLACE TEMP TABLE id_edges (rid BIGINT, eid BIGINT, score DOUBLE, method VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE id_review_rec (rid BIGINT, eid BIGINT, w DOUBLE, score DOUBLE, lev STRUCT(gn INT, fn INT, dob INT, sex INT, addr INT, nid INT))")
+    if n < 2:
+        return model or Model({f: list(DEFAULT_M[f]) for f in FIELDS}, {}, 0)
+    block(con, "id_rest", "rec", "id_rpairs", self_join=True)
+    con.execute(
+        """DELETE FROM id_rpairs p USING id_in_decisions d WHERE d.decision = 'no_match'
+           AND ((p.rid = d.rid_a AND p.eid = d.rid_b) OR (p.rid = d.rid_b AND p.eid = d.rid_a))"""
+    )
+    compute_levels(con, "id_rpairs", "rec", "id_rlev", register=False)
+    if model is None:
+        # No register: term frequencies and u from the records themselves, m by EM over the blocked pairs.
+        make_tf(con, "rec")
+        u = estimate_u(con, "rec", params, register=False)
+        npairs = con.execute("SELECT count(*) FROM id_rlev").fetchall()[0][0]
+        m = estimate_m_em(con, "id_rlev", u, prior_match=min(0.5, max(n / 2, 1) / max(npairs, 1)))
+        model = Model(m=m, u=u, n_entities=n, m_source="em")
+    rmodel = Model(m=model.m, u=model.u, n_entities=n, m_source=model.m_source)
+    score_pairs(con, "id_rlev", rmodel, "id_rscored")
+    post = _posterior_sql("w", n)
+    con.execute(
+        f"""INSERT INTO id_edges SELECT rid, eid, {post}, 'probabilistic' FROM id_rscored WHERE {post} >= {params.accept_p}"""
+    )
+    con.execute(
+        f"""INSERT INTO id_review_rec SELECT rid, eid, w, {post}, struct_pack(gn, fn, dob, sex, addr, nid)
+            FROM id_rscored WHERE {post} >= {params.review_p} AND {post} < {params.accept_p}"""
+    )
+    return model
+
+
+def components(con, edges: str, nodes: str, out: str) -> None:
+    """Connected components by iterated min-label propagation (set-based; a few rounds in practice)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT node, node AS comp FROM {nodes}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_e2 AS SELECT a, b FROM {edges} UNION ALL SELECT b, a FROM {edges}")
+    for _ in range(200):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE id_cc_new AS
+                SELECT c.node, least(c.comp, coalesce(min(n.comp), c.comp)) AS comp
+                FROM {out} c LEFT JOIN id_e2 e ON e.a = c.node LEFT JOIN {out} n ON n.node = e.b
+                GROUP BY c.node, c.comp"""
+        )
+        # Pointer jumping: take the label of the label, which halves long chains.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE id_cc_new2 AS
+                SELECT c.node, least(c.comp, coalesce(l.comp, c.comp)) AS comp FROM id_cc_new c
+                LEFT JOIN id_cc_new l ON l.node = c.comp"""
+        )
+        changed = con.execute(
+            f"SELECT count(*) FROM id_cc_new2 x JOIN {out} o USING (node) WHERE x.comp <> o.comp"
+        ).fetchall()[0][0]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM id_cc_new2")
+        if changed == 0:
+            break
+    con.execute("DROP TABLE id_cc_new; DROP TABLE id_cc_new2; DROP TABLE id_e2")
+
+
+def finalise(con) -> None:
+    """Join everything into components (records + register persons as nodes) and label each record."""
+    off = con.execute("SELECT coalesce(max(rid), 0) + 1 FROM id_rec").fetchall()[0][0]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_nodes AS SELECT rid AS node FROM id_rec
+            UNION ALL SELECT eid + {off} FROM id_ent"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_alledges AS
+            SELECT rid AS a, eid + {off} AS b FROM id_linked
+            UNION ALL SELECT rid, eid FROM id_edges
+            UNION ALL SELECT rid_a, rid_b FROM id_in_decisions WHERE decision = 'match'"""
+    )
+    components(con, "id_alledges", "id_nodes", "id_cc")
+    # A component holding more than one register person exists only by a steward "match": the
+    # lowest CPR stands for it.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_out AS
+            WITH comp_reg AS (
+                SELECT c.comp, min(e.cpr) AS cpr FROM id_cc c JOIN id_ent e ON e.eid + {off} = c.node GROUP BY 1),
+            steward AS (
+                SELECT rid_a AS rid FROM id_in_decisions WHERE decision = 'match'
+                UNION SELECT rid_b FROM id_in_decisions WHERE decision = 'match'),
+            edge_score AS (
+                SELECT rid, max(score) AS score FROM (SELECT rid, score FROM id_edges UNION ALL SELECT eid, score FROM id_edges)
+                GROUP BY rid),
+            comp_size AS (SELECT comp, count(*) AS n FROM id_cc GROUP BY comp)
+            SELECT r.rid, cr.cpr, c.comp,
+                CASE WHEN l.method IS NOT NULL AND l.method <> 'probabilistic' THEN l.method
+                     WHEN s.rid IS NOT NULL THEN 'steward'
+                     WHEN l.method IS NOT NULL OR es.rid IS NOT NULL THEN 'probabilistic'
+                     ELSE 'unlinked' END AS method,
+                CASE WHEN l.method IS NOT NULL AND l.method <> 'probabilistic' THEN 1.0
+                     WHEN s.rid IS NOT NULL THEN 1.0
+                     ELSE coalesce(l.score, es.score, 0.0) END AS score
+            FROM id_rec r JOIN id_cc c ON c.node = r.rid
+            LEFT JOIN comp_reg cr ON cr.comp = c.comp
+            LEFT JOIN id_linked l ON l.rid = r.rid
+            LEFT JOIN steward s ON s.rid = r.rid
+            LEFT JOIN edge_score es ON es.rid = r.rid"""
+    )
+    # Steward "no match" pairs that still ended in one person (through other records): the record
+    # without a deterministic link leaves and stands alone.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_violations AS
+           SELECT CASE WHEN a.method IN ('cpr_exact', 'cpr_corrected') AND b.method NOT IN ('cpr_exact', 'cpr_corrected')
+                       THEN b.rid ELSE a.rid END AS rid
+           FROM id_in_decisions d JOIN id_out a ON a.rid = d.rid_a JOIN id_out b ON b.rid = d.rid_b
+           WHERE d.decision = 'no_match' AND a.comp = b.comp"""
+    )
+    con.execute(
+        """UPDATE id_out SET cpr = NULL, comp = -1 - rid, method = 'steward', score = 1.0
+           WHERE rid IN (SELECT rid FROM id_violations)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_review AS
+            SELECT r.rid, 'register' AS candidate_kind, e.cpr AS candidate_cpr, NULL::BIGINT AS candidate_rid,
+                   r.w AS weight, r.score, r.lev FROM id_review_reg r JOIN id_ent e USING (eid)
+            UNION ALL
+            SELECT rid, 'record', NULL, eid, w, score, lev FROM id_review_rec x
+            WHERE (SELECT a.comp FROM id_out a WHERE a.rid = x.rid) <> (SELECT b.comp FROM id_out b WHERE b.rid = x.eid)"""
+    )
+    # Pairs a steward has already decided are not asked again.
+    con.execute(
+        """DELETE FROM id_review v USING (
+               SELECT d.rid_a AS a, d.rid_b AS b FROM id_in_decisions d UNION SELECT rid_b, rid_a FROM id_in_decisions
+           ) d WHERE v.rid = d.a AND v.candidate_rid = d.b"""
+    )
+
+
+def evidence_sql(lev: str = "lev") -> str:
+    """SQL turning a level struct into a JSON object with the words of each field's level."""
+    parts = []
+    for f in FIELDS:
+        names = "[" + ", ".join(f"'{x}'" for x in LEVEL_NAMES[f]) + "]"
+        parts.append(f"'{FIELD_LABEL[f]}', CASE WHEN {lev}.{f} < 0 THEN 'missing' ELSE {names}[{lev}.{f} + 1] END")
+    return f"json_object({', '.join(parts)})"
+
+
+def run(con: duckdb.DuckDBPyConnection, params: Params | None = None) -> dict:
+    """All passes over the ``id_in_*`` tables; returns a small summary (model and counts)."""
+    params = params or Params()
+    prepare(con)
+    if "is_register" not in [r[0] for r in con.execute("DESCRIBE id_in_records").fetchall()]:
+        con.execute("ALTER TABLE id_rec ADD COLUMN is_register BOOLEAN DEFAULT FALSE")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE id_rec AS SELECT r.*, i.is_register FROM id_rec r JOIN id_in_records i USING (rid)")
+    deterministic(con)
+    model = probabilistic_register(con, params)
+    model = probabilistic_records(con, params, model)
+    finalise(con)
+    return {"model": model}

@@ -1,0 +1,142 @@
+"""Consent lineage for compliance: for one citizen, every consent version over time, what each
+department could see in each run and on which basis, what was blocked and why, and when flows stopped.
+
+Plain queries over the published warehouse (read-only); the CLI and the web app render them in Danish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import cpr as cprmod
+
+DEPARTMENT_NAMES = {
+    "boern_familie": "Børn og Familie",
+    "beskaeftigelse": "Jobcenter / Beskæftigelse",
+    "social_voksen": "Socialområdet (voksne)",
+    "sundhed_aeldre": "Sundhed og Ældre",
+}
+STATUS_NAMES = {
+    "in_force": "gældende",
+    "superseded": "erstattet af nyere version",
+    "withdrawn": "tilbagekaldt",
+    "expired": "udløbet",
+    "not_yet_given": "endnu ikke givet",
+    "purpose_not_covered": "formål ikke omfattet",
+    "giver_without_custody": "afvist: giver havde ikke forældremyndighed",
+    "invalid_version": "afvist: ugyldig version i registret",
+}
+REASON_NAMES = {
+    "no_consent": "intet samtykke",
+    "scope_excludes": "samtykket omfatter ikke denne kategori/afdeling",
+    "consent_withdrawn": "samtykket er tilbagekaldt",
+    "consent_expired": "samtykket er udløbet",
+    "consent_superseded": "en nyere version af samtykket omfatter det ikke",
+    "consent_giver_without_custody": "samtykket er givet af en person uden forældremyndighed",
+    "consent_invalid_version": "samtykket kunne ikke læses korrekt",
+    "consent_not_yet_given": "samtykket er endnu ikke givet",
+    "consent_purpose_not_covered": "samtykkets formål er ikke omfattet",
+    "no_identified_person": "posten kunne ikke knyttes sikkert til borgeren",
+    "fail_closed": "samtykkeregistret var utilgængeligt eller ugyldigt (lukket for deling)",
+    "record_removed": "posten findes ikke længere i kildesystemet",
+}
+
+
+class LookupError_(ValueError):
+    """Bad lookup input (message never contains the CPR)."""
+
+
+@dataclass
+class Citizen:
+    person_key: str
+    cpr: str
+
+
+def mask(cpr: str | None) -> str | None:
+    """DDMMYY-xxxx: enough to tell people apart on screen, not the full number."""
+    return f"{cpr[:6]}-xxxx" if cpr else None
+
+
+def find_citizen(con: duckdb.DuckDBPyConnection, raw_cpr: str) -> Citizen | None:
+    number = cprmod.normalise(raw_cpr)
+    if number is None:
+        raise LookupError_("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
+    rows = con.execute("SELECT person_key FROM identity.person_keys WHERE cpr = ? LIMIT 1", [number]).fetchall()
+    return Citizen(rows[0][0], number) if rows else None
+
+
+def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        citizen = find_citizen(con, raw_cpr)
+        if citizen is None:
+            return None
+        versions = con.execute(
+            """
+            SELECT h.samtykke_id, h.version, h.given_by_cpr = h.cpr OR h.given_by_cpr IS NULL AS by_self, h.given_by_cpr,
+                   h.purpose, h.given_at, h.valid_until, h.withdrawn_at, h.channel, h.registered_by, h.scope,
+                   h.first_seen_run, h.first_seen_at, h.last_seen_run, h.last_seen_at, e.status, e.reason
+            FROM consent.history h
+            LEFT JOIN consent.evaluated e USING (samtykke_id, version)
+            WHERE h.cpr = ? ORDER BY h.samtykke_id, h.version, h.first_seen_at
+            """,
+            [citizen.cpr],
+        ).fetchall()
+        flows = con.execute(
+            """
+            SELECT f.source_department, f.viewer_department, f.source, f.source_table, f.record_id, i.title, i.category,
+                   f.basis, f.from_run, f.from_time, f.to_run, f.to_time, f.stop_reason
+            FROM consent.flow_intervals f
+            LEFT JOIN staging.interventions i USING (source, source_table, record_id)
+            WHERE f.person_key = ? ORDER BY f.viewer_department, f.from_time, f.record_id
+            """,
+            [citizen.person_key],
+        ).fetchall()
+        decisions = con.execute(
+            """
+            SELECT d.viewer_department, d.source_department, d.category, i.title, d.decision, d.basis, d.reason, d.run_id
+            FROM consent.record_decisions d
+            LEFT JOIN staging.interventions i USING (source, source_table, record_id)
+            WHERE d.person_key = ? ORDER BY d.viewer_department, d.source_department, i.start_date
+            """,
+            [citizen.person_key],
+        ).fetchall()
+        runs = con.execute(
+            "SELECT run_id, job, reference_time, status FROM meta.runs ORDER BY reference_time"
+        ).fetchall()
+    return {
+        "person_key": citizen.person_key,
+        "cpr_masked": mask(citizen.cpr),
+        "consent_versions": [
+            {
+                "samtykke_id": v[0], "version": v[1], "givet_af": "borgeren selv" if v[2] else f"anden person ({mask(v[3])})",
+                "formaal": v[4], "givet_tid": _iso(v[5]), "gyldig_til": _iso(v[6]), "tilbagekaldt_tid": _iso(v[7]),
+                "kanal": v[8], "registreret_af": v[9], "omfang": (v[10] or "").split(",") if v[10] else [],
+                "foerst_set_koersel": v[11], "foerst_set": _iso(v[12]), "senest_set_koersel": v[13], "senest_set": _iso(v[14]),
+                "status": STATUS_NAMES.get(v[15], v[15]), "begrundelse": v[16],
+            }
+            for v in versions
+        ],
+        "flows": [
+            {
+                "fra_afdeling": f[0], "til_afdeling": f[1], "post": f"{f[2]}.{f[3]}:{f[4]}", "titel": f[5], "kategori": f[6],
+                "grundlag": f[7], "fra_koersel": f[8], "fra_tid": _iso(f[9]), "til_koersel": f[10], "til_tid": _iso(f[11]),
+                "stop_aarsag": REASON_NAMES.get(f[12], f[12]) if f[12] else None,
+            }
+            for f in flows
+        ],
+        "latest_decisions": [
+            {
+                "afdeling": d[0], "ejer": d[1], "kategori": d[2], "titel": d[3], "afgoerelse": "delt" if d[4] == "admitted" else "blokeret",
+                "grundlag": d[5], "aarsag": REASON_NAMES.get(d[6], d[6]) if d[6] else None, "koersel": d[7],
+            }
+            for d in decisions
+        ],
+        "runs": [{"run_id": r[0], "job": r[1], "referencetid": _iso(r[2]), "status": r[3]} for r in runs],
+    }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "hour") else (value.isoformat() if value else None)
