@@ -20,7 +20,8 @@ Passes
    agree and whose birth date agrees (or differs by one character, as a typo in the date part does).
 3. ``probabilistic`` against the register: Fellegi–Sunter over given name, family name (term
    frequencies), birth date, sex, address (current and earlier) and CPR digits, with blocking; the best
-   candidate is taken when its posterior is >= ``accept_p`` and it beats the runner-up by ``margin_bits``.
+   candidate is taken when its posterior, normalised over all its candidates and the chance that the
+   person is not in the register, is >= ``accept_p``.
 4. ``probabilistic`` among the records left (people without a CPR in the register, e.g. replacement
    numbers): the same model, edges above ``accept_p``, connected components.
 Steward decisions override all of these: a ``no_match`` pair is never linked (its candidates are
@@ -65,10 +66,11 @@ DEFAULT_M = {
 class Params:
     accept_p: float = 0.999        # posterior needed to link
     review_p: float = 0.05         # posterior from which an unlinked best candidate goes to review
-    margin_bits: float = 6.0       # the best register candidate must beat the runner-up by this
+    outside_register: float | None = None  # chance a record's person is not in the register (None: estimate)
     u_sample: int = 300_000        # random pairs for u-probabilities
     m_sample: int = 200_000        # labelled pairs for m-probabilities
     seed: float = 0.42
+    m_floor: float = 0.002         # lowest m for a level estimated from labelled pairs
     m_fixed: dict = field(default_factory=lambda: {k: DEFAULT_M[k] for k in ("dob", "sex", "nid")})
 
 
@@ -78,6 +80,7 @@ class Model:
     u: dict[str, list[float]]
     n_entities: int
     m_source: str = "prior"
+    extra: dict = field(default_factory=dict)
 
     def weight(self, f: str, level: int) -> float:
         return math.log2(self.m[f][level] / self.u[f][level])
@@ -322,7 +325,13 @@ def estimate_m_labelled(con, params: Params) -> dict[str, list[float]] | None:
     con.execute("DROP TABLE id_mpairs; DROP TABLE id_mlev")
     m = {}
     for f in FIELDS:
-        m[f] = params.m_fixed[f] if f in params.m_fixed else _probs(counts[f], DEFAULT_M[f])
+        if f in params.m_fixed:
+            m[f] = list(params.m_fixed[f])
+            continue
+        # The labelled pairs needed one name to agree and miss the worst noise of records without a
+        # CPR: keep every disagreement level at least at m_floor so one typo is not damning.
+        est = np.maximum(np.array(_probs(counts[f], DEFAULT_M[f])), params.m_floor)
+        m[f] = [float(x) for x in est / est.sum()]
     return m
 
 
@@ -394,6 +403,29 @@ def _posterior_sql(w: str, n: int) -> str:
     return f"1.0 / (1.0 + pow(2.0, -(({w}) - {math.log2(max(n, 2))!r})))"
 
 
+def _context_weights(con, n_ent: int) -> tuple[float, float] | None:
+    """Weights for "the candidate is among the people the record's context points at" (``id_in_context``:
+    rid, cpr — e.g. the registered parents of the child whose case a parent record sits on).
+    m from the deterministic links, u from the mean size of a context set."""
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'id_in_context'"
+    ).fetchall()[0][0]
+    if not have:
+        return None
+    row = con.execute(
+        """SELECT count(DISTINCT d.rid), count(DISTINCT d.rid) FILTER (WHERE c2.rid IS NOT NULL)
+           FROM id_det d JOIN (SELECT DISTINCT rid FROM id_in_context) c USING (rid) JOIN id_ent e ON e.eid = d.eid
+           LEFT JOIN id_in_context c2 ON c2.rid = d.rid AND c2.cpr = e.cpr"""
+    ).fetchall()[0]
+    size = con.execute("SELECT avg(n) FROM (SELECT rid, count(*) AS n FROM id_in_context GROUP BY rid)").fetchall()[0][0]
+    if not size:
+        return None
+    labelled, inside = row
+    m_in = (inside + 9.0) / (labelled + 10.0)  # a weak prior of 0.9
+    u_in = min(size / max(n_ent, 1), 0.5)
+    return math.log2(m_in / u_in), math.log2((1 - m_in) / (1 - u_in))
+
+
 def probabilistic_register(con, params: Params) -> Model | None:
     n_ent = con.execute("SELECT count(*) FROM id_ent").fetchall()[0][0]
     con.execute(
@@ -416,25 +448,47 @@ def probabilistic_register(con, params: Params) -> Model | None:
                UNION SELECT d.rid_b, l.eid FROM id_in_decisions d JOIN id_linked l ON l.rid = d.rid_a WHERE d.decision = 'no_match'
            ) x WHERE p.rid = x.rid AND p.eid = x.eid"""
     )
+    ctx = _context_weights(con, n_ent)
+    if ctx is not None:
+        con.execute(
+            """INSERT INTO id_pairs SELECT DISTINCT c.rid, e.eid FROM id_in_context c JOIN id_ent e USING (cpr)
+               JOIN id_res USING (rid) WHERE NOT EXISTS (SELECT 1 FROM id_pairs p WHERE p.rid = c.rid AND p.eid = e.eid)"""
+        )
     compute_levels(con, "id_pairs", "reg", "id_lev", register=True)
     score_pairs(con, "id_lev", model, "id_scored")
-    post = _posterior_sql("w", n_ent)
+    if ctx is not None:
+        # Family context (e.g. a parent on a child's case): is the candidate related to the case child?
+        w_in, w_out = ctx
+        con.execute(
+            f"""UPDATE id_scored s SET w = w + CASE WHEN EXISTS (SELECT 1 FROM id_in_context c JOIN id_ent e USING (cpr)
+                    WHERE c.rid = s.rid AND e.eid = s.eid) THEN {w_in!r} ELSE {w_out!r} END
+                WHERE s.rid IN (SELECT rid FROM id_in_context)"""
+        )
+        model.extra = {"context_weight_in": w_in, "context_weight_out": w_out}
+    # Posterior of the best candidate, normalised over all its candidates plus the chance that the
+    # record's person is not in the register at all (estimated from the share of replacement numbers).
+    outside = params.outside_register
+    if outside is None:
+        share = con.execute(
+            "SELECT count(*) FILTER (WHERE nid_status = 'replacement') / greatest(count(*) FILTER (WHERE nid IS NOT NULL), 1) FROM id_rec"
+        ).fetchall()[0][0]
+        outside = min(max(float(share), 0.001), 0.5)
+    odds_out = n_ent * outside / (1 - outside)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_best AS
             SELECT rid, arg_max(eid, w) AS eid, max(w) AS w,
-                   coalesce(list_sort(list(w), 'DESC')[2], -1e9) AS w2,
+                   pow(2.0, max(w)) / (sum(pow(2.0, w)) + {odds_out!r}) AS score,
                    arg_max(struct_pack(gn, fn, dob, sex, addr, nid), w) AS lev
             FROM id_scored GROUP BY rid"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_prob AS
-            SELECT rid, eid, 'probabilistic' AS method, {post} AS score FROM id_best
-            WHERE {post} >= {params.accept_p} AND w - w2 >= {params.margin_bits}"""
+            SELECT rid, eid, 'probabilistic' AS method, score FROM id_best WHERE score >= {params.accept_p}"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_review_reg AS
-            SELECT rid, eid, w, {post} AS score, lev FROM id_best b
-            WHERE {post} >= {params.review_p} AND NOT EXISTS (SELECT 1 FROM id_prob p WHERE p.rid = b.rid)"""
+            SELECT rid, eid, w, score, lev FROM id_best b
+            WHERE score >= {params.review_p} AND NOT EXISTS (SELECT 1 FROM id_prob p WHERE p.rid = b.rid)"""
     )
     con.execute("INSERT INTO id_linked SELECT * FROM id_prob")
     return model
