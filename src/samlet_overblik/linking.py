@@ -16,6 +16,7 @@ decisions). This module feeds it ``staging.*`` and turns its persons into *stabl
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -221,6 +222,8 @@ def link_person_records(
     load_inputs(con)
     summary = engine.run(con, params)
     model = summary["model"]
+    # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
+    con.execute(f"SELECT setseed({secrets.randbelow(2**31) / 2**31 * 2 - 1})").fetchall()
     con.execute("BEGIN TRANSACTION")
     try:
         merges, splits = assign_keys(con, run_id, now)

@@ -1,5 +1,11 @@
 """Department exports: ``exports/<department>.duckdb`` with only what that department may see.
 
+Besides ``interventions`` (the contract), each export carries ``citizen_overview`` (with ``cpr``),
+``family_overview``, ``family_members``, ``coordination_signals``, ``signal_rules`` and ``home_visits``,
+computed by the *same* SQL as the restricted warehouse's unified layer but over only the records the
+department may see (``unified.access_grants``): a signal never names, nor is built from, a record the
+department may not see. Lookups are by CPR or person key through ART indexes.
+
 Each export is built as a new file beside the old one and renamed over it, so a reader never sees a
 half-built file and a reader holding the previous file keeps its snapshot.
 """
@@ -12,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import DEPARTMENTS
+from . import DEPARTMENTS, unified
 
 
 @dataclass
@@ -41,8 +47,38 @@ def export_path(exports_dir: Path, department: str) -> Path:
     return exports_dir / f"{department}.duckdb"
 
 
-def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str) -> ExportResult:
-    """Write one department's export to a temporary file and swap it in."""
+def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thresholds) -> dict[str, int]:
+    """The unified overviews and signals of one department, inside the attached export ``ex``."""
+    for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
+        con.execute(f"CREATE TABLE ex.{name} AS SELECT * FROM unified.{name} LIMIT 0")
+    counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True)
+    con.execute("INSERT INTO ex.signal_rules SELECT * FROM unified.signal_rules")
+    # The caseworker looks a citizen up by CPR: carry it on the overview (only citizens with visible records).
+    con.execute("ALTER TABLE ex.citizen_overview ADD COLUMN cpr VARCHAR")
+    con.execute(
+        "UPDATE ex.citizen_overview SET cpr = k.cpr FROM identity.person_keys k "
+        "WHERE k.person_key = ex.citizen_overview.person_key"
+    )
+    con.execute("COMMENT ON COLUMN ex.citizen_overview.cpr IS 'CPR number of the citizen (10 digits); NULL for people known without one.'")
+    for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
+        unified.copy_comments(con, "unified", name, f"ex.{name}")
+    con.execute("CREATE INDEX citizen_overview_cpr ON ex.citizen_overview (cpr)")
+    con.execute("CREATE INDEX citizen_overview_person ON ex.citizen_overview (person_key)")
+    con.execute("CREATE INDEX coordination_signals_person ON ex.coordination_signals (person_key)")
+    con.execute("CREATE INDEX family_members_person ON ex.family_members (person_key)")
+    con.execute("CREATE INDEX family_overview_family ON ex.family_overview (family_id)")
+    return counts
+
+
+def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str,
+                 reference=None, thresholds: unified.Thresholds | None = None) -> ExportResult:
+    """Write one department's export to a temporary file and swap it in.
+
+    ``reference``/``thresholds`` default to what the latest build of the unified layer used."""
+    if reference is None or thresholds is None:
+        ref0, t0 = unified.settings_of_build(con)
+        reference = reference or ref0
+        thresholds = thresholds or t0
     exports_dir.mkdir(parents=True, exist_ok=True)
     final = export_path(exports_dir, department)
     tmp = final.with_name(f"{final.name}.building-{run_id}")
@@ -57,6 +93,8 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
             "CREATE TABLE ex.export_info AS SELECT $department AS department, $run_id AS run_id, now() AS published_at",
             {"department": department, "run_id": run_id},
         )
+        _build_views(con, department, reference, thresholds)
+        con.execute("CHECKPOINT ex")
         rows = con.execute("SELECT count(*) FROM ex.interventions").fetchall()[0][0]
     finally:
         con.execute("DETACH ex")
@@ -65,5 +103,6 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
     return ExportResult(department, final, rows)
 
 
-def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str) -> list[ExportResult]:
-    return [build_export(con, exports_dir, d, run_id) for d in DEPARTMENTS]
+def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str,
+                  reference=None, thresholds: unified.Thresholds | None = None) -> list[ExportResult]:
+    return [build_export(con, exports_dir, d, run_id, reference, thresholds) for d in DEPARTMENTS]

@@ -625,12 +625,14 @@ def finalise(con) -> None:
             SELECT rid, 'record', NULL, eid, w, score, lev FROM id_review_rec x
             WHERE (SELECT a.comp FROM id_out a WHERE a.rid = x.rid) <> (SELECT b.comp FROM id_out b WHERE b.rid = x.eid)"""
     )
-    # Pairs a steward has already decided are not asked again.
+    # Pairs a steward has already decided are not asked again (nor records a steward placed).
     con.execute(
         """DELETE FROM id_review v USING (
                SELECT d.rid_a AS a, d.rid_b AS b FROM id_in_decisions d UNION SELECT rid_b, rid_a FROM id_in_decisions
-           ) d WHERE v.rid = d.a AND v.candidate_rid = d.b"""
+           ) d WHERE v.rid = d.a AND (v.candidate_rid = d.b
+               OR v.candidate_cpr = (SELECT o.cpr FROM id_out o WHERE o.rid = d.b))"""
     )
+    con.execute("DELETE FROM id_review WHERE rid IN (SELECT rid FROM id_out WHERE method = 'steward')")
 
 
 def evidence_sql(lev: str = "lev") -> str:

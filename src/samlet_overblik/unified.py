@@ -1,0 +1,418 @@
+"""The cross-sector view: unified.interventions, citizen_overview, family_overview/family_members and
+coordination_signals, as plain functions over a DuckDB connection.
+
+The SQL lives in ``assets/unified/<table>.sql`` and ``assets/signals/<rule>.sql``. Apart from
+``interventions.sql`` (which reads staging), every file reads only *scope* relations that this module
+defines as temporary views/tables before running it:
+
+    scope_settings            one row: reference_date, thresholds, signal_lookback_days, all_family_members
+    scope_interventions       the unified.interventions rows in scope
+    scope_home_visits         staging.home_visits with person_key, visit_date and home (normalised address)
+    scope_coordination_plans  staging.coordination_plans with person_key
+    scope_relations           parent/custody relations in force: child_key, adult_key and birth dates
+    scope_citizen_overview    (after that step) the overview of the same scope
+    scope_family_members      (after that step) the family members of the same scope
+
+The restricted warehouse builds the tables in ``unified`` over everything; a department's export runs the
+*same* SQL over only what that department may see (``unified.access_grants``), so an overview or a signal in
+an export can never be built from, or point at, a record the department may not see.
+
+Adding a signal rule: one SQL file in ``assets/signals/`` (header ``-- id:``, ``-- title:``,
+``-- description:``; output columns ``person_key, signal_date, detail, departments, records``) and one
+line in ``SIGNAL_RULES`` below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from . import DEPARTMENTS
+from .paths import data_dir
+
+# Registered coordination-signal rules: one line each, the file assets/signals/<id>.sql.
+SIGNAL_RULES: tuple[str, ...] = (
+    "randers_sanktion_under_kontaktperson",
+    "hjemmebesoeg_samme_dag",
+    "dobbelt_kompensation",
+    "mange_sagsbehandlere_uden_tovholder",
+)
+
+# Tables computed per scope, in order (each file assets/unified/<name>.sql); coordination_signals follows.
+SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_overview")
+SIGNALS_TABLE = "coordination_signals"
+
+_HEADER_RE = re.compile(r"^--\s*(id|title|description):\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Høje-Taastrup's targeting thresholds and the signal knobs (``thresholds:`` in pipelines/job.yaml)."""
+
+    min_departments: int = 2
+    min_services: int = 3
+    min_annual_cost_dkk: float = 150_000
+    min_caseworkers: int = 3
+    signal_lookback_days: int = 365
+
+
+def load_thresholds(job_file: Path | None = None) -> Thresholds:
+    """Read ``thresholds:`` from pipelines/job.yaml; keys not given keep their defaults."""
+    path = job_file or data_dir("pipelines") / "job.yaml"
+    doc = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    raw = doc.get("thresholds") or {}
+    known = Thresholds.__dataclass_fields__
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ValueError(f"unknown threshold(s) in {path.name}: {', '.join(sorted(unknown))}")
+    values = {}
+    for k, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ValueError(f"threshold {k} in {path.name} must be a non-negative number")
+        values[k] = float(v) if k == "min_annual_cost_dkk" else int(v)
+    return Thresholds(**values)
+
+
+@dataclass(frozen=True)
+class SignalRule:
+    id: str
+    title: str
+    description: str
+    path: Path
+
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def load_signal_rules(folder: Path | None = None, registered: tuple[str, ...] = SIGNAL_RULES) -> list[SignalRule]:
+    folder = folder or data_dir("assets") / "signals"
+    rules = []
+    for rule_id in registered:
+        path = folder / f"{rule_id}.sql"
+        if not path.is_file():
+            raise FileNotFoundError(f"signal rule {rule_id} is registered but {path.name} is missing")
+        header: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _HEADER_RE.match(line)
+            if m:
+                header[m[1]] = m[2]
+            elif line.strip() and not line.startswith("--"):
+                break
+        if header.get("id") != rule_id or "description" not in header:
+            raise ValueError(f"{path.name}: header needs '-- id: {rule_id}' and '-- description: ...'")
+        rules.append(SignalRule(rule_id, header.get("title", rule_id), header["description"], path))
+    return rules
+
+
+def unified_sql(name: str, folder: Path | None = None) -> str:
+    return ((folder or data_dir("assets") / "unified") / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[tuple]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def default_reference(con: duckdb.DuckDBPyConnection) -> date:
+    """The latest run's consent reference time, else today (UTC)."""
+    row = _rows(con, "SELECT max(reference_time) FROM consent.run_status")
+    if row and row[0][0] is not None:
+        return row[0][0].date()
+    return datetime.now(timezone.utc).date()
+
+
+def _as_date(reference: date | datetime | None, con: duckdb.DuckDBPyConnection) -> date:
+    if reference is None:
+        return default_reference(con)
+    return reference.date() if isinstance(reference, datetime) else reference
+
+
+# ---------------------------------------------------------------------------------------------- scopes
+
+
+def _define_settings(con, ref: date, t: Thresholds, all_family_members: bool) -> None:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE scope_settings AS
+        SELECT CAST($ref AS DATE) AS reference_date, CAST($min_departments AS INTEGER) AS min_departments,
+               CAST($min_services AS INTEGER) AS min_services, CAST($min_cost AS DECIMAL(14, 2)) AS min_annual_cost_dkk,
+               CAST($min_caseworkers AS INTEGER) AS min_caseworkers, CAST($lookback AS INTEGER) AS signal_lookback_days,
+               CAST($all_members AS BOOLEAN) AS all_family_members
+        """,
+        {
+            "ref": ref, "min_departments": t.min_departments, "min_services": t.min_services,
+            "min_cost": t.min_annual_cost_dkk, "min_caseworkers": t.min_caseworkers,
+            "lookback": t.signal_lookback_days, "all_members": all_family_members,
+        },
+    )
+
+
+_VISITS = """
+SELECT v.source, v.source_table, v.record_id, l.person_key, v.department, v.service_record_id, v.visit_start,
+       CAST(v.visit_start AS DATE) AS visit_date,
+       nullif(lower(regexp_replace(trim(v.address), '\\s+', ' ', 'g')), '') AS home
+FROM staging.home_visits v
+LEFT JOIN identity.person_links l ON l.source = v.source AND l."table" = v.person_table AND l.record_id = v.person_record_id
+"""
+
+_PLANS = """
+SELECT c.source, c.source_table, c.record_id, l.person_key, c.department, c.coordinator, c.created_date
+FROM staging.coordination_plans c
+LEFT JOIN identity.person_links l ON l.source = c.source AND l."table" = c.person_table AND l.record_id = c.person_record_id
+"""
+
+_RELATIONS = """
+SELECT DISTINCT ck.person_key AS child_key, ak.person_key AS adult_key,
+       coalesce(cp.birth_date, cpr_birth_date(r.child_cpr)) AS child_birth_date,
+       coalesce(ap.birth_date, cpr_birth_date(r.related_cpr)) AS adult_birth_date
+FROM staging.cpr_relations r
+CROSS JOIN scope_settings s
+JOIN identity.person_keys ck ON ck.cpr = r.child_cpr AND ck.merged_into IS NULL
+JOIN identity.person_keys ak ON ak.cpr = r.related_cpr AND ak.merged_into IS NULL
+LEFT JOIN staging.cpr_persons cp ON cp.cpr = r.child_cpr
+LEFT JOIN staging.cpr_persons ap ON ap.cpr = r.related_cpr
+WHERE r.relation IN ('foraelder', 'foraeldremyndighed')
+  AND (r.valid_from IS NULL OR r.valid_from <= s.reference_date)
+  AND (r.valid_to IS NULL OR r.valid_to >= s.reference_date)
+  AND coalesce(cp.status, 'aktiv') <> 'doed' AND coalesce(ap.status, 'aktiv') <> 'doed'
+"""
+
+
+def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: date, thresholds: Thresholds) -> None:
+    """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see."""
+    _define_settings(con, ref, thresholds, all_family_members=department is None)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS {_RELATIONS}")
+    if department is None:
+        con.execute("CREATE OR REPLACE TEMP VIEW scope_interventions AS SELECT * FROM unified.interventions")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {_VISITS}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_coordination_plans AS {_PLANS}")
+        return
+    if department not in DEPARTMENTS:
+        raise ValueError(f"unknown department: {department}")
+    params = {"dept": department}
+    # Records: exactly the admitted (record, viewer) pairs of the consent layer.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE scope_interventions AS
+        SELECT i.* FROM unified.interventions i
+        SEMI JOIN (SELECT source, source_table, record_id FROM unified.access_grants WHERE viewer_department = $dept) g
+          ON g.source = i.source AND g.source_table = i.source_table AND g.record_id = i.record_id
+        """,
+        params,
+    )
+    # A home visit is seen with the service it delivers (or by the department that made it).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE scope_home_visits AS
+        SELECT v.* FROM ({_VISITS}) v
+        WHERE v.department = $dept
+           OR EXISTS (SELECT 1 FROM unified.access_grants g
+                      WHERE g.viewer_department = $dept AND g.source = v.source AND g.record_id = v.service_record_id
+                        AND g.source_department = v.department)
+        """,
+        params,
+    )
+    # A coordination plan is contact information (category kontakt) of its lead department: seen by that
+    # department, or through a consent in force / an enabled legal rule covering (lead -> viewer, kontakt).
+    # Nothing crosses when the latest run failed closed.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE scope_coordination_plans AS
+        WITH open_flows AS (
+            SELECT NOT coalesce((SELECT arg_max(fail_closed, reference_time) FROM consent.run_status), TRUE) AS ok
+        )
+        SELECT p.* FROM ({_PLANS}) p CROSS JOIN open_flows f
+        LEFT JOIN identity.person_keys k ON k.person_key = p.person_key
+        WHERE p.department = $dept
+           OR (f.ok AND EXISTS (SELECT 1 FROM consent.effective_grants g
+                                WHERE g.cpr = k.cpr AND g.from_department = p.department AND g.to_department = $dept
+                                  AND g.category = 'kontakt'))
+           OR (f.ok AND EXISTS (SELECT 1 FROM consent.policy_rules r
+                                WHERE r.kind = 'legal_rule' AND r.from_department = p.department AND r.to_department = $dept
+                                  AND r.category = 'kontakt' AND (r.condition IS NULL OR r.condition = 'has_coordination_plan')))
+        """,
+        params,
+    )
+
+
+def _drop_scope(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("scope_interventions", "scope_home_visits", "scope_coordination_plans", "scope_relations",
+                 "scope_citizen_overview", "scope_family_members"):
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute("DROP TABLE IF EXISTS scope_settings")
+
+
+def _signals_select(rule: SignalRule) -> str:
+    return f"""
+        SELECT '{rule.id}' AS signal_id,
+               md5('{rule.id}' || CAST(records AS VARCHAR)) AS signal_key,
+               person_key, CAST(signal_date AS DATE) AS signal_date,
+               $description AS description, detail, departments, records
+        FROM ({rule.sql()}) WHERE person_key IS NOT NULL
+    """
+
+
+def _fill(con, target: str, sql: str, params=None) -> None:
+    con.execute(f"INSERT INTO {target} BY NAME {sql}", params or {})
+
+
+def _count(con, table: str) -> int:
+    return _rows(con, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def build_scoped(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    department: str | None,
+    ref: date,
+    thresholds: Thresholds,
+    rules: list[SignalRule] | None = None,
+    with_visits: bool = False,
+) -> dict[str, int]:
+    """Build citizen_overview, family_members, family_overview and coordination_signals for one scope into
+    the schema ``target`` (``unified`` or an attached export, e.g. ``ex``), whose tables exist and are empty."""
+    rules = load_signal_rules() if rules is None else rules
+    counts: dict[str, int] = {}
+    define_scope(con, department, ref, thresholds)
+    try:
+        for name in SCOPED_TABLES:
+            _fill(con, f"{target}.{name}", unified_sql(name))
+            con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
+            counts[name] = _count(con, f"{target}.{name}")
+        for rule in rules:
+            _fill(con, f"{target}.{SIGNALS_TABLE}", _signals_select(rule), {"description": rule.description})
+        for rule_id, n in _rows(con, f"SELECT signal_id, count(*) FROM {target}.{SIGNALS_TABLE} GROUP BY 1"):
+            counts[f"signals.{rule_id}"] = n
+        counts[SIGNALS_TABLE] = _count(con, f"{target}.{SIGNALS_TABLE}")
+        if with_visits:
+            # The visits in scope (without the address), so the records a signal names can be looked up.
+            con.execute(
+                f"CREATE OR REPLACE TABLE {target}.home_visits AS SELECT source, source_table, record_id, person_key, "
+                "department, service_record_id, visit_start, visit_date FROM scope_home_visits"
+            )
+            counts["home_visits"] = _count(con, f"{target}.home_visits")
+    finally:
+        try:
+            _drop_scope(con)
+        except duckdb.TransactionException:
+            pass  # the surrounding transaction failed and rolls back the scope with it
+    return counts
+
+
+# ------------------------------------------------------------------------------------ the full warehouse
+
+
+@dataclass
+class UnifiedResult:
+    reference_date: date
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def settings_of_build(con: duckdb.DuckDBPyConnection) -> tuple[date, Thresholds]:
+    """The reference date and thresholds the latest unified build used (defaults when none ran)."""
+    row = _rows(con, "SELECT reference_date, min_departments, min_services, min_annual_cost_dkk, min_caseworkers, "
+                     "signal_lookback_days FROM unified.build_info LIMIT 1")
+    if not row:
+        return default_reference(con), load_thresholds()
+    r = row[0]
+    return r[0], Thresholds(r[1], r[2], float(r[3]), r[4], r[5])
+
+
+def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
+                        thresholds: Thresholds | None = None) -> int:
+    ref = _as_date(reference, con)
+    _define_settings(con, ref, thresholds or load_thresholds(), True)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM unified.interventions")
+        _fill(con, "unified.interventions", unified_sql("interventions"))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS scope_settings")
+    return _count(con, "unified.interventions")
+
+
+def _rebuild(con, tables: tuple[str, ...], fn):
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for t in tables:
+            con.execute(f"DELETE FROM unified.{t}")
+        result = fn()
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def build_overviews(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
+                    thresholds: Thresholds | None = None) -> UnifiedResult:
+    """citizen_overview, family_members, family_overview and coordination_signals over everything (the
+    restricted warehouse), plus unified.signal_rules, unified.build_info and a view per rule."""
+    ref = _as_date(reference, con)
+    t = thresholds or load_thresholds()
+    rules = load_signal_rules()
+
+    def work():
+        counts = build_scoped(con, "unified", None, ref, t, rules)
+        con.execute("DELETE FROM unified.signal_rules")
+        con.executemany(
+            "INSERT INTO unified.signal_rules VALUES (?, ?, ?, ?)",
+            [[r.id, r.title, r.description, f"assets/signals/{r.path.name}"] for r in rules],
+        )
+        con.execute("DELETE FROM unified.build_info")
+        con.execute(
+            "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+            [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
+        )
+        return counts
+
+    counts = _rebuild(con, (*SCOPED_TABLES, SIGNALS_TABLE), work)
+    for r in rules:
+        # Each rule is also a view of its own (unified.signal_<id>) for SQL tools.
+        con.execute(
+            f"CREATE OR REPLACE VIEW unified.signal_{r.id} AS "
+            f"SELECT * FROM unified.{SIGNALS_TABLE} WHERE signal_id = '{r.id}'"
+        )
+    return UnifiedResult(ref, counts)
+
+
+def build_unified(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
+                  thresholds: Thresholds | None = None) -> UnifiedResult:
+    """The whole unified layer of the restricted warehouse (all four steps)."""
+    ref = _as_date(reference, con)
+    t = thresholds or load_thresholds()
+    n = build_interventions(con, ref, t)
+    result = build_overviews(con, ref, t)
+    result.counts = {"interventions": n, **result.counts}
+    return result
+
+
+def copy_comments(con: duckdb.DuckDBPyConnection, source_schema: str, table: str, target: str) -> None:
+    """Copy the DDL comments of ``<source_schema>.<table>`` (main database) onto ``<target>`` (e.g. an export)."""
+    rows = _rows(
+        con,
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+        [source_schema, table],
+    )
+    if rows and rows[0][0]:
+        con.execute(f"COMMENT ON TABLE {target} IS {_quote(rows[0][0])}")
+    for col, comment in _rows(
+        con,
+        "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+        [source_schema, table],
+    ):
+        con.execute(f'COMMENT ON COLUMN {target}."{col}" IS {_quote(comment)}')
+
+
+def _quote(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"

@@ -1,0 +1,91 @@
+"""The command line: one-line errors with a non-zero exit on bad input; real runs on small data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["generate", "--citizens", "0", "--seed", "1", "--out", "x"], "must be at least 1"),
+        (["generate", "--citizens", "ten", "--seed", "1", "--out", "x"], "not a whole number"),
+        (["generate", "--citizens", "5", "--seed", "1", "--out", "x", "--noise", "loud"], "invalid choice"),
+        (["generate", "--citizens", "5", "--seed", "1", "--out", "x", "--target", "skole=sqlite://"], "unknown source"),
+        (["run", "--job", "weekly"], "invalid choice"),
+        (["demo", "--citizens", "-3"], "must be at least 1"),
+        (["lineage", "0101801234"], "--user"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, words):
+    result = cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_run_without_sources_is_a_one_line_error(tmp_path):
+    result = cli("run", "--sources", str(tmp_path / "missing"), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "sources folder not found" in result.stderr
+
+
+def test_run_with_bad_config_is_a_one_line_error(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sources:\n  skole: sqlite:///x\n")
+    result = cli("run", "--config", str(cfg))
+    assert result.returncode == 2 and "unknown source in config: skole" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_invalid_policy_names_the_line(small_municipality, tmp_path):
+    bad = tmp_path / "policy.yaml"
+    from samlet_overblik.policy import default_policy_path
+
+    bad.write_text(default_policy_path().read_text(encoding="utf-8").replace("[indsatser, kontakt]", "[indsatser, kontakter]"))
+    result = subprocess.run(
+        [sys.executable, "-m", "samlet_overblik.cli", "run", "--sources", str(small_municipality), "--warehouse",
+         str(tmp_path / "w.duckdb")],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "SAMLET_POLICY_FILE": str(bad)},
+    )
+    assert result.returncode == 2
+    assert "policy.yaml line" in result.stderr and "kontakter" in result.stderr
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_generate_then_run_then_lineage(tmp_path):
+    out = tmp_path / "src"
+    gen = cli("generate", "--citizens", "300", "--seed", "3", "--out", str(out), "--as-of", "2026-11-01")
+    assert gen.returncode == 0, gen.stderr
+    assert (out / "ground_truth.parquet").is_file() and (out / "beskaeftigelse.sqlite").is_file()
+    warehouse = tmp_path / "w" / "w.duckdb"
+    result = cli("run", "--sources", str(out), "--warehouse", str(warehouse))
+    assert result.returncode == 0, result.stderr
+    assert "Quarantined rows by reason" in result.stdout and "run ok" in result.stdout
+
+    from pipeline_helpers import query
+
+    cpr = query(warehouse, "SELECT cpr FROM identity.person_keys WHERE cpr IS NOT NULL LIMIT 1")[0][0]
+    lineage = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse), "--json")
+    assert lineage.returncode == 0, lineage.stderr
+    report = json.loads(lineage.stdout)
+    assert report["cpr_masked"].endswith("-xxxx") and cpr not in lineage.stdout
+    text = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse))
+    assert "Samtykkesporing for borger" in text.stdout
+
+    bad = cli("lineage", "12345", "--user", "x", "--warehouse", str(warehouse))
+    assert bad.returncode == 2 and "ugyldigt CPR-nummer" in bad.stderr and "12345" not in bad.stderr
+
+    from samlet_overblik import audit
+
+    logged = audit.lookups(audit.audit_url(warehouse.parent), user_id="compliance1")
+    assert len(logged) == 2 and all(r["person_key"] and r["channel"] == "cli:lineage" for r in logged)
