@@ -240,10 +240,12 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
 
 
 def _drop_scope(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("scope_interventions", "scope_home_visits", "scope_coordination_plans", "scope_relations",
-                 "scope_citizen_overview", "scope_family_members"):
-        con.execute(f"DROP VIEW IF EXISTS {name}")
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+    for kind, name in _rows(
+        con,
+        "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name LIKE 'scope\\_%' ESCAPE '\\' "
+        "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'scope\\_%' ESCAPE '\\'",
+    ):
+        con.execute(f"DROP {kind} IF EXISTS {name}")
     con.execute("DROP TABLE IF EXISTS scope_settings")
 
 
