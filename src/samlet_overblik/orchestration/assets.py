@@ -333,3 +333,76 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return _exports
+
+
+def quality_checks(staging_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """One blocking asset check per Great Expectations suite: a failed critical expectation stops publishing."""
+    from .. import quality
+
+    checks = []
+    for suite in quality.load_suites():
+        target = dg.AssetKey(suite.attach_to.split("/"))
+        # A source's suite reads all of that source's staged tables: run it after every one of them.
+        siblings = [k for k in staging_keys if k.path[-1].startswith(f"{suite.name}__") and k != target]
+
+        def _make(suite=suite, target=target, siblings=siblings):
+            @dg.asset_check(
+                asset=target,
+                additional_deps=siblings,
+                name=f"ge_{suite.name}",
+                description=f"Great Expectations suite expectations/{suite.path.name}: {suite.description}",
+                blocking=True,
+            )
+            def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                run_id = context.run.run_id
+                with warehouse.connect(run_id) as con:
+                    outcome = quality.validate_suite(con, suite, run_id)
+                critical, warnings = outcome.critical_failures, outcome.warnings
+                return dg.AssetCheckResult(
+                    passed=not critical and not warnings,
+                    severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "expectations": len(outcome.outcomes),
+                        "critical_failures": len(critical),
+                        "warnings": len(warnings),
+                        "failing": dg.MetadataValue.md(
+                            "\n".join(f"- {quality.describe(o)}" for o in critical + warnings) or "none"
+                        ),
+                    },
+                )
+
+            return _check
+
+        checks.append(_make())
+    return checks
+
+
+def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefinition:
+    """Warn when a source's newest update stamp is older than its configured limit (pipelines/job.yaml)."""
+    from ..ingest import raw_table_name
+
+    stamped = [t for t in spec.tables.values() if t.update_stamp]
+
+    @dg.asset_check(
+        asset=raw_key(spec.name),
+        name="freshness",
+        description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours.",
+    )
+    def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect(context.run.run_id) as con:
+            newest = con.execute(
+                "SELECT max(t) FROM (" + " UNION ALL ".join(
+                    f'SELECT max(parse_ts("{t.update_stamp}")) AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped
+                ) + ")"
+            ).fetchall()[0][0] if stamped else None
+        if newest is None:
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       metadata={"newest_update": "none", "limit_hours": limit_hours})
+        age_h = (_now() - newest).total_seconds() / 3600
+        return dg.AssetCheckResult(
+            passed=age_h <= limit_hours,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"newest_update": newest.isoformat(sep=" "), "age_hours": round(age_h, 1), "limit_hours": limit_hours},
+        )
+
+    return _fresh

@@ -8,7 +8,8 @@ from __future__ import annotations
 import dagster as dg
 
 from . import assets as a
-from .jobs import consent_refresh_job, nightly_job, nightly_schedule
+from ..specs import load_source_specs
+from .jobs import consent_refresh_job, job_settings, nightly_job, nightly_schedule
 from .sensors import consent_registry_sensor
 from .resources import default_resources
 
@@ -23,12 +24,17 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     exports = a.exports_asset([grants.key])
     published = a.published_warehouse_asset([s.key for s in stagings] + [identity.key, grants.key, exports.key])
     all_assets = [*raws, *stagings, identity, state, grants, exports, published]
+    checks = a.quality_checks([st.key for st in stagings])
+    freshness = job_settings().get("freshness_hours", {})
+    specs = load_source_specs()
+    checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items() if name in specs]
     nightly = nightly_job()
     refresh = consent_refresh_job()
     resources = default_resources()
     resources.update(resource_overrides or {})
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=checks,
         jobs=[nightly, refresh],
         schedules=[nightly_schedule(nightly)],
         sensors=[consent_registry_sensor(refresh)],
