@@ -145,3 +145,10 @@ def test_evaluation_on_a_small_municipality_meets_the_targets(municipality):
     assert pw["no_cpr"]["precision"] >= 0.999, report
     assert pw["no_cpr"]["f1"] >= 0.90, report
     assert result["records_not_linked_or_quarantined"] == 0 or result["records_not_linked_or_quarantined"] < 10
+
+
+def test_linking_errors_carry_no_cpr():
+    from samlet_overblik.linking import _scrub
+
+    msg = _scrub('Constraint Error: Duplicate key "cpr: 0102801234" violates; also 010280-1234\nmore')
+    assert "0102801234" not in msg and "010280-1234" not in msg and "\n" not in msg

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42, help="Random seed (default: 42).")
     d.add_argument("--warehouse", type=Path, default=Path("warehouse/samlet_overblik.duckdb"), help="Where to write the warehouse.")
     d.add_argument("--sources", type=Path, default=None, help="Folder for the generated sources (default: a temporary folder).")
+    sc = sub.add_parser("schema", help="Print the data dictionary: every table and column from the DDL comments, with example queries.")
+    sc.add_argument("--write", type=Path, nargs="?", const=Path("warehouse/README.md"), default=None,
+                    help="Write it to this file instead (default when given without a path: warehouse/README.md).")
+
     li = sub.add_parser("lineage", help="Compliance report for one citizen: consents over time, what flowed where and why (Danish).")
     li.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
     li.add_argument("--user", required=True, help="Who asks (recorded in the access log).")
@@ -182,6 +186,7 @@ def cmd_demo(args) -> int:
             generate(args.citizens, args.seed, sources, noise="default", progress=lambda m: status.update(m))
         console.print(f"generated {args.citizens:,} citizens into {sources} in {time.perf_counter() - started:.1f} s")
         settings = load_settings(None, sources_dir=sources, warehouse=args.warehouse, env={})
+        settings.analytics_demo = True
         return _run(settings, "nightly")
 
 
@@ -245,7 +250,17 @@ def cmd_lineage(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
+def cmd_schema(args) -> int:
+    from .data_dictionary import schema_markdown, write_readme
+
+    if args.write:
+        console.print(f"written {write_readme(args.write)}")
+    else:
+        sys.stdout.write(schema_markdown())
+    return 0
+
+
+COMMANDS = {"schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
 
 
 def main(argv: list[str] | None = None) -> int:

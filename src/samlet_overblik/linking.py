@@ -16,6 +16,7 @@ decisions). This module feeds it ``staging.*`` and turns its persons into *stabl
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,9 +216,26 @@ def write_review(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     return con.execute("SELECT count(*) FROM identity.review_queue").fetchall()[0][0]
 
 
+class LinkingError(RuntimeError):
+    """Identity linking failed; the message never carries a CPR number."""
+
+
+def _scrub(message: str) -> str:
+    return re.sub(r"\d{6}-?\d{3,4}", "<number>", message.splitlines()[0] if message else "failed")[:300]
+
+
 def link_person_records(
     con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, params: engine.Params | None = None
 ) -> LinkResult:
+    """Link every record of ``staging.person_records`` to a stable person key (see the module doc)."""
+    try:
+        return _link(con, run_id, now, params)
+    except duckdb.Error as exc:
+        # DuckDB quotes offending values (e.g. a duplicate key) in its messages: keep CPRs out of logs.
+        raise LinkingError(f"identity linking failed: {_scrub(str(exc))}") from None
+
+
+def _link(con, run_id: str, now: datetime, params) -> LinkResult:
     before = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
     load_inputs(con)
     summary = engine.run(con, params)

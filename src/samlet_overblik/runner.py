@@ -35,6 +35,7 @@ def resources_for(settings: Settings) -> dict:
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
             full_refresh=settings.full_refresh,
             policy_file=str(settings.policy_file or ""),
+            analytics_demo=settings.analytics_demo,
         ),
     }
     for spec in load_source_specs().values():

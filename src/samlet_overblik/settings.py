@@ -31,6 +31,7 @@ class Settings:
     reference_time: datetime | None = None
     policy_file: Path | None = None
     full_refresh: bool = False
+    analytics_demo: bool = False
 
     @property
     def warehouse_dir(self) -> Path:

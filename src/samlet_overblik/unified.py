@@ -267,6 +267,9 @@ def _count(con, table: str) -> int:
     return _rows(con, f"SELECT count(*) FROM {table}")[0][0]
 
 
+ALL_STEPS: tuple[str, ...] = (*SCOPED_TABLES, SIGNALS_TABLE)
+
+
 def build_scoped(
     con: duckdb.DuckDBPyConnection,
     target: str,
@@ -275,22 +278,27 @@ def build_scoped(
     thresholds: Thresholds,
     rules: list[SignalRule] | None = None,
     with_visits: bool = False,
+    steps: tuple[str, ...] = ALL_STEPS,
 ) -> dict[str, int]:
-    """Build citizen_overview, family_members, family_overview and coordination_signals for one scope into
-    the schema ``target`` (``unified`` or an attached export, e.g. ``ex``), whose tables exist and are empty."""
+    """Fill ``steps`` (citizen_overview, family_members, family_overview, coordination_signals) for one scope
+    into the schema ``target`` (``unified`` or an attached export, e.g. ``ex``), whose tables exist. A later
+    step reads the earlier ones from ``target``."""
     rules = load_signal_rules() if rules is None else rules
     counts: dict[str, int] = {}
     define_scope(con, department, ref, thresholds)
     try:
-        for name in SCOPED_TABLES:
-            _fill(con, f"{target}.{name}", unified_sql(name))
+        for name in ("citizen_overview", "family_members"):
             con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
-            counts[name] = _count(con, f"{target}.{name}")
-        for rule in rules:
-            _fill(con, f"{target}.{SIGNALS_TABLE}", _signals_select(rule), {"description": rule.description})
-        for rule_id, n in _rows(con, f"SELECT signal_id, count(*) FROM {target}.{SIGNALS_TABLE} GROUP BY 1"):
-            counts[f"signals.{rule_id}"] = n
-        counts[SIGNALS_TABLE] = _count(con, f"{target}.{SIGNALS_TABLE}")
+        for name in SCOPED_TABLES:
+            if name in steps:
+                _fill(con, f"{target}.{name}", unified_sql(name))
+                counts[name] = _count(con, f"{target}.{name}")
+        if SIGNALS_TABLE in steps:
+            for rule in rules:
+                _fill(con, f"{target}.{SIGNALS_TABLE}", _signals_select(rule), {"description": rule.description})
+            for rule_id, n in _rows(con, f"SELECT signal_id, count(*) FROM {target}.{SIGNALS_TABLE} GROUP BY 1"):
+                counts[f"signals.{rule_id}"] = n
+            counts[SIGNALS_TABLE] = _count(con, f"{target}.{SIGNALS_TABLE}")
         if with_visits:
             # The visits in scope (without the address), so the records a signal names can be looked up.
             con.execute(
@@ -309,12 +317,6 @@ def build_scoped(
 # ------------------------------------------------------------------------------------ the full warehouse
 
 
-@dataclass
-class UnifiedResult:
-    reference_date: date
-    counts: dict[str, int] = field(default_factory=dict)
-
-
 def settings_of_build(con: duckdb.DuckDBPyConnection) -> tuple[date, Thresholds]:
     """The reference date and thresholds the latest unified build used (defaults when none ran)."""
     row = _rows(con, "SELECT reference_date, min_departments, min_services, min_annual_cost_dkk, min_caseworkers, "
@@ -327,12 +329,19 @@ def settings_of_build(con: duckdb.DuckDBPyConnection) -> tuple[date, Thresholds]
 
 def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
                         thresholds: Thresholds | None = None) -> int:
+    """unified.interventions, and unified.build_info (the reference date and thresholds of this build)."""
     ref = _as_date(reference, con)
-    _define_settings(con, ref, thresholds or load_thresholds(), True)
+    t = thresholds or load_thresholds()
+    _define_settings(con, ref, t, True)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM unified.interventions")
         _fill(con, "unified.interventions", unified_sql("interventions"))
+        con.execute("DELETE FROM unified.build_info")
+        con.execute(
+            "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+            [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -342,60 +351,68 @@ def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | dateti
     return _count(con, "unified.interventions")
 
 
-def _rebuild(con, tables: tuple[str, ...], fn):
+def _rebuild(con: duckdb.DuckDBPyConnection, steps: tuple[str, ...], extra=None) -> dict[str, int]:
+    """Empty and refill ``steps`` of the restricted warehouse in one transaction, with the settings of the
+    latest build_interventions."""
+    ref, t = settings_of_build(con)
     con.execute("BEGIN TRANSACTION")
     try:
-        for t in tables:
-            con.execute(f"DELETE FROM unified.{t}")
-        result = fn()
+        for name in steps:
+            con.execute(f"DELETE FROM unified.{name}")
+        counts = build_scoped(con, "unified", None, ref, t, steps=steps)
+        if extra:
+            extra()
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return result
+    return counts
 
 
-def build_overviews(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
-                    thresholds: Thresholds | None = None) -> UnifiedResult:
-    """citizen_overview, family_members, family_overview and coordination_signals over everything (the
-    restricted warehouse), plus unified.signal_rules, unified.build_info and a view per rule."""
-    ref = _as_date(reference, con)
-    t = thresholds or load_thresholds()
+def build_citizen_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return _rebuild(con, ("citizen_overview",))
+
+
+def build_family_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return _rebuild(con, ("family_members", "family_overview"))
+
+
+def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """All registered rules into unified.coordination_signals, the rule catalogue and a view per rule."""
     rules = load_signal_rules()
 
-    def work():
-        counts = build_scoped(con, "unified", None, ref, t, rules)
+    def catalogue():
         con.execute("DELETE FROM unified.signal_rules")
         con.executemany(
             "INSERT INTO unified.signal_rules VALUES (?, ?, ?, ?)",
             [[r.id, r.title, r.description, f"assets/signals/{r.path.name}"] for r in rules],
         )
-        con.execute("DELETE FROM unified.build_info")
-        con.execute(
-            "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
-        )
-        return counts
 
-    counts = _rebuild(con, (*SCOPED_TABLES, SIGNALS_TABLE), work)
+    counts = _rebuild(con, (SIGNALS_TABLE,), catalogue)
     for r in rules:
         # Each rule is also a view of its own (unified.signal_<id>) for SQL tools.
         con.execute(
             f"CREATE OR REPLACE VIEW unified.signal_{r.id} AS "
             f"SELECT * FROM unified.{SIGNALS_TABLE} WHERE signal_id = '{r.id}'"
         )
-    return UnifiedResult(ref, counts)
+    return counts
+
+
+@dataclass
+class UnifiedResult:
+    reference_date: date
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def build_unified(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
                   thresholds: Thresholds | None = None) -> UnifiedResult:
-    """The whole unified layer of the restricted warehouse (all four steps)."""
+    """The whole unified layer of the restricted warehouse, in asset order."""
     ref = _as_date(reference, con)
-    t = thresholds or load_thresholds()
-    n = build_interventions(con, ref, t)
-    result = build_overviews(con, ref, t)
-    result.counts = {"interventions": n, **result.counts}
-    return result
+    counts = {"interventions": build_interventions(con, ref, thresholds)}
+    counts.update(build_citizen_overview(con))
+    counts.update(build_family_overview(con))
+    counts.update(build_coordination_signals(con))
+    return UnifiedResult(ref, counts)
 
 
 def copy_comments(con: duckdb.DuckDBPyConnection, source_schema: str, table: str, target: str) -> None:

@@ -11,6 +11,7 @@ from . import assets as a
 from ..specs import load_source_specs
 from .jobs import consent_refresh_job, job_settings, nightly_job, nightly_schedule
 from .sensors import consent_registry_sensor
+from .unified_assets import UNIFIED_KEYS, unified_assets
 from .resources import default_resources
 
 
@@ -21,9 +22,13 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     consent_stagings = [s.key for s in stagings if s.key.path[-1].startswith(("samtykke__", "cpr__relationer"))]
     state = a.consent_state_asset(consent_stagings)
     grants = a.access_grants_asset([state.key, identity.key, *[s.key for s in stagings]])
-    exports = a.exports_asset([grants.key])
-    published = a.published_warehouse_asset([s.key for s in stagings] + [identity.key, grants.key, exports.key])
-    all_assets = [*raws, *stagings, identity, state, grants, exports, published]
+    unified = unified_assets([identity.key, *[s.key for s in stagings]])
+    exports = a.exports_asset([grants.key, *UNIFIED_KEYS])
+    # Publishing renames the building copy away: it waits for every asset that reads it.
+    published = a.published_warehouse_asset(
+        [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
+    )
+    all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
     checks = a.quality_checks([st.key for st in stagings])
     freshness = job_settings().get("freshness_hours", {})
     specs = load_source_specs()

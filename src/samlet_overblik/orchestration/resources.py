@@ -47,6 +47,8 @@ class RunSettings(dg.ConfigurableResource):
     reference_time: str = ""
     full_refresh: bool = False
     policy_file: str = ""
+    # The demo publishes analytics with a throw-away key; elsewhere SAMLET_ANALYTICS_KEY is required.
+    analytics_demo: bool = False
 
     def reference(self) -> datetime:
         if self.reference_time:

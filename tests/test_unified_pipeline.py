@@ -1,0 +1,109 @@
+"""The unified assets wired into the nightly job (as proposed for build.py) on a generated municipality:
+published tables, department exports with overviews, CPR lookup, and readers during publishing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pytest
+
+from samlet_overblik import DEPARTMENTS, publish, unified
+from samlet_overblik.runner import run_job
+
+from pipeline_helpers import query, settings_for
+from test_unified_helpers import wired_defs
+
+
+@pytest.fixture(scope="module")
+def published(small_municipality, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("SAMLET_ANALYTICS_KEY", "pipeline-test-secret-123")
+    warehouse = tmp_path_factory.mktemp("wired") / "samlet_overblik.duckdb"
+    settings = settings_for(small_municipality, warehouse)
+    outcome = run_job(settings, "nightly", defs=wired_defs(settings))
+    assert outcome.success, outcome.failure
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_unified_tables_are_published(published):
+    for table in ("interventions", "citizen_overview", "family_overview", "family_members", "coordination_signals", "signal_rules"):
+        assert query(published, f"SELECT count(*) FROM unified.{table}")[0][0] > 0, table
+    n_staged = query(published, "SELECT count(*) FROM staging.interventions")[0][0]
+    assert query(published, "SELECT count(*) FROM unified.interventions")[0][0] == n_staged
+    assert query(published, "SELECT count(*) FROM unified.citizen_overview WHERE complex_case AND flags_explained IS NULL")[0][0] == 0
+    assert query(published, "SELECT count(*) FROM unified.family_overview WHERE child_case_and_adult_benefits")[0][0] > 0
+    assert (published.parent / "exports" / "analytics.duckdb").exists()
+
+
+def test_exports_carry_overviews_within_consent(published):
+    for dept in DEPARTMENTS:
+        path = published.parent / "exports" / f"{dept}.duckdb"
+        with duckdb.connect(str(path), read_only=True) as ex:
+            visible = {tuple(r) for r in ex.execute(
+                "SELECT source, source_table, record_id FROM interventions UNION ALL "
+                "SELECT source, source_table, record_id FROM home_visits").fetchall()}
+            for (records,) in ex.execute("SELECT records FROM coordination_signals").fetchall():
+                assert all((r["source"], r["source_table"], r["record_id"]) in visible for r in records), dept
+            # every citizen in the overview has a visible record; the overview counts only those
+            assert ex.execute("SELECT count(*) FROM citizen_overview o WHERE NOT EXISTS "
+                              "(SELECT 1 FROM interventions i WHERE i.person_key = o.person_key)").fetchall()[0][0] == 0
+            cpr = ex.execute("SELECT cpr FROM citizen_overview WHERE cpr IS NOT NULL LIMIT 1").fetchall()[0][0]
+            assert ex.execute("SELECT count(*) FROM citizen_overview WHERE cpr = ?", [cpr]).fetchall()[0][0] == 1
+            # ART indexes for the lookups (DuckDB uses them once a table is large enough; see bench/unified.py)
+            indexed = {r[0] for r in ex.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+            assert {"citizen_overview_cpr", "citizen_overview_person", "interventions_cpr"} <= indexed
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    path, seconds = sys.argv[1], float(sys.argv[2])
+    ok = errors = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            with duckdb.connect(path, read_only=True) as con:
+                con.execute("SELECT count(*) FROM interventions").fetchall()
+                con.execute("SELECT count(*) FROM citizen_overview").fetchall()
+            ok += 1
+        except Exception as exc:
+            errors += 1
+            print(type(exc).__name__, str(exc)[:200], file=sys.stderr)
+    print(ok, errors)
+    """
+)
+
+
+def test_export_readable_from_another_process_while_publishing(published, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(published, copy)
+    exports = published.parent / "exports"
+    target = exports / "beskaeftigelse.duckdb"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(target), "6"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        with duckdb.connect(str(copy)) as con:
+            ends = time.time() + 4
+            builds = 0
+            while time.time() < ends:
+                publish.build_export(con, exports, "beskaeftigelse", f"run-{builds}")
+                builds += 1
+        out, err = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    ok, errors = map(int, out.split())
+    assert builds >= 2 and ok > 0 and errors == 0, err
