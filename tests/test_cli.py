@@ -89,3 +89,30 @@ def test_generate_then_run_then_lineage(tmp_path):
 
     logged = audit.lookups(audit.audit_url(warehouse.parent), user_id="compliance1")
     assert len(logged) == 2 and all(r["person_key"] and r["channel"] == "cli:lineage" for r in logged)
+
+
+def test_eval_identity_reports_per_group(tmp_path):
+    out = tmp_path / "src"
+    assert cli("generate", "--citizens", "400", "--seed", "8", "--out", str(out), "--as-of", "2026-11-01").returncode == 0
+    result = cli("eval-identity", "--sources", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "valid CPR" in result.stdout or report  # groups reported
+    missing = cli("eval-identity", "--sources", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "ground_truth.parquet" in missing.stderr
+
+
+def test_schema_lists_every_table_with_comments(tmp_path):
+    result = cli("schema")
+    assert result.returncode == 0
+    for table in ("staging.person_records", "consent.flow_intervals", "unified.access_grants", "quality.validation_results"):
+        assert f"`{table}`" in result.stdout
+    assert "_(no comment)_" not in result.stdout
+
+
+def test_shipped_data_dictionary_is_up_to_date():
+    from samlet_overblik.data_dictionary import schema_markdown
+    from samlet_overblik.paths import data_dir
+
+    assert (data_dir("warehouse") / "README.md").read_text(encoding="utf-8") == schema_markdown(), \
+        "warehouse/README.md is stale: run 'samlet-overblik schema --write'"

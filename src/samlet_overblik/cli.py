@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42, help="Random seed (default: 42).")
     d.add_argument("--warehouse", type=Path, default=Path("warehouse/samlet_overblik.duckdb"), help="Where to write the warehouse.")
     d.add_argument("--sources", type=Path, default=None, help="Folder for the generated sources (default: a temporary folder).")
+    ev = sub.add_parser("eval-identity", help="Precision / recall / F1 of identity linking against the generator's ground truth.")
+    ev.add_argument("--sources", type=Path, required=True, help="Folder written by 'generate' (with ground_truth.parquet).")
+    ev.add_argument("--json", action="store_true", help="Print JSON instead of the report.")
+
     sc = sub.add_parser("schema", help="Print the data dictionary: every table and column from the DDL comments, with example queries.")
     sc.add_argument("--write", type=Path, nargs="?", const=Path("warehouse/README.md"), default=None,
                     help="Write it to this file instead (default when given without a path: warehouse/README.md).")
@@ -250,6 +254,22 @@ def cmd_lineage(args) -> int:
     return 0
 
 
+def cmd_eval_identity(args) -> int:
+    import json
+
+    from .identity.evaluate import evaluate_sources, format_report
+
+    if not (args.sources / "ground_truth.parquet").is_file():
+        raise CliError(f"no ground_truth.parquet in {args.sources} (write one with 'samlet-overblik generate')")
+    with console.status("Linking and evaluating …"):
+        result = evaluate_sources(args.sources)
+    if args.json:
+        console.print_json(json.dumps(result, default=str))
+    else:
+        console.print(format_report(result), highlight=False)
+    return 0
+
+
 def cmd_schema(args) -> int:
     from .data_dictionary import schema_markdown, write_readme
 
@@ -260,7 +280,7 @@ def cmd_schema(args) -> int:
     return 0
 
 
-COMMANDS = {"schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
+COMMANDS = {"eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
 
 
 def main(argv: list[str] | None = None) -> int:
