@@ -40,3 +40,19 @@ CREATE OR REPLACE MACRO fix_mojibake(s) AS
 -- A date held as text or as DATE; NULL when it does not parse (callers quarantine on that).
 CREATE OR REPLACE MACRO parse_date(x) AS CAST(try_cast(CAST(x AS VARCHAR)[1:10] AS DATE) AS DATE);
 CREATE OR REPLACE MACRO parse_ts(x) AS try_cast(CAST(x AS VARCHAR) AS TIMESTAMP);
+-- Validation shared by the staging SQL: the reason a row is quarantined, or NULL when it is fine.
+-- A period: the start must parse, the end (when given) must parse and not come before the start.
+CREATE OR REPLACE MACRO period_problem(start_raw, end_raw) AS (
+    CASE
+        WHEN parse_date(start_raw) IS NULL THEN 'unparseable_date'
+        WHEN end_raw IS NOT NULL AND parse_date(end_raw) IS NULL THEN 'unparseable_date'
+        WHEN parse_date(end_raw) < parse_date(start_raw) THEN 'end_before_start'
+    END
+);
+-- An amount in DKK: when given it must be a number and not negative.
+CREATE OR REPLACE MACRO amount_problem(raw) AS (
+    CASE
+        WHEN raw IS NOT NULL AND TRY_CAST(raw AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
+        WHEN TRY_CAST(raw AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+    END
+);

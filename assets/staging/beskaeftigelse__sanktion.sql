@@ -17,8 +17,7 @@ SELECT
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.beskaeftigelse__borger b WHERE b.borger_id = r.borger_id) THEN 'orphan_person_reference'
         WHEN parse_date(r.sanktion_dato) IS NULL THEN 'unparseable_date'
-        WHEN r.beloeb IS NOT NULL AND TRY_CAST(r.beloeb AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
-        WHEN TRY_CAST(r.beloeb AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+        WHEN amount_problem(r.beloeb) IS NOT NULL THEN amount_problem(r.beloeb)
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.beskaeftigelse__sanktion r

@@ -17,11 +17,8 @@ SELECT
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.beskaeftigelse__borger b WHERE b.borger_id = r.borger_id) THEN 'orphan_person_reference'
         WHEN m.code IS NULL THEN 'unknown_code'
-        WHEN parse_date(r.fra_dato) IS NULL THEN 'unparseable_date'
-        WHEN r.til_dato IS NOT NULL AND parse_date(r.til_dato) IS NULL THEN 'unparseable_date'
-        WHEN parse_date(r.til_dato) < parse_date(r.fra_dato) THEN 'end_before_start'
-        WHEN r.beloeb_pr_maaned IS NOT NULL AND TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
-        WHEN TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+        WHEN period_problem(r.fra_dato, r.til_dato) IS NOT NULL THEN period_problem(r.fra_dato, r.til_dato)
+        WHEN amount_problem(r.beloeb_pr_maaned) IS NOT NULL THEN amount_problem(r.beloeb_pr_maaned)
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.beskaeftigelse__ydelse r

@@ -17,11 +17,8 @@ SELECT
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.boern_familie__sag s WHERE s.sags_id = r.sags_id) THEN 'orphan_person_reference'
         WHEN m.code IS NULL THEN 'unknown_code'
-        WHEN parse_date(r.startdato) IS NULL THEN 'unparseable_date'
-        WHEN r.slutdato IS NOT NULL AND parse_date(r.slutdato) IS NULL THEN 'unparseable_date'
-        WHEN parse_date(r.slutdato) < parse_date(r.startdato) THEN 'end_before_start'
-        WHEN r.maanedlig_udgift IS NOT NULL AND TRY_CAST(r.maanedlig_udgift AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
-        WHEN TRY_CAST(r.maanedlig_udgift AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+        WHEN period_problem(r.startdato, r.slutdato) IS NOT NULL THEN period_problem(r.startdato, r.slutdato)
+        WHEN amount_problem(r.maanedlig_udgift) IS NOT NULL THEN amount_problem(r.maanedlig_udgift)
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.boern_familie__foranstaltning r

@@ -17,11 +17,8 @@ SELECT
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.social_voksen__klient k WHERE k.klient_id = r.klient_id) THEN 'orphan_person_reference'
         WHEN m.code IS NULL THEN 'unknown_code'
-        WHEN parse_date(r.bevilget_fra) IS NULL THEN 'unparseable_date'
-        WHEN r.bevilget_til IS NOT NULL AND parse_date(r.bevilget_til) IS NULL THEN 'unparseable_date'
-        WHEN parse_date(r.bevilget_til) < parse_date(r.bevilget_fra) THEN 'end_before_start'
-        WHEN r.pris_pr_maaned IS NOT NULL AND TRY_CAST(r.pris_pr_maaned AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
-        WHEN TRY_CAST(r.pris_pr_maaned AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+        WHEN period_problem(r.bevilget_fra, r.bevilget_til) IS NOT NULL THEN period_problem(r.bevilget_fra, r.bevilget_til)
+        WHEN amount_problem(r.pris_pr_maaned) IS NOT NULL THEN amount_problem(r.pris_pr_maaned)
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.social_voksen__bevilling r

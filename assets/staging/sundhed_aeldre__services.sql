@@ -17,11 +17,8 @@ SELECT
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.sundhed_aeldre__patients p WHERE p.patient_id = r.patient_id) THEN 'orphan_person_reference'
         WHEN m.code IS NULL THEN 'unknown_code'
-        WHEN parse_date(r.start_date) IS NULL THEN 'unparseable_date'
-        WHEN r.end_date IS NOT NULL AND parse_date(r.end_date) IS NULL THEN 'unparseable_date'
-        WHEN parse_date(r.end_date) < parse_date(r.start_date) THEN 'end_before_start'
-        WHEN r.monthly_cost IS NOT NULL AND TRY_CAST(r.monthly_cost AS DECIMAL(14, 2)) IS NULL THEN 'invalid_amount'
-        WHEN TRY_CAST(r.monthly_cost AS DECIMAL(14, 2)) < 0 THEN 'negative_amount'
+        WHEN period_problem(r.start_date, r.end_date) IS NOT NULL THEN period_problem(r.start_date, r.end_date)
+        WHEN amount_problem(r.monthly_cost) IS NOT NULL THEN amount_problem(r.monthly_cost)
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.sundhed_aeldre__services r

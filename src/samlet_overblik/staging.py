@@ -23,7 +23,19 @@ import duckdb
 
 from .paths import data_dir
 
-_HEADER_RE = re.compile(r"^--\s*(target|source|description|depends):\s*(.+?)\s*$")
+_HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
+
+
+def sql_header(path: Path) -> dict[str, str]:
+    """The ``-- key: value`` lines that open a SQL file (up to its first statement line)."""
+    header: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _HEADER_RE.match(line)
+        if m:
+            header.setdefault(m[1], m[2])
+        elif line.strip() and not line.startswith("--"):
+            break
+    return header
 
 
 @dataclass(frozen=True)
@@ -54,13 +66,7 @@ def load_sql_assets(layer: str, folder: Path | None = None) -> list[SqlAsset]:
     folder = folder or data_dir("assets") / layer
     assets = []
     for path in sorted(folder.glob("*.sql")):
-        header: dict[str, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = _HEADER_RE.match(line)
-            if m:
-                header[m[1]] = m[2]
-            elif line.strip() and not line.startswith("--"):
-                break
+        header = sql_header(path)
         if "target" not in header:
             raise ValueError(f"{path.name}: header needs '-- target: schema.table'")
         assets.append(

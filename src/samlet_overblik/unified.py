@@ -24,7 +24,6 @@ line in ``SIGNAL_RULES`` below.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ import yaml
 
 from . import DEPARTMENTS
 from .paths import data_dir
+from .staging import sql_header
 
 # Registered coordination-signal rules: one line each, the file assets/signals/<id>.sql.
 SIGNAL_RULES: tuple[str, ...] = (
@@ -47,7 +47,6 @@ SIGNAL_RULES: tuple[str, ...] = (
 SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_overview")
 SIGNALS_TABLE = "coordination_signals"
 
-_HEADER_RE = re.compile(r"^--\s*(id|title|description):\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -96,13 +95,7 @@ def load_signal_rules(folder: Path | None = None, registered: tuple[str, ...] = 
         path = folder / f"{rule_id}.sql"
         if not path.is_file():
             raise FileNotFoundError(f"signal rule {rule_id} is registered but {path.name} is missing")
-        header: dict[str, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = _HEADER_RE.match(line)
-            if m:
-                header[m[1]] = m[2]
-            elif line.strip() and not line.startswith("--"):
-                break
+        header = sql_header(path)
         if header.get("id") != rule_id or "description" not in header:
             raise ValueError(f"{path.name}: header needs '-- id: {rule_id}' and '-- description: ...'")
         rules.append(SignalRule(rule_id, header.get("title", rule_id), header["description"], path))
