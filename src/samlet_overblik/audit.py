@@ -28,7 +28,21 @@ ACCESS_LOG = sa.Table(
     sa.Column("channel", sa.String(20), nullable=False),
     sa.Column("result_count", sa.Integer, nullable=False),
     sa.Column("outcome", sa.String(40), nullable=False),
+    # A department other than the user's that the request asked for (a tampering attempt); NULL normally.
+    sa.Column("requested_department", sa.String(40)),
 )
+sa.Index("access_log_person", ACCESS_LOG.c.person_key, ACCESS_LOG.c.logged_at)
+sa.Index("access_log_user", ACCESS_LOG.c.user_id, ACCESS_LOG.c.logged_at)
+
+# What ``outcome`` means, in Danish, for the compliance pages.
+OUTCOME_NAMES = {
+    "shown": "vist",
+    "not_found": "ikke fundet",
+    "no_visible_records": "ingen poster din afdeling må se",
+    "denied_department": "afvist: forespørgsel på anden afdeling",
+    "denied_role": "afvist: rollen giver ikke adgang",
+    "search": "navnesøgning",
+}
 
 
 class AuditUnavailable(RuntimeError):
@@ -53,8 +67,17 @@ def _engine(url: str) -> sa.Engine:
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
         METADATA.create_all(engine)
+        _migrate(engine)
         _ENGINES[url] = engine
     return _ENGINES[url]
+
+
+def _migrate(engine: sa.Engine) -> None:
+    """Add columns that logs written by older versions lack (the log is never rebuilt)."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns("access_log")}
+    if "requested_department" not in have:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE access_log ADD COLUMN requested_department VARCHAR(40)"))
 
 
 def log_access(
@@ -68,14 +91,17 @@ def log_access(
     channel: str,
     result_count: int,
     outcome: str = "shown",
+    requested_department: str | None = None,
 ) -> None:
+    """Append one row; raises ``AuditUnavailable`` when it cannot be written (the caller must then refuse)."""
     try:
         with _engine(url).begin() as conn:
             conn.execute(
                 ACCESS_LOG.insert().values(
                     logged_at=datetime.now(timezone.utc).replace(tzinfo=None),
                     user_id=user_id, role=role, department=department, person_key=person_key,
-                    purpose=purpose, channel=channel, result_count=result_count, outcome=outcome,
+                    purpose=(purpose or "")[:200], channel=channel[:20], result_count=result_count,
+                    outcome=outcome, requested_department=requested_department,
                 )
             )
     except Exception as exc:
@@ -83,12 +109,19 @@ def log_access(
         raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
 
 
-def lookups(url: str, *, person_key: str | None = None, user_id: str | None = None) -> list[dict]:
-    """Lookups per citizen or per user, newest first."""
+def lookups(url: str, *, person_key: str | None = None, user_id: str | None = None,
+            limit: int | None = None) -> list[dict]:
+    """Lookups per citizen or per user, newest first (parameterised; raises ``AuditUnavailable`` when unreadable)."""
     q = sa.select(ACCESS_LOG).order_by(ACCESS_LOG.c.logged_at.desc(), ACCESS_LOG.c.id.desc())
     if person_key:
         q = q.where(ACCESS_LOG.c.person_key == person_key)
     if user_id:
         q = q.where(ACCESS_LOG.c.user_id == user_id)
-    with _engine(url).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    if limit:
+        q = q.limit(limit)
+    try:
+        with _engine(url).connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+    except Exception as exc:
+        _ENGINES.pop(url, None)
+        raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import SOURCES, __version__
+from . import DEPARTMENTS, SOURCES, __version__
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -89,7 +89,38 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--purpose", default="compliance: samtykkesporing", help="Why (recorded in the access log).")
     li.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
     li.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+
+    bo = sub.add_parser("borger", help="A citizen's overview as USER's department may see it (Danish); the lookup is logged.")
+    bo.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
+    bo.add_argument("--user", required=True, help="Who asks: a user id in the users file (role sagsbehandler; the department comes from there).")
+    bo.add_argument("--purpose", default="Sagsbehandling i egen sag", help="Why (recorded in the access log).")
+    bo.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    bo.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+
+    se = sub.add_parser("serve", help="Web app for caseworkers and compliance (needs SAMLET_SESSION_SECRET, or SAMLET_DEV_MODE=1 locally).")
+    se.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
+    se.add_argument("--port", type=_port, default=8000, help="Port (default: 8000).")
+    se.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+
+    us = sub.add_parser("user", help="Manage the users file (SAMLET_USERS_FILE, default <warehouse dir>/users.yaml).")
+    us_sub = us.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
+    ua = us_sub.add_parser("add", help="Add (or replace) a user; the password is read from standard input when it is not a terminal.")
+    ua.add_argument("id", metavar="ID", help="User id (lower-case letters, digits, '.', '_', '-').")
+    ua.add_argument("--name", required=True, help="Full name.")
+    ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
+    ua.add_argument("--department", choices=list(DEPARTMENTS), help="Department (required for sagsbehandler).")
+    ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     return p
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535: {value}")
+    return value
 
 
 def _date(text: str):
@@ -280,7 +311,105 @@ def cmd_schema(args) -> int:
     return 0
 
 
-COMMANDS = {"eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
+def cmd_borger(args) -> int:
+    import json
+
+    from . import borger
+    from .lineage import DEPARTMENT_NAMES
+    from .users import UsersError, get_user, users_file
+
+    warehouse = _published_warehouse(args.warehouse)
+    try:
+        user = get_user(users_file(warehouse), args.user)
+    except UsersError as exc:
+        raise CliError(str(exc)) from None
+    if user is None:
+        raise CliError(f"unknown user {args.user!r} (add one with 'samlet-overblik user add')")
+    try:
+        view = borger.citizen_view(borger.Stores(warehouse), user, cpr=args.cpr, purpose=args.purpose, channel="cli:borger")
+    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
+        raise CliError(str(exc)) from None
+    if view is None:
+        raise CliError("borgeren findes ikke i det publicerede lager")
+    if not view["synlig"]:
+        raise CliError(f"{view['afdeling_navn']} har ingen registreringer om borgeren, som du må se")
+    if args.json:
+        console.print_json(json.dumps(view, ensure_ascii=False))
+        return 0
+    p, o = view["person"], view["overblik"] or {}
+    console.print(f"[bold]{p['navn']}[/bold] ({p['cpr_masket']}), født {p['foedselsdato']} — set fra "
+                  f"[bold]{view['afdeling_navn']}[/bold], data pr. {view['data'].get('publiceret', '?')}", highlight=False)
+    console.print(f"[yellow]{view['ikke_delt_tekst']}[/yellow]", highlight=False)
+    if o:
+        flags = ", ".join(o["flag"]) or "ingen"
+        console.print(f"Aktive poster: {o['aktive_poster']} i {o['antal_afdelinger']} afdeling(er); udgift 12 mdr.: "
+                      f"{o['aarlig_udgift']:,.0f} kr.; tovholder: {o['tovholder'] or 'ingen'}; flag: {flags}".replace(",", "."),
+                      highlight=False)
+    for g in view["afdelinger"]:
+        t = Table(title=f"{g['navn']}{' (din afdeling)' if g['egen'] else ''}", title_justify="left")
+        for col in ("indsats / ydelse", "periode", "status", "paragraf", "sagsbehandler", "kr./md.", "grundlag"):
+            t.add_column(col, justify="right" if col == "kr./md." else "left")
+        for i in g["indsatser"]:
+            cost = f"{i['maanedlig_udgift']:,.0f}".replace(",", ".") if i["maanedlig_udgift"] is not None else ""
+            t.add_row(i["titel"], f"{i['start'] or '?'} – {i['slut'] or 'løbende'}", i["status"], i["paragraf"],
+                      i["sagsbehandler"], cost, i["grundlag_tekst"])
+        console.print(t)
+    if view["signaler"]:
+        t = Table(title="Koordineringssignaler", title_justify="left")
+        for col in ("dato", "signal", "detalje"):
+            t.add_column(col)
+        for sg in view["signaler"]:
+            t.add_row(sg["dato"] or "", sg["titel"], sg["detalje"] or "")
+        console.print(t)
+    if view["familie"]:
+        t = Table(title="Familie", title_justify="left")
+        for col in ("navn", "relation", "født", "poster du må se"):
+            t.add_column(col)
+        for m in view["familie"]:
+            t.add_row(m["navn"], m["relation"], m["foedselsdato"] or "", str(m["synlige_poster"]))
+        console.print(t)
+    _ = DEPARTMENT_NAMES
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .web.app import WebConfigError, WebSettings, serve
+
+    warehouse = _published_warehouse(args.warehouse)
+    try:
+        settings = WebSettings.from_env(warehouse=warehouse)
+    except WebConfigError as exc:
+        raise CliError(str(exc)) from None
+    if settings.dev_mode:
+        err_console.print("samlet-overblik: SAMLET_DEV_MODE: ephemeral session secret, cookies without Secure — not for production")
+    console.print(f"serving http://{args.host}:{args.port}/ (users: {settings.users_file})", highlight=False)
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_user(args) -> int:
+    import getpass
+
+    from .settings import load_settings
+    from .users import UsersError, add_user, users_file
+
+    path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
+    if sys.stdin.isatty():
+        password = getpass.getpass("Adgangskode: ")
+        if getpass.getpass("Gentag adgangskode: ") != password:
+            raise CliError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = add_user(path, args.id, args.name, args.role, args.department, password)
+    except UsersError as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"user {user.id} ({user.role}{', ' + user.department if user.department else ''}) saved in {path}",
+                  highlight=False)
+    return 0
+
+
+COMMANDS = {"borger": cmd_borger, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
 
 
 def main(argv: list[str] | None = None) -> int:
