@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +25,6 @@ class RunOutcome:
     run_id: str
     seconds: float
     failure: str | None = None
-    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def resources_for(settings: Settings) -> dict:
@@ -70,21 +69,20 @@ def run_job(
     job_def = defs.resolve_job_def(job)
     started = time.perf_counter()
 
-    run_config: dict = {}
-    if on_step:
-        handler = _ProgressHandler(on_step)
+    # Our own logger replaces Dagster's console logger (named in the run config): one line per finished
+    # step when a caller wants progress, silence otherwise; the events still reach the instance.
+    handler = _ProgressHandler(on_step) if on_step else logging.NullHandler()
 
-        @dg.logger
-        def progress_logger(_init_context):
-            log = logging.getLogger("samlet_overblik.progress")
-            log.setLevel(logging.DEBUG)
-            log.propagate = False
-            log.handlers = [handler]
-            return log
+    @dg.logger
+    def progress_logger(_init_context):
+        log = logging.getLogger("samlet_overblik.progress")
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        log.handlers = [handler]
+        return log
 
-        # Naming a logger in the run config replaces Dagster's default console logger.
-        job_def = job_def.with_logger_defs({"progress": progress_logger})
-        run_config = {"loggers": {"progress": {}}}
+    job_def = job_def.with_logger_defs({"progress": progress_logger})
+    run_config: dict = {"loggers": {"progress": {}}}
 
     with dg.DagsterInstance.ephemeral() as instance:
         result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
