@@ -102,7 +102,13 @@ def main() -> None:
         base_rss = peak_rss_mb()
 
         total_s, steps = our_ingest(sources, work / "wh" / "samlet_overblik.duckdb")
-        ingest_s = sum(v for k, v in steps.items() if k.startswith(("raw__", "staging__")))
+        # Only the asset steps of raw and staging (not the quality checks that run between them).
+        from samlet_overblik.specs import load_source_specs
+        from samlet_overblik.staging import load_sql_assets
+
+        ingest_steps = {f"raw__{name}" for name in load_source_specs()} | {f"staging__{a.name}" for a in load_sql_assets("staging")}
+        ingest_s = sum(v for k, v in steps.items() if k in ingest_steps)
+        checks_s = sum(v for k, v in steps.items() if k.endswith("_freshness") or "_ge_" in k)
         run_rss = peak_rss_mb()
 
     print(f"citizens                 {args.citizens:>12,}")
@@ -110,6 +116,7 @@ def main() -> None:
     print(f"generation               {gen_s:>10.1f} s   (peak RSS so far {gen_rss:,.0f} MB)")
     print(f"baseline copy            {base_s:>10.1f} s   {rows / base_s:>12,.0f} rows/s   [{method}]")
     print(f"our source → staging     {ingest_s:>10.1f} s   {rows / ingest_s:>12,.0f} rows/s   (raw + staging + quarantine)")
+    print(f"quality checks (GE, freshness) {checks_s:>5.1f} s")
     print(f"whole nightly run        {total_s:>10.1f} s   (incl. identity, consent, exports, publish)")
     print(f"peak RSS (whole process) {run_rss:>10,.0f} MB")
     print(f"ratio ours / baseline    {ingest_s / base_s:>10.2f}x")

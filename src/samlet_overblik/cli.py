@@ -315,7 +315,6 @@ def cmd_borger(args) -> int:
     import json
 
     from . import borger
-    from .lineage import DEPARTMENT_NAMES
     from .users import UsersError, get_user, users_file
 
     warehouse = _published_warehouse(args.warehouse)
@@ -342,9 +341,9 @@ def cmd_borger(args) -> int:
     console.print(f"[yellow]{view['ikke_delt_tekst']}[/yellow]", highlight=False)
     if o:
         flags = ", ".join(o["flag"]) or "ingen"
+        cost = f"{o['aarlig_udgift']:,.0f}".replace(",", ".")
         console.print(f"Aktive poster: {o['aktive_poster']} i {o['antal_afdelinger']} afdeling(er); udgift 12 mdr.: "
-                      f"{o['aarlig_udgift']:,.0f} kr.; tovholder: {o['tovholder'] or 'ingen'}; flag: {flags}".replace(",", "."),
-                      highlight=False)
+                      f"{cost} kr.; tovholder: {o['tovholder'] or 'ingen'}; flag: {flags}", highlight=False)
     for g in view["afdelinger"]:
         t = Table(title=f"{g['navn']}{' (din afdeling)' if g['egen'] else ''}", title_justify="left")
         for col in ("indsats / ydelse", "periode", "status", "paragraf", "sagsbehandler", "kr./md.", "grundlag"):
@@ -368,7 +367,6 @@ def cmd_borger(args) -> int:
         for m in view["familie"]:
             t.add_row(m["navn"], m["relation"], m["foedselsdato"] or "", str(m["synlige_poster"]))
         console.print(t)
-    _ = DEPARTMENT_NAMES
     return 0
 
 

@@ -1,0 +1,414 @@
+"""FastAPI app: server-rendered Jinja2 pages for caseworkers (sagsbehandler), compliance and data engineers.
+
+Security in one place:
+- every page and API call needs a session (``auth``); the role and department come from the users file on
+  every request, never from the browser;
+- forms carry a per-session CSRF token, the JSON API wants it in ``X-CSRF-Token``;
+- the session cookie is signed (``SAMLET_SESSION_SECRET``), HttpOnly, SameSite=Strict and Secure; without a
+  secret the app refuses to start unless ``SAMLET_DEV_MODE=1`` (then: a random secret per process and a
+  non-Secure cookie, for a laptop demo on plain http);
+- a CPR number travels only in POST bodies, never in a URL; the request log has method, path, status and
+  time only; error pages never echo input;
+- DuckDB files are opened read-only per request (``borger``/``lineage``), so a run may swap them at any time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from .. import audit, borger
+from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
+from ..lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+from ..users import User, users_file
+from .timeline import COLOURS, timeline_svg
+
+log = logging.getLogger("samlet_overblik.web")
+HERE = Path(__file__).parent
+PURPOSES = (
+    "Sagsbehandling i egen sag",
+    "Koordinering af indsatser (én plan)",
+    "Opfølgning på indsats",
+    "Akut henvendelse",
+)
+_CPR_IN_PATH = re.compile(r"\d{6}\D?\d{3,4}|\d{9,}")  # a CPR typed into a URL never reaches the log
+_CPR_LIKE = re.compile(r"^\s*\d{6}-?\d{3,4}\s*$")
+
+
+class WebConfigError(ValueError):
+    """The web app cannot start with these settings (one line)."""
+
+
+@dataclass
+class WebSettings:
+    warehouse: Path
+    users_file: Path
+    session_secret: str
+    dev_mode: bool = False
+
+    @classmethod
+    def from_env(cls, warehouse: Path | None = None, env: dict[str, str] | None = None) -> "WebSettings":
+        from ..settings import load_settings
+
+        env = dict(os.environ if env is None else env)
+        wh = load_settings(None, warehouse=warehouse, env=env).warehouse
+        dev = env.get("SAMLET_DEV_MODE", "").lower() in ("1", "true", "yes")
+        secret = env.get("SAMLET_SESSION_SECRET", "")
+        if not secret:
+            if not dev:
+                raise WebConfigError("SAMLET_SESSION_SECRET is not set: refusing to serve "
+                                     "(set it to 32+ random characters, or SAMLET_DEV_MODE=1 for a local demo)")
+            secret = secrets.token_urlsafe(48)
+        elif len(secret) < 32:
+            raise WebConfigError("SAMLET_SESSION_SECRET must be at least 32 characters")
+        return cls(Path(wh), users_file(wh, env), secret, dev)
+
+
+class _NotLoggedIn(Exception):
+    pass
+
+
+class _Forbidden(Exception):
+    pass
+
+
+def create_app(settings) -> FastAPI:
+    if not isinstance(settings, WebSettings):  # a run's Settings: take the warehouse, the rest from the environment
+        settings = WebSettings.from_env(warehouse=getattr(settings, "warehouse", None))
+    stores = borger.Stores(Path(settings.warehouse))
+    authn = PasswordAuthenticator(settings.users_file)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, purposes=PURPOSES,
+                                 outcome_names=audit.OUTCOME_NAMES)
+
+    app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.authn = authn
+
+    @app.middleware("http")
+    async def headers_and_log(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        # Method, path (no query string, no body), status and time: never a CPR number.
+        log.info("%s %s %s %.0f ms", request.method, _CPR_IN_PATH.sub("[fjernet]", request.url.path)[:200],
+                 response.status_code,
+                 (time.perf_counter() - started) * 1000)
+        return response
+
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, session_cookie="samlet_session",
+                       max_age=8 * 3600, same_site="strict", https_only=not settings.dev_mode)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    # ------------------------------------------------------------------ helpers
+
+    def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+        ctx.setdefault("user", getattr(request.state, "user", None))
+        ctx["csrf"] = csrf_token(request.session)
+        return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def require(request: Request, *roles: str) -> User:
+        user = authn.current_user(request.session)
+        if user is None:
+            raise _NotLoggedIn()
+        request.state.user = user
+        if roles and user.role not in roles:
+            raise _Forbidden()
+        return user
+
+    async def form_with_csrf(request: Request) -> dict:
+        form = await request.form()
+        data = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        if not csrf_ok(request.session, data.get("csrf")):
+            raise _Forbidden()
+        return data
+
+    def home_for(user: User) -> str:
+        return {"sagsbehandler": "/soeg", "compliance": "/compliance", "dataingenioer": "/drift"}[user.role]
+
+    # ------------------------------------------------------------------ errors (never echo input)
+
+    @app.exception_handler(_NotLoggedIn)
+    async def _h_login(request: Request, exc):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "ikke logget ind"}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(_Forbidden)
+    async def _h_forbidden(request: Request, exc):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "ingen adgang"}, status_code=403)
+        return page(request, "fejl.html", 403, titel="Ingen adgang",
+                    besked="Du har ikke adgang til denne side, eller formularen var udløbet. Gå tilbage og prøv igen.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _h_http(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "ikke fundet" if exc.status_code == 404 else "fejl"}, status_code=exc.status_code)
+        titel = "Siden findes ikke" if exc.status_code == 404 else "Fejl"
+        return page(request, "fejl.html", exc.status_code, titel=titel, besked="Tjek adressen, eller gå til forsiden.")
+
+    @app.exception_handler(RequestValidationError)
+    async def _h_validation(request: Request, exc):
+        return JSONResponse({"fejl": "ugyldig forespørgsel"}, status_code=422)
+
+    @app.exception_handler(audit.AuditUnavailable)
+    async def _h_audit(request: Request, exc):
+        log.error("access log unavailable: lookup refused")
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "adgangsloggen kan ikke skrives; opslaget er afvist"}, status_code=503)
+        return page(request, "fejl.html", 503, titel="Opslaget er afvist",
+                    besked="Adgangsloggen kan ikke skrives lige nu. Af hensyn til borgerens retssikkerhed vises "
+                           "ingen oplysninger, før loggen virker igen. Kontakt IT-support.")
+
+    @app.exception_handler(borger.NoWarehouse)
+    async def _h_nowh(request: Request, exc):
+        return page(request, "fejl.html", 503, titel="Ingen data endnu",
+                    besked="Der er ikke publiceret noget overblik endnu. Prøv igen efter næste kørsel.")
+
+    @app.exception_handler(Exception)
+    async def _h_any(request: Request, exc):
+        log.error("internal error: %s", type(exc).__name__)
+        return page(request, "fejl.html", 500, titel="Der opstod en fejl", besked="Prøv igen, eller kontakt IT-support.")
+
+    # ------------------------------------------------------------------ login / logout
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request):
+        if authn.current_user(request.session):
+            return RedirectResponse("/", status_code=303)
+        return page(request, "login.html", user=None)
+
+    @app.post("/login", response_class=HTMLResponse)
+    async def login(request: Request):
+        form = await request.form()
+        if not csrf_ok(request.session, str(form.get("csrf") or "")):
+            return page(request, "login.html", 403, user=None, fejl="Formularen var udløbet. Prøv igen.")
+        client = request.client.host if request.client else "?"
+        try:
+            user = authn.authenticate(str(form.get("brugernavn") or ""), str(form.get("adgangskode") or ""), client)
+        except RateLimited as exc:
+            resp = page(request, "login.html", 429, user=None,
+                        fejl=f"For mange forkerte forsøg. Vent {exc.retry_after // 60 + 1} minut(ter), og prøv igen.")
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
+        if user is None:
+            return page(request, "login.html", 401, user=None, fejl="Forkert brugernavn eller adgangskode.")
+        authn.start_session(request.session, user)
+        return RedirectResponse(home_for(user), status_code=303)
+
+    @app.post("/logout")
+    async def logout(request: Request):
+        await form_with_csrf(request)
+        authn.end_session(request.session)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/")
+    async def index(request: Request):
+        return RedirectResponse(home_for(require(request)), status_code=303)
+
+    # ------------------------------------------------------------------ caseworker
+
+    @app.get("/soeg", response_class=HTMLResponse)
+    async def search_form(request: Request):
+        user = require(request, "sagsbehandler")
+        return page(request, "soeg.html", afdeling=user.department)
+
+    def _view_page(request: Request, user: User, view: dict | None, purpose: str) -> HTMLResponse:
+        if view is None:
+            return page(request, "soeg.html", 404, afdeling=user.department, formaal=purpose,
+                        fejl="Borgeren findes ikke i overblikket.")
+        if not view["synlig"]:
+            return page(request, "soeg.html", 200, afdeling=user.department, formaal=purpose,
+                        fejl=f"{view['afdeling_navn']} har ingen registreringer om denne borger, som du må se.")
+        svg = timeline_svg(view["afdelinger"], view["signaler"], view["referencedato"])
+        return page(request, "borger.html", v=view, svg=svg, formaal=purpose, afdeling=user.department)
+
+    @app.post("/soeg", response_class=HTMLResponse)
+    async def search(request: Request):
+        user = require(request, "sagsbehandler")
+        form = await form_with_csrf(request)
+        text, purpose = form.get("soegning", "").strip(), form.get("formaal", "")
+        requested = form.get("afdeling") or None
+        try:
+            if _CPR_LIKE.match(text):
+                view = borger.citizen_view(stores, user, cpr=text, purpose=purpose, channel="web:borger",
+                                           requested_department=requested)
+                return _view_page(request, user, view, purpose)
+            hits = borger.search_by_name(stores, user, text, purpose=purpose, channel="web:navnesoeg",
+                                         requested_department=requested)
+        except borger.BadLookup as exc:
+            return page(request, "soeg.html", 400, afdeling=user.department, formaal=purpose, fejl=str(exc).capitalize())
+        except borger.AccessDenied as exc:
+            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        return page(request, "soeg.html", afdeling=user.department, formaal=purpose, hits=hits, soegt=True)
+
+    async def _by_ref(request: Request, fn, channel: str, template: str):
+        user = require(request, "sagsbehandler")
+        form = await form_with_csrf(request)
+        purpose, requested = form.get("formaal", ""), form.get("afdeling") or None
+        try:
+            view = fn(stores, user, person_key=form.get("ref", ""), purpose=purpose, channel=channel,
+                      requested_department=requested)
+        except borger.BadLookup as exc:
+            return page(request, "soeg.html", 400, afdeling=user.department, formaal=purpose, fejl=str(exc).capitalize())
+        except borger.AccessDenied as exc:
+            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        if template == "borger.html":
+            return _view_page(request, user, view, purpose)
+        if view is None or not view["synlig"]:
+            return _view_page(request, user, view, purpose)
+        return page(request, template, v=view, formaal=purpose, afdeling=user.department)
+
+    @app.post("/borger", response_class=HTMLResponse)
+    async def citizen(request: Request):
+        return await _by_ref(request, borger.citizen_view, "web:borger", "borger.html")
+
+    @app.post("/familie", response_class=HTMLResponse)
+    async def family(request: Request):
+        return await _by_ref(request, borger.family_view, "web:familie", "familie.html")
+
+    @app.post("/api/borger")
+    async def api_citizen(request: Request):
+        user = require(request, "sagsbehandler")
+        if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+            raise _Forbidden()
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
+        try:
+            view = borger.citizen_view(
+                stores, user, cpr=body.get("cpr") if body.get("cpr") is not None else None,
+                person_key=None if body.get("cpr") is not None else str(body.get("ref") or ""),
+                purpose=str(body.get("formaal") or ""), channel="api:borger",
+                requested_department=str(body["afdeling"]) if body.get("afdeling") else None)
+        except borger.BadLookup as exc:
+            return JSONResponse({"fejl": str(exc)}, status_code=400)
+        except borger.AccessDenied as exc:
+            return JSONResponse({"fejl": str(exc)}, status_code=403)
+        if view is None:
+            return JSONResponse({"fejl": "borgeren findes ikke"}, status_code=404)
+        return JSONResponse(view)
+
+    @app.get("/api/mig")
+    async def api_me(request: Request):
+        user = require(request)
+        return {"bruger": user.id, "navn": user.name, "rolle": user.role, "afdeling": user.department,
+                "csrf": csrf_token(request.session)}
+
+    # ------------------------------------------------------------------ compliance
+
+    @app.get("/compliance", response_class=HTMLResponse)
+    async def compliance_home(request: Request):
+        require(request, "compliance")
+        return page(request, "compliance.html")
+
+    @app.post("/compliance/samtykke", response_class=HTMLResponse)
+    async def compliance_lineage(request: Request):
+        user = require(request, "compliance")
+        form = await form_with_csrf(request)
+        purpose = form.get("formaal", "").strip() or "compliance: samtykkesporing"
+        try:
+            report = lineage_report(stores.warehouse, form.get("cpr", ""))
+        except LookupError_ as exc:
+            return page(request, "compliance.html", 400, fejl=str(exc).capitalize())
+        except Exception as exc:
+            if isinstance(exc, OSError) or "IO Error" in str(exc):
+                raise borger.NoWarehouse() from None
+            raise
+        audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None,
+                         person_key=report["person_key"] if report else None, purpose=purpose,
+                         channel="web:samtykkespor", result_count=len(report["latest_decisions"]) if report else 0,
+                         outcome="shown" if report else "not_found")
+        if report is None:
+            return page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
+        return page(request, "samtykkespor.html", r=report)
+
+    @app.post("/compliance/adgangslog", response_class=HTMLResponse)
+    async def compliance_log(request: Request):
+        user = require(request, "compliance")
+        form = await form_with_csrf(request)
+        purpose = form.get("formaal", "").strip() or "compliance: adgangslog"
+        cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
+        if cpr:
+            from .. import cpr as cprmod
+            number = cprmod.normalise(cpr)
+            if number is None:
+                return page(request, "compliance.html", 400, fejl="Ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre).")
+            import duckdb
+            if not stores.warehouse.is_file():
+                raise borger.NoWarehouse()
+            with duckdb.connect(str(stores.warehouse), read_only=True) as con:
+                rows = con.execute("SELECT person_key FROM identity.person_keys WHERE cpr = ?", [number]).fetchall()
+            keys = [r[0] for r in rows]
+            entries = [e for k in keys for e in audit.lookups(stores.audit_url, person_key=k, limit=1000)]
+            entries.sort(key=lambda e: (e["logged_at"], e["id"]), reverse=True)
+            audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None,
+                             person_key=keys[0] if keys else None, purpose=purpose, channel="web:adgangslog",
+                             result_count=len(entries), outcome="shown" if keys else "not_found")
+            from ..lineage import mask
+            return page(request, "adgangslog.html", entries=entries, om=f"borger {mask(number)}", per_borger=True)
+        if who:
+            entries = audit.lookups(stores.audit_url, user_id=who, limit=1000)
+            audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None, person_key=None,
+                             purpose=purpose, channel="web:adgangslog", result_count=len(entries), outcome="search")
+            return page(request, "adgangslog.html", entries=entries, om=f"bruger {who}", per_borger=False)
+        return page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
+
+    # ------------------------------------------------------------------ data engineers (no personal data)
+
+    @app.get("/drift", response_class=HTMLResponse)
+    async def operations(request: Request):
+        require(request, "dataingenioer", "compliance")
+        import duckdb
+
+        exports = []
+        for dept in DEPARTMENT_NAMES:
+            path = stores.export(dept)
+            info = {"afdeling": DEPARTMENT_NAMES[dept], "fil": path.name, "findes": path.is_file()}
+            if path.is_file():
+                with duckdb.connect(str(path), read_only=True) as con:
+                    run_id, published = con.execute("SELECT run_id, published_at FROM export_info").fetchall()[0]
+                    n = con.execute("SELECT count(*) FROM interventions").fetchall()[0][0]
+                info.update(koersel=run_id, publiceret=published.strftime("%d-%m-%Y %H:%M"), poster=n)
+            exports.append(info)
+        runs = []
+        if stores.warehouse.is_file():
+            with duckdb.connect(str(stores.warehouse), read_only=True) as con:
+                runs = con.execute("SELECT run_id, job, started_at, finished_at, status FROM meta.runs "
+                                   "ORDER BY started_at DESC LIMIT 10").fetchall()
+        return page(request, "drift.html", exports=exports, runs=runs)
+
+    return app
+
+
+def serve(settings: WebSettings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run uvicorn without its access log (our middleware logs method, path and status only)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info",
+                proxy_headers=False, server_header=False)

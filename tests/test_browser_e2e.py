@@ -1,0 +1,162 @@
+"""Real browser end to end (Playwright + Debian's chromium; never a downloaded browser): a caseworker logs in,
+searches a citizen by CPR, sees the timeline and only the consented departments, and logs out.
+Screenshots go to test-output/browser/ (and the test's tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_web_support import PASSWORD, dashed, web_env, world
+
+CHROMIUM = "/usr/bin/chromium"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+OUT = Path(__file__).resolve().parents[1] / "test-output" / "browser"
+
+pytestmark = pytest.mark.browser
+
+
+def _need_chromium():
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing; under CI=true the browser test must run (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser test skipped locally")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _restore_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.fixture
+def server(tmp_path_factory, small_municipality, tmp_path):
+    _need_chromium()
+    w = world(tmp_path_factory, small_municipality)
+    port = _free_port()
+    env = web_env(w, f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samlet_overblik.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_restore_signals)
+    url = f"http://localhost:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/login", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError((tmp_path / "server.log").read_text())
+                time.sleep(0.1)
+        yield w, url, env["SAMLET_AUDIT_URL"], tmp_path / "server.log"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from samlet_overblik import audit
+    from samlet_overblik.lineage import DEPARTMENT_NAMES
+
+    w, url, audit_url, server_log = server
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name):
+        page.screenshot(path=str(tmp_path / name), full_page=True)
+        shutil.copy(tmp_path / name, OUT / name)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url + "/")
+            assert page.url.endswith("/login")
+            shot(page, "01_login.png")
+            page.get_by_label("Brugernavn").fill("anne")
+            page.get_by_label("Adgangskode").fill(PASSWORD)
+            page.get_by_role("button", name="Log ind").click()
+            page.wait_for_url("**/soeg")
+            shot(page, "02_soeg.png")
+            page.get_by_label("CPR-nummer eller navn").fill(dashed(w.cpr))
+            page.get_by_label("Formål med opslaget").select_option("Koordinering af indsatser (én plan)")
+            page.get_by_role("button", name="Søg").click()
+            page.wait_for_selector("svg.tidslinje")
+            shot(page, "03_borger.png")
+            assert "/soeg" in page.url and w.cpr not in page.url  # the CPR travelled in the POST body only
+            body = page.inner_text("main")
+            assert "ikke delt med dig" in body and f"{w.hidden} registrering" in body
+            assert page.locator("svg.tidslinje g.bar").count() >= 2
+            headings = page.locator("section h3").all_inner_texts()
+            shown = {d for d, name in DEPARTMENT_NAMES.items() if any(h.startswith(name) for h in headings)}
+            assert "beskaeftigelse" in shown and w.shared_from in shown
+            import duckdb
+            with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as con:
+                allowed = {r[0] for r in con.execute("SELECT DISTINCT source_department FROM interventions "
+                                                     "WHERE person_key = ?", [w.person_key]).fetchall()}
+            assert shown == allowed  # exactly the consented departments
+            page.get_by_role("button", name="Vis familien").click()
+            page.wait_for_selector("text=Familieoverblik")
+            shot(page, "04_familie.png")
+            page.get_by_role("button", name="Log ud").click()
+            page.wait_for_url("**/login")
+            page.goto(url + "/soeg")
+            assert page.url.endswith("/login")  # the session is gone
+            shot(page, "05_logget_ud.png")
+        finally:
+            browser.close()
+    rows = audit.lookups(audit_url, person_key=w.person_key)
+    assert rows and rows[-1]["channel"] == "web:borger" and rows[-1]["purpose"] == "Koordinering af indsatser (én plan)"
+    log_text = server_log.read_text()
+    assert w.cpr not in log_text and dashed(w.cpr) not in log_text and "POST /soeg 200" in log_text
+
+
+def test_compliance_pages_in_the_browser(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    w, url, _, _ = server
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url + "/login")
+            page.get_by_label("Brugernavn").fill("carl")
+            page.get_by_label("Adgangskode").fill(PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/compliance")
+            page.screenshot(path=str(OUT / "06_compliance.png"), full_page=True)
+            page.locator("#cpr1").fill(w.cpr)
+            page.get_by_role("button", name="Vis samtykkespor").click()
+            page.wait_for_selector("text=Samtykker over tid")
+            page.screenshot(path=str(OUT / "07_samtykkespor.png"), full_page=True)
+            page.goto(url + "/compliance")
+            page.locator("#cpr2").fill(w.cpr)
+            page.get_by_role("button", name="Vis adgangslog").click()
+            page.wait_for_selector("text=Adgangslog for borger")
+            page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)
+            assert w.cpr not in page.content()
+        finally:
+            browser.close()

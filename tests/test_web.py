@@ -1,0 +1,231 @@
+"""The web app through FastAPI's TestClient: each role, CSRF, sessions, tampering, the access log, fail closed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from test_web_support import PASSWORD, SECRET, dashed, world
+
+from samlet_overblik import audit
+from samlet_overblik.web import WebSettings, create_app
+
+
+@pytest.fixture
+def w(tmp_path_factory, small_municipality):
+    return world(tmp_path_factory, small_municipality)
+
+
+@pytest.fixture
+def audit_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
+    monkeypatch.setenv("SAMLET_AUDIT_URL", url)
+    return url
+
+
+@pytest.fixture
+def app(w, audit_url):
+    return create_app(WebSettings(w.warehouse, w.users_file, SECRET))
+
+
+def client(app) -> TestClient:
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(c: TestClient, user: str, password: str = PASSWORD):
+    token = csrf_of(c.get("/login").text)
+    return c.post("/login", data={"csrf": token, "brugernavn": user, "adgangskode": password})
+
+
+def logged_in(app, user: str) -> tuple[TestClient, str]:
+    c = client(app)
+    r = login(c, user)
+    assert r.status_code == 303, r.text
+    page = c.get(r.headers["location"])
+    return c, csrf_of(page.text)
+
+
+def test_every_page_needs_a_session(app):
+    c = client(app)
+    for path in ("/", "/soeg", "/compliance", "/drift"):
+        r = c.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    for path in ("/soeg", "/borger", "/familie", "/compliance/samtykke", "/compliance/adgangslog"):
+        assert c.post(path, data={"soegning": "x"}).status_code == 303
+    assert c.post("/api/borger", json={"cpr": "0101801234"}).status_code == 401
+    assert c.get("/api/mig").status_code == 401
+
+
+def test_session_cookie_flags_and_security_headers(app):
+    c = client(app)
+    r = c.get("/login")
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_refuses_to_start_without_a_secret(w):
+    from samlet_overblik.web.app import WebConfigError
+
+    with pytest.raises(WebConfigError, match="SAMLET_SESSION_SECRET"):
+        WebSettings.from_env(warehouse=w.warehouse, env={})
+    dev = WebSettings.from_env(warehouse=w.warehouse, env={"SAMLET_DEV_MODE": "1"})
+    assert dev.dev_mode and len(dev.session_secret) >= 32
+
+
+def test_login_wrong_password_and_csrf(app):
+    c = client(app)
+    assert login(c, "anne", "forkert-kodeord").status_code == 401
+    assert c.post("/login", data={"csrf": "falsk", "brugernavn": "anne", "adgangskode": PASSWORD}).status_code == 403
+
+
+def test_login_rate_limited(app):
+    c = client(app)
+    for _ in range(5):
+        assert login(c, "bente", "forkert").status_code == 401
+    r = login(c, "bente")  # even the right password is refused while blocked
+    assert r.status_code == 429 and "For mange" in r.text and "retry-after" in r.headers
+
+
+def test_caseworker_sees_overview_with_timeline_and_count_only(app, w, audit_url):
+    c, token = logged_in(app, "anne")
+    r = c.post("/soeg", data={"csrf": token, "soegning": dashed(w.cpr), "formaal": "Opfølgning på indsats",
+                              "afdeling": "beskaeftigelse"})
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "<svg" in html and "Tidslinje" in html and "Jobcenter / Beskæftigelse" in html
+    assert f"{w.hidden} registrering" in html and "ikke delt med dig" in html
+    assert w.cpr not in html and dashed(w.cpr) not in html  # only the masked number
+    assert "samtykke SAM-" in html  # the basis of a shared record
+    rows = audit.lookups(audit_url, person_key=w.person_key)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["user_id"], row["role"], row["department"], row["purpose"], row["channel"], row["outcome"]) == (
+        "anne", "sagsbehandler", "beskaeftigelse", "Opfølgning på indsats", "web:borger", "shown")
+    assert row["result_count"] > 0 and row["logged_at"] is not None
+
+
+def test_caseworker_only_sees_departments_the_export_allows(app, w, audit_url):
+    """The JSON API returns exactly the department's export for the citizen: nothing from the restricted warehouse."""
+    import duckdb
+
+    c, token = logged_in(app, "anne")
+    r = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Sagsbehandling i egen sag"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as con:
+        expected = con.execute("SELECT count(*) FROM interventions WHERE person_key = ?", [w.person_key]).fetchall()[0][0]
+    assert len(view["indsatser"]) == expected
+    assert all(i["grundlag"] == "lov:egen_afdeling" or i["afdeling"] != "beskaeftigelse" for i in view["indsatser"])
+    assert view["ikke_delt"] == w.hidden and w.cpr not in r.text
+    # CSRF header required on the API
+    assert c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}).status_code == 403
+
+
+def test_cross_department_tampering_gets_nothing_and_is_logged(app, w, audit_url):
+    c, token = logged_in(app, "anne")
+    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Opfølgning på indsats",
+                              "afdeling": "social_voksen"})
+    assert r.status_code == 403 and "Forsøget er logget" in r.text
+    assert "<svg" not in r.text and "SAM-" not in r.text
+    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x", "afdeling": "sundhed_aeldre"},
+                 headers={"X-CSRF-Token": token})
+    assert api.status_code == 403 and "indsatser" not in api.text
+    rows = audit.lookups(audit_url, user_id="anne")
+    assert [r["outcome"] for r in rows] == ["denied_department", "denied_department"]
+    assert {r["requested_department"] for r in rows} == {"social_voksen", "sundhed_aeldre"}
+    assert all(r["person_key"] == w.person_key and r["result_count"] == 0 for r in rows)
+
+
+def test_caseworker_cannot_see_a_citizen_without_records_in_the_department(app, w, audit_url):
+    c, token = logged_in(app, "anne")
+    r = c.post("/borger", data={"csrf": token, "ref": "p-does-not-exist", "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 404
+    r = c.post("/soeg", data={"csrf": token, "soegning": w.stranger_cpr, "formaal": "Opfølgning på indsats"})
+    assert "ingen registreringer" in r.text and "ikke delt" not in r.text and "<svg" not in r.text
+    assert [x["outcome"] for x in audit.lookups(audit_url, user_id="anne")] == ["no_visible_records", "not_found"]
+
+
+def test_name_search_and_family_view(app, w, audit_url):
+    c, token = logged_in(app, "anne")
+    view = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token}).json()
+    surname = view["person"]["navn"].split()[-1]
+    r = c.post("/soeg", data={"csrf": token, "soegning": surname, "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 200 and view["person"]["navn"] in r.text and w.person_key in r.text
+    r = c.post("/familie", data={"csrf": token, "ref": w.person_key, "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 200 and "Familieoverblik" in r.text
+    fam = audit.lookups(audit_url, user_id="anne")
+    assert {x["channel"] for x in fam} == {"api:borger", "web:navnesoeg", "web:familie"}
+    assert len([x for x in fam if x["channel"] == "web:familie"]) == 1 + len(view["familie"])
+
+
+@pytest.mark.parametrize("user, allowed, denied", [
+    ("carl", ["/compliance", "/drift"], ["/soeg"]),
+    ("dorte", ["/drift"], ["/soeg", "/compliance"]),
+    ("anne", ["/soeg"], ["/compliance", "/drift"]),
+])
+def test_each_role_reaches_only_its_pages(app, user, allowed, denied):
+    c, _ = logged_in(app, user)
+    for path in allowed:
+        assert c.get(path).status_code == 200, path
+    for path in denied:
+        assert c.get(path).status_code == 403, path
+
+
+@pytest.mark.parametrize("user", ["carl", "dorte"])
+def test_non_caseworkers_cannot_look_up_citizens(app, w, audit_url, user):
+    c, token = logged_in(app, user)
+    r = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 403 and "indsatser" not in r.text
+
+
+def test_compliance_lineage_and_access_log(app, w, audit_url):
+    a, atoken = logged_in(app, "anne")
+    a.post("/soeg", data={"csrf": atoken, "soegning": w.cpr, "formaal": "Opfølgning på indsats", "afdeling": "beskaeftigelse"})
+    c, token = logged_in(app, "carl")
+    r = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "klage fra borger"})
+    assert r.status_code == 200 and "Samtykkesporing" in r.text and w.cpr not in r.text
+    r = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": dashed(w.cpr), "formaal": "indsigt"})
+    assert r.status_code == 200 and "Hvem har set" in r.text and "anne" in r.text and "Opfølgning på indsats" in r.text
+    r = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "kontrol"})
+    assert r.status_code == 200 and w.person_key in r.text
+    rows = audit.lookups(audit_url, user_id="carl")
+    assert {x["channel"] for x in rows} == {"web:samtykkespor", "web:adgangslog"} and len(rows) == 3
+    # caseworkers cannot read the log
+    assert a.post("/compliance/adgangslog", data={"csrf": atoken, "bruger": "anne"}).status_code == 403
+
+
+def test_lookup_fails_closed_when_the_log_cannot_be_written(app, w, monkeypatch, tmp_path):
+    c, token = logged_in(app, "anne")
+    (tmp_path / "blocked").mkdir()
+    monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'blocked'}")  # a directory: cannot be opened
+    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 503 and "Adgangsloggen kan ikke skrives" in r.text
+    assert "<svg" not in r.text and "SAM-" not in r.text and "ikke delt" not in r.text
+    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token})
+    assert api.status_code == 503 and "indsatser" not in api.text
+
+
+def test_no_cpr_in_urls_logs_or_error_pages(app, w, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="samlet_overblik.web")
+    c, token = logged_in(app, "anne")
+    c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Opfølgning på indsats"})
+    bad = c.post("/soeg", data={"csrf": token, "soegning": "12345678901", "formaal": "x"})
+    assert "12345678901" not in bad.text
+    assert c.get(f"/borger/{w.cpr}").status_code == 404
+    assert w.cpr not in c.get(f"/borger/{w.cpr}").text
+    assert w.cpr not in caplog.text and "POST /soeg 200" in caplog.text
+
+
+def test_logout_ends_the_session(app):
+    c, token = logged_in(app, "anne")
+    assert c.post("/logout", data={"csrf": token}).status_code == 303
+    assert c.get("/soeg").status_code == 303

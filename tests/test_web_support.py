@@ -1,0 +1,76 @@
+"""Shared by the web, borger, audit and browser tests: one small published warehouse per test session,
+a users file with one user per role, and a citizen whose records are partly shared, partly not."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+PASSWORD = "korrekt-hest-batteri"
+SECRET = "test-secret-" + "x" * 40
+_CACHE: dict[str, "World"] = {}
+
+
+@dataclass
+class World:
+    warehouse: Path
+    users_file: Path
+    cpr: str               # a citizen the job centre sees, with records shared from another department and some not
+    person_key: str
+    shared_from: str       # a department whose records reach beskaeftigelse by consent
+    hidden: int            # records in other departments not shared with beskaeftigelse
+    stranger_cpr: str      # a citizen beskaeftigelse has no record of
+
+
+def world(tmp_path_factory, small_municipality) -> World:
+    if "w" in _CACHE:
+        return _CACHE["w"]
+    from pipeline_helpers import run
+
+    from samlet_overblik.users import add_user
+
+    root = tmp_path_factory.mktemp("web_world")
+    warehouse = root / "wh" / "samlet_overblik.duckdb"
+    run(small_municipality, warehouse)
+    users = root / "users.yaml"
+    add_user(users, "anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse", PASSWORD)
+    add_user(users, "bente", "Bente Holm", "sagsbehandler", "boern_familie", PASSWORD)
+    add_user(users, "carl", "Carl Compliance", "compliance", None, PASSWORD)
+    add_user(users, "dorte", "Dorte Data", "dataingenioer", None, PASSWORD)
+    ex = warehouse.parent / "exports" / "beskaeftigelse.duckdb"
+    with duckdb.connect(str(ex), read_only=True) as con:
+        shared = con.execute(
+            "SELECT person_key, any_value(cpr), any_value(source_department) FROM interventions "
+            "WHERE source_department <> 'beskaeftigelse' AND cpr IS NOT NULL GROUP BY person_key").fetchall()
+        seen = {r[0] for r in con.execute("SELECT DISTINCT person_key FROM interventions").fetchall()}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        best = None
+        for pk, cpr, dept in shared:
+            total = con.execute("SELECT count(*) FROM unified.interventions WHERE person_key = ? AND department <> "
+                                "'beskaeftigelse'", [pk]).fetchall()[0][0]
+            with duckdb.connect(str(ex), read_only=True) as econ:
+                vis = econ.execute("SELECT count(*) FROM interventions WHERE person_key = ? AND source_department <> "
+                                   "'beskaeftigelse'", [pk]).fetchall()[0][0]
+            if total - vis > 0 and (best is None or total - vis > best[3]):
+                best = (pk, cpr, dept, total - vis)
+        assert best, "the test municipality has no partly shared citizen"
+        stranger = con.execute(
+            "SELECT k.cpr FROM identity.person_keys k JOIN unified.interventions i USING (person_key) "
+            "WHERE k.cpr IS NOT NULL AND NOT list_contains(?, k.person_key) LIMIT 1", [list(seen)]).fetchall()[0][0]
+    w = World(warehouse, users, best[1], best[0], best[2], best[3], stranger)
+    _CACHE["w"] = w
+    return w
+
+
+def dashed(cpr: str) -> str:
+    return f"{cpr[:6]}-{cpr[6:]}"
+
+
+def web_env(w: World, audit_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMLET_")}
+    env.update(SAMLET_WAREHOUSE=str(w.warehouse), SAMLET_USERS_FILE=str(w.users_file), SAMLET_SESSION_SECRET=SECRET,
+               SAMLET_AUDIT_URL=audit_url)
+    return env
