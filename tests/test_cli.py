@@ -74,7 +74,15 @@ def test_generate_then_run_then_lineage(tmp_path):
 
     from pipeline_helpers import query
 
+    from samlet_overblik.users import add_user, users_file
+
+    add_user(users_file(warehouse), "compliance1", "Karen Kontrol", "compliance", None, "et-langt-kodeord-1")
+    add_user(users_file(warehouse), "sb1", "Søren Sag", "sagsbehandler", "beskaeftigelse", "et-langt-kodeord-2")
     cpr = query(warehouse, "SELECT cpr FROM identity.person_keys WHERE cpr IS NOT NULL LIMIT 1")[0][0]
+    denied = cli("lineage", cpr, "--user", "sb1", "--warehouse", str(warehouse))
+    assert denied.returncode == 2 and "compliance" in denied.stderr
+    unknown = cli("lineage", cpr, "--user", "nobody", "--warehouse", str(warehouse))
+    assert unknown.returncode == 2 and "unknown user" in unknown.stderr
     lineage = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse), "--json")
     assert lineage.returncode == 0, lineage.stderr
     report = json.loads(lineage.stdout)
@@ -82,13 +90,13 @@ def test_generate_then_run_then_lineage(tmp_path):
     text = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse))
     assert "Samtykkesporing for borger" in text.stdout
 
-    bad = cli("lineage", "12345", "--user", "x", "--warehouse", str(warehouse))
+    bad = cli("lineage", "12345", "--user", "compliance1", "--warehouse", str(warehouse))
     assert bad.returncode == 2 and "ugyldigt CPR-nummer" in bad.stderr and "12345" not in bad.stderr
 
     from samlet_overblik import audit
 
     logged = audit.lookups(audit.audit_url(warehouse.parent), user_id="compliance1")
-    assert len(logged) == 2 and all(r["person_key"] and r["channel"] == "cli:lineage" for r in logged)
+    assert len(logged) == 2 and all(r["person_key"] and r["channel"] == "cli:lineage" and r["role"] == "compliance" for r in logged)
 
 
 def test_eval_identity_reports_per_group(tmp_path):

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     li = sub.add_parser("lineage", help="Compliance report for one citizen: consents over time, what flowed where and why (Danish).")
     li.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    li.add_argument("--user", required=True, help="Who asks (recorded in the access log).")
+    li.add_argument("--user", required=True, help="Who asks: a user id with role compliance in the users file (recorded in the access log).")
     li.add_argument("--purpose", default="compliance: samtykkesporing", help="Why (recorded in the access log).")
     li.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
     li.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
@@ -240,14 +240,24 @@ def cmd_lineage(args) -> int:
     from . import audit
     from .lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 
+    from .users import UsersError, get_user, users_file
+
     warehouse = _published_warehouse(args.warehouse)
+    try:
+        user = get_user(users_file(warehouse), args.user)
+    except UsersError as exc:
+        raise CliError(str(exc)) from None
+    if user is None:
+        raise CliError(f"unknown user {args.user!r} (add one with 'samlet-overblik user add')")
+    if user.role != "compliance":
+        raise CliError("samtykkesporing er forbeholdt brugere med rollen compliance")
     try:
         report = lineage_report(warehouse, args.cpr)
     except LookupError_ as exc:
         raise CliError(str(exc)) from None
     # Logged before anything is shown; a log that cannot be written stops the lookup.
     audit.log_access(
-        audit.audit_url(warehouse.parent), user_id=args.user, role="ikke_verificeret", department=None,
+        audit.audit_url(warehouse.parent), user_id=user.id, role=user.role, department=user.department,
         person_key=report["person_key"] if report else None, purpose=args.purpose, channel="cli:lineage",
         result_count=len(report["latest_decisions"]) if report else 0, outcome="shown" if report else "not_found",
     )
