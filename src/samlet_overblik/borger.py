@@ -277,29 +277,46 @@ def _one(wcon, econ, person_key: str, department: str, ref: date) -> dict:
     }
 
 
+def _required_purpose(purpose: str | None) -> str:
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise BadLookup("angiv formålet med opslaget")
+    return purpose
+
+
+def _authorised_citizen(stores: Stores, wcon, user: User, cpr: str | None, person_key: str | None, purpose: str,
+                        channel: str, requested_department: str | None) -> tuple[str | None, str]:
+    """Resolve the citizen and the user's department (tampering is refused and logged); log a miss."""
+    pk = _resolve(wcon, cpr, person_key)
+    department = authorise(stores, user, person_key=pk, purpose=purpose, channel=channel,
+                           requested_department=requested_department)
+    if pk is None:
+        _log(stores, user, None, purpose, channel, 0, "not_found")
+    return pk, department
+
+
+def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str, department: str) -> dict:
+    """A citizen the department has no visible record of: nothing about them is shown (logged)."""
+    _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
+    return {"fundet": True, "synlig": False, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department]}
+
+
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
                  purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
 
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
     a lookup needs a relation to the citizen."""
-    purpose = (purpose or "").strip()
-    if not purpose:
-        raise BadLookup("angiv formålet med opslaget")
+    purpose = _required_purpose(purpose)
     with _connect(stores.warehouse) as wcon:
-        pk = _resolve(wcon, cpr, person_key)
-        department = authorise(stores, user, person_key=pk, purpose=purpose, channel=channel,
-                               requested_department=requested_department)
+        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
         if pk is None:
-            _log(stores, user, None, purpose, channel, 0, "not_found")
             return None
         ref = _reference(wcon)
         with _connect(stores.export(department)) as econ:
             part = _one(wcon, econ, pk, department, ref)
             if not part["indsatser"]:
-                _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
-                return {"fundet": True, "synlig": False, "afdeling": department,
-                        "afdeling_navn": DEPARTMENT_NAMES[department]}
+                return _not_visible(stores, user, pk, purpose, channel, department)
             person = _person(wcon, pk)
             family = _family(wcon, pk, ref)
             keys = [m["person_key"] for m in family]
@@ -321,23 +338,16 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
                 requested_department: str | None = None) -> dict | None:
     """The citizen and their parents/children, each with what the department may see (one log row per member)."""
-    purpose = (purpose or "").strip()
-    if not purpose:
-        raise BadLookup("angiv formålet med opslaget")
+    purpose = _required_purpose(purpose)
     with _connect(stores.warehouse) as wcon:
-        pk = _resolve(wcon, None, person_key)
-        department = authorise(stores, user, person_key=pk, purpose=purpose, channel=channel,
-                               requested_department=requested_department)
+        pk, department = _authorised_citizen(stores, wcon, user, None, person_key, purpose, channel, requested_department)
         if pk is None:
-            _log(stores, user, None, purpose, channel, 0, "not_found")
             return None
         ref = _reference(wcon)
         with _connect(stores.export(department)) as econ:
             first = _one(wcon, econ, pk, department, ref)
             if not first["indsatser"]:
-                _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
-                return {"fundet": True, "synlig": False, "afdeling": department,
-                        "afdeling_navn": DEPARTMENT_NAMES[department]}
+                return _not_visible(stores, user, pk, purpose, channel, department)
             members = [{**(_person(wcon, pk) or {}), "relation": "borgeren selv", **first}]
             for m in _family(wcon, pk, ref):
                 part = _one(wcon, econ, m["person_key"], department, ref)

@@ -234,21 +234,27 @@ def _published_warehouse(path: Path | None) -> Path:
     return warehouse
 
 
+def _known_user(warehouse: Path, user_id: str):
+    """The user from the users file beside the warehouse (or SAMLET_USERS_FILE); a one-line error otherwise."""
+    from .users import UsersError, get_user, users_file
+
+    try:
+        user = get_user(users_file(warehouse), user_id)
+    except UsersError as exc:
+        raise CliError(str(exc)) from None
+    if user is None:
+        raise CliError(f"unknown user {user_id!r} (add one with 'samlet-overblik user add')")
+    return user
+
+
 def cmd_lineage(args) -> int:
     import json
 
     from . import audit
     from .lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 
-    from .users import UsersError, get_user, users_file
-
     warehouse = _published_warehouse(args.warehouse)
-    try:
-        user = get_user(users_file(warehouse), args.user)
-    except UsersError as exc:
-        raise CliError(str(exc)) from None
-    if user is None:
-        raise CliError(f"unknown user {args.user!r} (add one with 'samlet-overblik user add')")
+    user = _known_user(warehouse, args.user)
     if user.role != "compliance":
         raise CliError("samtykkesporing er forbeholdt brugere med rollen compliance")
     try:
@@ -325,15 +331,9 @@ def cmd_borger(args) -> int:
     import json
 
     from . import borger
-    from .users import UsersError, get_user, users_file
 
     warehouse = _published_warehouse(args.warehouse)
-    try:
-        user = get_user(users_file(warehouse), args.user)
-    except UsersError as exc:
-        raise CliError(str(exc)) from None
-    if user is None:
-        raise CliError(f"unknown user {args.user!r} (add one with 'samlet-overblik user add')")
+    user = _known_user(warehouse, args.user)
     try:
         view = borger.citizen_view(borger.Stores(warehouse), user, cpr=args.cpr, purpose=args.purpose, channel="cli:borger")
     except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
