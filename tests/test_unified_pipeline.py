@@ -107,3 +107,24 @@ def test_export_readable_from_another_process_while_publishing(published, tmp_pa
             reader.kill()
     ok, errors = map(int, out.split())
     assert builds >= 2 and ok > 0 and errors == 0, err
+
+
+def test_other_tools_open_the_files_read_only(published):
+    """The warehouse and exports are plain DuckDB files: the duckdb client, pandas, polars and SQLAlchemy
+    (duckdb-engine) read them read-only."""
+    import polars as pl
+    import sqlalchemy as sa
+
+    export = published.parent / "exports" / "social_voksen.duckdb"
+    with duckdb.connect(str(export), read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM interventions").fetchall()[0][0]
+        frame = con.execute("SELECT person_key, basis FROM interventions").df()  # pandas
+        polars_frame = con.sql("SELECT person_key, basis FROM interventions").pl()
+    assert n > 0 and len(frame) == n and polars_frame.height == n
+    assert polars_frame.filter(pl.col("basis").is_null()).height == 0
+    engine = sa.create_engine(f"duckdb:///{export}", connect_args={"read_only": True})
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM citizen_overview")).scalar() > 0
+    engine.dispose()
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM unified.citizen_overview").fetchall()[0][0] > 0
