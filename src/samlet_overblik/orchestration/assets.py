@@ -6,9 +6,11 @@ function of the domain modules. Metadata carries counts and durations, never row
 
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import dagster as dg
+import duckdb
 
 from .. import ingest, staging
 from ..specs import SourceSpec, load_source_specs
@@ -158,31 +160,39 @@ def source_assets() -> tuple[list[dg.AssetsDefinition], list[dg.AssetsDefinition
     return raws, stagings
 
 
-def identity_asset(person_stagings: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    from ..linking import link_person_records
+def warehouse_asset(
+    key: dg.AssetKey,
+    deps: list[dg.AssetKey],
+    group: str,
+    description: str,
+    compute: Callable[[duckdb.DuckDBPyConnection, dg.AssetExecutionContext, RunSettings], dict],
+) -> dg.AssetsDefinition:
+    """A thin asset over the run's building copy: ``compute(con, context, run_settings)`` does the work with a
+    plain domain function and returns the metadata (counts only, never row data or CPR)."""
 
-    @dg.asset(
-        key=dg.AssetKey(["identity", "person_links"]),
-        deps=person_stagings,
-        group_name="identity",
-        description="Every person-identifying record linked to a stable person key (identity.person_links, identity.person_keys).",
-        owners=OWNERS,
-        kinds={"duckdb"},
-    )
-    def _identity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    @dg.asset(key=key, deps=deps, group_name=group, description=description, owners=OWNERS, kinds={"duckdb", "sql"})
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
         started = time.perf_counter()
         with warehouse.connect(context.run_id) as con:
-            result = link_person_records(con, context.run_id, _now())
-        return dg.MaterializeResult(
-            metadata={
-                "records": result.records,
-                "new_person_keys": result.new_keys,
-                **{f"method.{k}": v for k, v in result.by_method.items()},
-                "duration_s": round(time.perf_counter() - started, 3),
-            }
-        )
+            metadata = compute(con, context, run_settings)
+        return dg.MaterializeResult(metadata={**metadata, "duration_s": round(time.perf_counter() - started, 3)})
 
-    return _identity
+    return _asset
+
+
+def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from ..linking import link_person_records
+
+    def compute(con, context, _settings) -> dict:
+        result = link_person_records(con, context.run_id, _now())
+        return {"records": result.records, "new_person_keys": result.new_keys,
+                **{f"method.{k}": v for k, v in result.by_method.items()}}
+
+    return warehouse_asset(
+        dg.AssetKey(["identity", "person_links"]), deps, "identity",
+        "Every person-identifying record linked to a stable person key (identity.person_links, identity.person_keys).",
+        compute,
+    )
 
 
 PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
@@ -245,65 +255,41 @@ def _policy(run_settings: RunSettings):
 def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import consent
 
-    @dg.asset(
-        key=CONSENT_STATE,
-        deps=deps,
-        group_name="consent",
-        description="Consent history as seen (consent.history), every version judged at the reference time "
-        "(consent.evaluated), the grants in force (consent.effective_grants) and whether the registry can be trusted "
-        "(consent.run_status; fail closed otherwise).",
-        owners=OWNERS,
-        kinds={"duckdb"},
-    )
-    def _state(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+    def compute(con, context, run_settings) -> dict:
         policy = _policy(run_settings)
-        with warehouse.connect(context.run_id) as con:
-            state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
+        state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
         if state.fail_closed:
             context.log.warning(f"consent registry not usable ({state.reason}): failing closed, nothing crosses a department boundary")
-        return dg.MaterializeResult(
-            metadata={
-                "policy_version": policy.version,
-                "consent_versions": state.consent_rows,
-                "quarantined": state.quarantined_rows,
-                "in_force": state.in_force,
-                "fail_closed": state.fail_closed,
-                "fail_closed_reason": state.reason or "",
-                **{f"status.{k}": v for k, v in state.by_status.items()},
-            }
-        )
+        return {
+            "policy_version": policy.version, "consent_versions": state.consent_rows, "quarantined": state.quarantined_rows,
+            "in_force": state.in_force, "fail_closed": state.fail_closed, "fail_closed_reason": state.reason or "",
+            **{f"status.{k}": v for k, v in state.by_status.items()},
+        }
 
-    return _state
+    return warehouse_asset(
+        CONSENT_STATE, deps, "consent",
+        "Consent history as seen (consent.history), every version judged at the reference time "
+        "(consent.evaluated), the grants in force (consent.effective_grants) and whether the registry can be trusted "
+        "(consent.run_status; fail closed otherwise).",
+        compute,
+    )
 
 
 def access_grants_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import consent
 
-    @dg.asset(
-        key=ACCESS_GRANTS,
-        deps=deps,
-        group_name="consent",
-        description="For every staged record and every department: admitted with its basis (unified.access_grants) "
+    def compute(con, context, run_settings) -> dict:
+        r = consent.decide_access(con, _policy(run_settings), context.run_id, run_settings.reference())
+        return {"admitted": r.admitted, "blocked": r.blocked, "cross_department_admitted": r.cross_department_admitted,
+                "flows_opened": r.flows_opened, "flows_closed": r.flows_closed}
+
+    return warehouse_asset(
+        ACCESS_GRANTS, deps, "consent",
+        "For every staged record and every department: admitted with its basis (unified.access_grants) "
         "or blocked with its reason (consent.record_decisions); counts per run in consent.decisions; flow history in "
         "consent.flow_intervals.",
-        owners=OWNERS,
-        kinds={"duckdb"},
+        compute,
     )
-    def _grants(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
-        policy = _policy(run_settings)
-        with warehouse.connect(context.run_id) as con:
-            r = consent.decide_access(con, policy, context.run_id, run_settings.reference())
-        return dg.MaterializeResult(
-            metadata={
-                "admitted": r.admitted,
-                "blocked": r.blocked,
-                "cross_department_admitted": r.cross_department_admitted,
-                "flows_opened": r.flows_opened,
-                "flows_closed": r.flows_closed,
-            }
-        )
-
-    return _grants
 
 
 def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:

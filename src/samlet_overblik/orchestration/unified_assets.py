@@ -19,9 +19,8 @@ import time
 
 import dagster as dg
 
+from .assets import OWNERS, warehouse_asset
 from .resources import RunSettings, WarehouseResource
-
-OWNERS = ["team:data-engineering"]
 
 UNIFIED_INTERVENTIONS = dg.AssetKey(["unified", "interventions"])
 CITIZEN_OVERVIEW = dg.AssetKey(["unified", "citizen_overview"])
@@ -32,112 +31,81 @@ PUBLISHED_ANALYTICS = dg.AssetKey(["published", "analytics"])
 UNIFIED_KEYS = (UNIFIED_INTERVENTIONS, CITIZEN_OVERVIEW, FAMILY_OVERVIEW, COORDINATION_SIGNALS)
 
 
-def _meta(counts: dict[str, int], started: float) -> dict:
-    return {**{k: int(v) for k, v in counts.items()}, "duration_s": round(time.perf_counter() - started, 3)}
+def _counts(counts: dict[str, int]) -> dict:
+    return {k: int(v) for k, v in counts.items()}
 
 
 def interventions_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import unified
 
-    @dg.asset(
-        key=UNIFIED_INTERVENTIONS,
-        deps=deps,
-        group_name="unified",
-        description="Every staged intervention, benefit, service and contact with its person key, status at the reference "
-        "date, caseworker, monthly cost and source freshness (unified.interventions; assets/unified/interventions.sql).",
-        owners=OWNERS,
-        kinds={"duckdb", "sql"},
-    )
-    def _interventions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
-        started = time.perf_counter()
+    def compute(con, _context, run_settings) -> dict:
         thresholds = unified.load_thresholds()
-        with warehouse.connect(context.run_id) as con:
-            n = unified.build_interventions(con, run_settings.reference().date(), thresholds)
-            by_status = dict(con.execute("SELECT status, count(*) FROM unified.interventions GROUP BY 1").fetchall())
-            stale = con.execute("SELECT count(*) FROM unified.interventions WHERE data_status = 'stale'").fetchall()[0][0]
-        return dg.MaterializeResult(
-            metadata={"rows": n, **{f"status.{k}": v for k, v in by_status.items()}, "stale_rows": stale,
-                      "min_departments": thresholds.min_departments, "min_services": thresholds.min_services,
-                      "min_annual_cost_dkk": thresholds.min_annual_cost_dkk,
-                      "duration_s": round(time.perf_counter() - started, 3)}
-        )
+        n = unified.build_interventions(con, run_settings.reference().date(), thresholds)
+        by_status = dict(con.execute("SELECT status, count(*) FROM unified.interventions GROUP BY 1").fetchall())
+        stale = con.execute("SELECT count(*) FROM unified.interventions WHERE data_status = 'stale'").fetchall()[0][0]
+        return {"rows": n, **{f"status.{k}": v for k, v in by_status.items()}, "stale_rows": stale,
+                "min_departments": thresholds.min_departments, "min_services": thresholds.min_services,
+                "min_annual_cost_dkk": thresholds.min_annual_cost_dkk}
 
-    return _interventions
+    return warehouse_asset(
+        UNIFIED_INTERVENTIONS, deps, "unified",
+        "Every staged intervention, benefit, service and contact with its person key, status at the reference "
+        "date, caseworker, monthly cost and source freshness (unified.interventions; assets/unified/interventions.sql).",
+        compute,
+    )
 
 
 def citizen_overview_asset() -> dg.AssetsDefinition:
     from .. import unified
 
-    @dg.asset(
-        key=CITIZEN_OVERVIEW,
-        deps=[UNIFIED_INTERVENTIONS],
-        group_name="unified",
-        description="One row per citizen: departments, active interventions, 12-month cost, coordinating caseworker and "
-        "Høje-Taastrup's flags explained in Danish (unified.citizen_overview; thresholds in pipelines/job.yaml).",
-        owners=OWNERS,
-        kinds={"duckdb", "sql"},
-    )
-    def _overview(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        started = time.perf_counter()
-        with warehouse.connect(context.run_id) as con:
-            counts = unified.build_citizen_overview(con)
-            flags = con.execute(
-                "SELECT count(*) FILTER (flag_departments), count(*) FILTER (flag_services), count(*) FILTER (flag_cost), "
-                "count(*) FILTER (complex_case) FROM unified.citizen_overview"
-            ).fetchall()[0]
-        return dg.MaterializeResult(
-            metadata={**_meta(counts, started), "flag_departments": flags[0], "flag_services": flags[1],
-                      "flag_cost": flags[2], "complex_cases": flags[3]}
-        )
+    def compute(con, _context, _settings) -> dict:
+        counts = unified.build_citizen_overview(con)
+        flags = con.execute(
+            "SELECT count(*) FILTER (flag_departments), count(*) FILTER (flag_services), count(*) FILTER (flag_cost), "
+            "count(*) FILTER (complex_case) FROM unified.citizen_overview"
+        ).fetchall()[0]
+        return {**_counts(counts), "flag_departments": flags[0], "flag_services": flags[1], "flag_cost": flags[2],
+                "complex_cases": flags[3]}
 
-    return _overview
+    return warehouse_asset(
+        CITIZEN_OVERVIEW, [UNIFIED_INTERVENTIONS], "unified",
+        "One row per citizen: departments, active interventions, 12-month cost, coordinating caseworker and "
+        "Høje-Taastrup's flags explained in Danish (unified.citizen_overview; thresholds in pipelines/job.yaml).",
+        compute,
+    )
 
 
 def family_overview_asset() -> dg.AssetsDefinition:
     from .. import unified
 
-    @dg.asset(
-        key=FAMILY_OVERVIEW,
-        deps=[CITIZEN_OVERVIEW],
-        group_name="unified",
-        description="Families from the person register's parent and custody relations: children's measures beside the "
-        "adults' benefits and social services (unified.family_overview, per member unified.family_members).",
-        owners=OWNERS,
-        kinds={"duckdb", "sql"},
-    )
-    def _family(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        started = time.perf_counter()
-        with warehouse.connect(context.run_id) as con:
-            counts = unified.build_family_overview(con)
-            both = con.execute("SELECT count(*) FROM unified.family_overview WHERE child_case_and_adult_benefits").fetchall()[0][0]
-        return dg.MaterializeResult(metadata={**_meta(counts, started), "child_case_and_adult_benefits": both})
+    def compute(con, _context, _settings) -> dict:
+        counts = unified.build_family_overview(con)
+        both = con.execute("SELECT count(*) FROM unified.family_overview WHERE child_case_and_adult_benefits").fetchall()[0][0]
+        return {**_counts(counts), "child_case_and_adult_benefits": both}
 
-    return _family
+    return warehouse_asset(
+        FAMILY_OVERVIEW, [CITIZEN_OVERVIEW], "unified",
+        "Families from the person register's parent and custody relations: children's measures beside the "
+        "adults' benefits and social services (unified.family_overview, per member unified.family_members).",
+        compute,
+    )
 
 
 def coordination_signals_asset() -> dg.AssetsDefinition:
     from .. import unified
 
-    rules = ", ".join(unified.SIGNAL_RULES)
-
-    @dg.asset(
-        key=COORDINATION_SIGNALS,
-        deps=[UNIFIED_INTERVENTIONS],
-        group_name="unified",
-        description=f"Coordination signals, one SQL rule each in assets/signals/ ({rules}) "
-        "→ unified.coordination_signals, unified.signal_rules and a view unified.signal_<id> per rule.",
-        owners=OWNERS,
-        kinds={"duckdb", "sql"},
-    )
-    def _signals(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        started = time.perf_counter()
-        with warehouse.connect(context.run_id) as con:
-            counts = unified.build_coordination_signals(con)
+    def compute(con, _context, _settings) -> dict:
+        counts = unified.build_coordination_signals(con)
         for rule in unified.SIGNAL_RULES:
             counts.setdefault(f"signals.{rule}", 0)
-        return dg.MaterializeResult(metadata=_meta(counts, started))
+        return _counts(counts)
 
-    return _signals
+    return warehouse_asset(
+        COORDINATION_SIGNALS, [UNIFIED_INTERVENTIONS], "unified",
+        f"Coordination signals, one SQL rule each in assets/signals/ ({', '.join(unified.SIGNAL_RULES)}) "
+        "→ unified.coordination_signals, unified.signal_rules and a view unified.signal_<id> per rule.",
+        compute,
+    )
 
 
 def analytics_asset() -> dg.AssetsDefinition:
