@@ -5,6 +5,7 @@ Used by ``samlet-overblik run`` and ``demo``; the Dagster daemon runs the same j
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -84,12 +85,17 @@ def run_job(
     job_def = job_def.with_logger_defs({"progress": progress_logger})
     run_config: dict = {"loggers": {"progress": {}}}
 
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-        failure = None
-        if not result.success:
-            failure = _first_failure(result)
-    return RunOutcome(result.success, result.run_id, time.perf_counter() - started, failure)
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+            failure = None if result.success else _first_failure(result)
+            outcome = RunOutcome(result.success, result.run_id, time.perf_counter() - started, failure)
+    finally:
+        # Drop the run's objects now: DuckDB 2.0's bindings report objects still alive at interpreter exit
+        # as "leaks" (dozens of lines on stderr after every command).
+        logging.getLogger("samlet_overblik.progress").handlers = []
+        gc.collect()
+    return outcome
 
 
 def _first_failure(result) -> str:
