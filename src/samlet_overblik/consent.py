@@ -16,6 +16,7 @@ import duckdb
 
 from . import DEPARTMENTS
 from .policy import Policy
+from .warehouse import transaction
 
 CONSENT_STAGING_ASSET = "samtykke__samtykke"
 
@@ -293,8 +294,7 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         """,
         params,
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             """
             CREATE OR REPLACE TABLE consent.record_decisions AS
@@ -325,10 +325,6 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         opened = closed = 0
         if not fail_closed:
             opened, closed = _update_flow_intervals(con, run_id, ref)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     counts = con.execute(
         "SELECT count(*) FILTER (basis IS NOT NULL), count(*) FILTER (basis IS NULL), "
         "count(*) FILTER (basis IS NOT NULL AND viewer_department <> source_department) FROM _decided"

@@ -24,6 +24,7 @@ from datetime import datetime
 import duckdb
 
 from .identity import engine
+from .warehouse import transaction
 
 
 @dataclass
@@ -242,8 +243,7 @@ def _link(con, run_id: str, now: datetime, params) -> LinkResult:
     model = summary["model"]
     # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
     con.execute(f"SELECT setseed({secrets.randbelow(2**31) / 2**31 * 2 - 1})").fetchall()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         merges, splits = assign_keys(con, run_id, now)
         write_links(con, run_id)
         review = write_review(con, run_id)
@@ -254,10 +254,6 @@ def _link(con, run_id: str, now: datetime, params) -> LinkResult:
             [run_id, now, sum(by_method.values()), json.dumps(by_method), after - before, merges, splits, review,
              json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     for t in [r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'id\\_%' ESCAPE '\\'"
     ).fetchall()]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from .paths import data_dir
+from .warehouse import transaction
 
 _HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
 
@@ -106,41 +107,37 @@ def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
 def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {asset.sql()}")
     keyed = _has_source_columns(con, asset.target)
-    con.execute("BEGIN TRANSACTION")
     try:
-        if keyed:
+        with transaction(con):
+            if keyed:
+                con.execute(
+                    f"DELETE FROM {asset.target} WHERE source = ? AND source_table = ?",
+                    [asset.source_system, asset.source_table],
+                )
+            else:
+                con.execute(f"DELETE FROM {asset.target}")
             con.execute(
-                f"DELETE FROM {asset.target} WHERE source = ? AND source_table = ?",
-                [asset.source_system, asset.source_table],
+                f"INSERT INTO {asset.target} BY NAME "
+                "SELECT * EXCLUDE (_reject_reason, _raw_row) FROM _staged WHERE _reject_reason IS NULL"
             )
-        else:
-            con.execute(f"DELETE FROM {asset.target}")
-        con.execute(
-            f"INSERT INTO {asset.target} BY NAME "
-            "SELECT * EXCLUDE (_reject_reason, _raw_row) FROM _staged WHERE _reject_reason IS NULL"
-        )
-        con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
-        id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
-        con.execute(
-            "INSERT INTO quarantine.rejected_rows "
-            f"SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
-            [run_id, asset.name, asset.source_system, asset.source_table, now],
-        )
-        rejected = dict(
+            con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
+            id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
             con.execute(
-                "SELECT _reject_reason, count(*) FROM _staged WHERE _reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        )
-        for reason, n in rejected.items():
-            con.execute(
-                "INSERT INTO quarantine.counts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
+                "INSERT INTO quarantine.rejected_rows "
+                f"SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
+                [run_id, asset.name, asset.source_system, asset.source_table, now],
             )
-        rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+            rejected = dict(
+                con.execute(
+                    "SELECT _reject_reason, count(*) FROM _staged WHERE _reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+            )
+            for reason, n in rejected.items():
+                con.execute(
+                    "INSERT INTO quarantine.counts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
+                )
+            rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
     finally:
         con.execute("DROP TABLE IF EXISTS _staged")
     return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)

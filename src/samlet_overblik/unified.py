@@ -34,6 +34,7 @@ import yaml
 from . import DEPARTMENTS
 from .paths import data_dir
 from .staging import sql_header
+from .warehouse import transaction
 
 # Registered coordination-signal rules: one line each, the file assets/signals/<id>.sql.
 SIGNAL_RULES: tuple[str, ...] = (
@@ -326,19 +327,15 @@ def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | dateti
     ref = _as_date(reference, con)
     t = thresholds or load_thresholds()
     _define_settings(con, ref, t, True)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM unified.interventions")
-        _fill(con, "unified.interventions", unified_sql("interventions"))
-        con.execute("DELETE FROM unified.build_info")
-        con.execute(
-            "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("DELETE FROM unified.interventions")
+            _fill(con, "unified.interventions", unified_sql("interventions"))
+            con.execute("DELETE FROM unified.build_info")
+            con.execute(
+                "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
+            )
     finally:
         con.execute("DROP TABLE IF EXISTS scope_settings")
     return _count(con, "unified.interventions")
@@ -348,17 +345,12 @@ def _rebuild(con: duckdb.DuckDBPyConnection, steps: tuple[str, ...], extra=None)
     """Empty and refill ``steps`` of the restricted warehouse in one transaction, with the settings of the
     latest build_interventions."""
     ref, t = settings_of_build(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name in steps:
             con.execute(f"DELETE FROM unified.{name}")
         counts = build_scoped(con, "unified", None, ref, t, steps=steps)
         if extra:
             extra()
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return counts
 
 

@@ -92,6 +92,18 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All statements in the block commit together or not at all (rolled back on any error)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def publish(warehouse: Path, run_id: str) -> None:
     """Swap the building copy in as the published warehouse (owner-only file mode) and end the run."""
     source = building_path(warehouse, run_id)
