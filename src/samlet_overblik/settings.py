@@ -82,33 +82,23 @@ def load_settings(
             raise SettingsError(f"config file is not valid YAML: {config_file}") from None
         if not isinstance(doc, dict):
             raise SettingsError(f"config file must be a mapping: {config_file}")
-        unknown = set(doc) - {"sources_dir", "warehouse", "sources", "reference_time", "policy_file"}
+        unknown = set(doc) - {*_SCALARS, "sources"}
         if unknown:
             raise SettingsError(f"unknown key(s) in {config_file.name}: {', '.join(sorted(unknown))}")
 
     s = Settings()
-    if doc.get("sources_dir"):
-        s.sources_dir = Path(doc["sources_dir"])
-    if doc.get("warehouse"):
-        s.warehouse = Path(doc["warehouse"])
-    if doc.get("policy_file"):
-        s.policy_file = Path(doc["policy_file"])
-    if doc.get("reference_time"):
-        s.reference_time = _parse_time(str(doc["reference_time"]))
+    for key, (_, parse) in _SCALARS.items():
+        if doc.get(key):
+            setattr(s, key, parse(str(doc[key])))
     specs = load_source_specs()
     for name, url in (doc.get("sources") or {}).items():
         if name not in specs:
             raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(specs))})")
         s.source_urls[name] = str(url)
 
-    if env.get("SAMLET_SOURCES_DIR"):
-        s.sources_dir = Path(env["SAMLET_SOURCES_DIR"])
-    if env.get("SAMLET_WAREHOUSE"):
-        s.warehouse = Path(env["SAMLET_WAREHOUSE"])
-    if env.get("SAMLET_POLICY_FILE"):
-        s.policy_file = Path(env["SAMLET_POLICY_FILE"])
-    if env.get("SAMLET_REFERENCE_TIME"):
-        s.reference_time = _parse_time(env["SAMLET_REFERENCE_TIME"])
+    for key, (variable, parse) in _SCALARS.items():
+        if env.get(variable):
+            setattr(s, key, parse(env[variable]))
     for spec in specs.values():
         if env.get(spec.url_setting):
             s.source_urls[spec.name] = env[spec.url_setting]
@@ -125,3 +115,12 @@ def _parse_time(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None
+
+
+# Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
+_SCALARS = {
+    "sources_dir": ("SAMLET_SOURCES_DIR", Path),
+    "warehouse": ("SAMLET_WAREHOUSE", Path),
+    "policy_file": ("SAMLET_POLICY_FILE", Path),
+    "reference_time": ("SAMLET_REFERENCE_TIME", _parse_time),
+}
