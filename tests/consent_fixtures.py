@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 
 from samlet_overblik import consent
-from samlet_overblik.policy import Policy, load_policy
+from samlet_overblik.consent.policy import Policy, load_policy
 from samlet_overblik.warehouse import apply_ddl
 
 REF = datetime(2026, 6, 15, 12, 0, 0)

@@ -49,7 +49,7 @@ def test_run_with_bad_config_is_a_one_line_error(tmp_path):
 
 def test_run_with_invalid_policy_names_the_line(small_municipality, tmp_path):
     bad = tmp_path / "policy.yaml"
-    from samlet_overblik.policy import default_policy_path
+    from samlet_overblik.consent.policy import default_policy_path
 
     bad.write_text(default_policy_path().read_text(encoding="utf-8").replace("[indsatser, kontakt]", "[indsatser, kontakter]"))
     result = subprocess.run(

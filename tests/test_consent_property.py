@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from samlet_overblik import CATEGORIES, DEPARTMENTS
-from samlet_overblik.policy import load_policy
+from samlet_overblik.consent.policy import load_policy
 
 from consent_fixtures import REF, add_consent, add_custody, add_person, add_record, new_warehouse, run_consent
 

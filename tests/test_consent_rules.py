@@ -159,7 +159,7 @@ def test_quarantined_newer_version_disables_the_whole_consent(con):
         "INSERT INTO quarantine.rejected_rows VALUES ('run-test', 'samtykke__samtykke', 'samtykke', 'samtykke', NULL, "
         "'unparseable_date', '{\"samtykke_id\": \"S1\", \"version\": 2}', now())"
     )
-    from samlet_overblik.policy import load_policy
+    from samlet_overblik.consent.policy import load_policy
     import dataclasses
 
     lenient = dataclasses.replace(load_policy(), registry_max_invalid_share=1.0)  # isolate the per-consent rule

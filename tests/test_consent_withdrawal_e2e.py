@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from samlet_overblik import DEPARTMENTS
 from samlet_overblik.generator import generate
-from samlet_overblik.lineage import lineage_report
+from samlet_overblik.consent.lineage import lineage_report
 
 from pipeline_helpers import query, run
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from samlet_overblik.policy import PolicyError, default_policy_path, load_policy
+from samlet_overblik.consent.policy import PolicyError, default_policy_path, load_policy
 
 
 def _variant(tmp_path: Path, old: str, new: str) -> Path:

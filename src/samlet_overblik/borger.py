@@ -23,7 +23,7 @@ import duckdb
 
 from . import DEPARTMENTS, audit
 from . import cpr as cprmod
-from .lineage import DEPARTMENT_NAMES, mask
+from .consent.lineage import DEPARTMENT_NAMES, mask
 from .users import User
 
 KIND_NAMES = {"indsats": "indsats", "ydelse": "ydelse", "sanktion": "sanktion", "kontakt": "kontakt",

@@ -251,7 +251,7 @@ def cmd_lineage(args) -> int:
     import json
 
     from . import audit
-    from .lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+    from .consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         from .warehouse import RunInProgress
 
         from .audit import AuditUnavailable
-        from .policy import PolicyError
+        from .consent.policy import PolicyError
 
         if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
             err_console.print(f"samlet-overblik: error: {exc}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from . import assets as a
+from . import publish_assets as p
 from ..specs import load_source_specs
 from .jobs import consent_refresh_job, job_settings, nightly_job, nightly_schedule
 from .sensors import consent_registry_sensor
@@ -23,9 +24,9 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     state = a.consent_state_asset(consent_stagings)
     grants = a.access_grants_asset([state.key, identity.key, *[s.key for s in stagings]])
     unified = unified_assets([identity.key, *[s.key for s in stagings]])
-    exports = a.exports_asset([grants.key, *UNIFIED_KEYS])
+    exports = p.exports_asset([grants.key, *UNIFIED_KEYS])
     # Publishing renames the building copy away: it waits for every asset that reads it.
-    published = a.published_warehouse_asset(
+    published = p.published_warehouse_asset(
         [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]

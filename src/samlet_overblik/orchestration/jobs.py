@@ -32,7 +32,8 @@ def nightly_job() -> dg.UnresolvedAssetJobDefinition:
 
 def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
     """Consent state -> grants -> exports, re-reading only the consent registry (no departmental system)."""
-    from .assets import ACCESS_GRANTS, CONSENT_STATE, PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE, raw_key
+    from .assets import ACCESS_GRANTS, CONSENT_STATE, raw_key
+    from .publish_assets import PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE
 
     return dg.define_asset_job(
         "consent_refresh",

@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from .. import audit, borger
 from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
-from ..lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+from ..consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 from ..users import User, users_file
 from .timeline import COLOURS, timeline_svg
 
@@ -369,7 +369,7 @@ def create_app(settings) -> FastAPI:
             audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None,
                              person_key=keys[0] if keys else None, purpose=purpose, channel="web:adgangslog",
                              result_count=len(entries), outcome="shown" if keys else "not_found")
-            from ..lineage import mask
+            from ..consent.lineage import mask
             return page(request, "adgangslog.html", entries=entries, om=f"borger {mask(number)}", per_borger=True)
         if who:
             entries = audit.lookups(stores.audit_url, user_id=who, limit=1000)

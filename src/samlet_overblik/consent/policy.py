@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from . import CATEGORIES, DEPARTMENTS
-from .paths import data_dir
+from .. import CATEGORIES, DEPARTMENTS
+from ..paths import data_dir
 
 CONDITIONS = {
     # id -> SQL predicate over the record's person (alias p: person_key, cpr) evaluated in consent.py

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import cpr as cprmod
+from .. import cpr as cprmod
 
 DEPARTMENT_NAMES = {
     "boern_familie": "Børn og Familie",

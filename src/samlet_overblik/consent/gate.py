@@ -1,10 +1,9 @@
-"""Consent state and enforcement of the sharing rule, set-based in DuckDB.
+"""THE gate: the one place that decides whether a datum may reach a department.
 
-Default deny. A department always sees its own records; a record of department S reaches a viewer
-department V != S only when, at the run's reference time, a consent in force covers (S -> V, category)
-for the citizen, or an enabled legal-basis rule of the policy allows it. Every admitted pair carries
-its basis (``samtykke:<id>@<version>`` or ``lov:<rule id>``); every blocked pair its reason.
-When the registry cannot be trusted the run fails closed: nothing crosses a department boundary.
+``decide_access`` judges every staged record against every department once per run (set-based, in DuckDB)
+and writes ``unified.access_grants`` (admitted pairs with their basis) and ``consent.record_decisions``
+(every pair, with basis or reason). Everything else that shows a cross-department datum asks this module:
+``run_is_closed`` (by run id), and the scope relations every surface derives its rows from.
 """
 
 from __future__ import annotations
@@ -14,21 +13,9 @@ from datetime import datetime
 
 import duckdb
 
-from . import DEPARTMENTS
+from .. import DEPARTMENTS
+from ..warehouse import transaction
 from .policy import Policy
-from .warehouse import transaction
-
-CONSENT_STAGING_ASSET = "samtykke__samtykke"
-
-
-@dataclass
-class ConsentState:
-    consent_rows: int
-    quarantined_rows: int
-    in_force: int
-    by_status: dict[str, int]
-    fail_closed: bool
-    reason: str | None
 
 
 @dataclass
@@ -38,153 +25,6 @@ class AccessResult:
     cross_department_admitted: int
     flows_opened: int
     flows_closed: int
-
-
-def record_history(con: duckdb.DuckDBPyConnection, run_id: str, ref: datetime) -> None:
-    """Append consent versions whose content this run sees for the first time; stamp the rest as seen."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _seen AS
-        SELECT c.*, coalesce(s.scope, '') AS scope,
-               md5(concat_ws('|', c.samtykke_id, c.version, c.cpr, c.given_by_cpr, c.purpose, c.given_at,
-                             c.valid_until, c.withdrawn_at, c.channel, c.registered_by, coalesce(s.scope, ''))) AS content_hash
-        FROM staging.consents c
-        LEFT JOIN (
-            SELECT samtykke_id, version,
-                   string_agg(from_department || '>' || to_department || ':' || category, ','
-                              ORDER BY from_department, to_department, category) AS scope
-            FROM staging.consent_scopes GROUP BY ALL
-        ) s USING (samtykke_id, version)
-        """
-    )
-    con.execute(
-        "UPDATE consent.history h SET last_seen_run = ?, last_seen_at = ? "
-        "WHERE EXISTS (SELECT 1 FROM _seen s WHERE s.content_hash = h.content_hash)",
-        [run_id, ref],
-    )
-    con.execute(
-        """
-        INSERT INTO consent.history
-        SELECT samtykke_id, version, cpr, given_by_cpr, purpose, given_at, valid_until, withdrawn_at, channel,
-               registered_by, updated_at, scope, content_hash, ?, ?, ?, ?
-        FROM _seen s WHERE NOT EXISTS (SELECT 1 FROM consent.history h WHERE h.content_hash = s.content_hash)
-        """,
-        [run_id, ref, run_id, ref],
-    )
-    con.execute("DROP TABLE _seen")
-
-
-def evaluate_consents(con: duckdb.DuckDBPyConnection, policy: Policy, ref: datetime) -> None:
-    """Judge every consent version at the reference time (DESIGN.md's definition) and derive the grants."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE consent.evaluated AS
-        WITH invalid_ids AS (
-            -- A consent with a version that could not be read is not used at all: an older, broader
-            -- version must not come back to life because its replacement was malformed.
-            SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id') AS samtykke_id
-            FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'
-        ),
-        ranked AS (
-            SELECT c.*,
-                   c.given_at <= $ref AS given,
-                   row_number() OVER (PARTITION BY c.samtykke_id ORDER BY (c.given_at <= $ref) DESC, c.version DESC) AS rn
-            FROM staging.consents c
-        ),
-        custody AS (
-            SELECT DISTINCT c.samtykke_id, c.version
-            FROM staging.consents c JOIN staging.cpr_relations r
-              ON r.child_cpr = c.cpr AND r.related_cpr = c.given_by_cpr AND r.relation = 'foraeldremyndighed'
-             AND (r.valid_from IS NULL OR r.valid_from <= CAST(c.given_at AS DATE))
-             AND (r.valid_to IS NULL OR r.valid_to >= CAST(c.given_at AS DATE))
-        )
-        SELECT r.samtykke_id, r.version, r.cpr,
-            CASE
-                WHEN i.samtykke_id IS NOT NULL THEN 'invalid_version'
-                WHEN NOT r.given THEN 'not_yet_given'
-                WHEN r.rn > 1 THEN 'superseded'
-                WHEN r.withdrawn_at IS NOT NULL AND r.withdrawn_at <= $ref THEN 'withdrawn'
-                WHEN r.valid_until IS NOT NULL AND r.valid_until < CAST($ref AS DATE) THEN 'expired'
-                WHEN NOT list_contains($purposes, r.purpose) THEN 'purpose_not_covered'
-                WHEN $custody AND r.given_by_cpr IS NOT NULL AND r.given_by_cpr <> r.cpr AND cu.samtykke_id IS NULL
-                    THEN 'giver_without_custody'
-                ELSE 'in_force'
-            END AS status,
-            CASE
-                WHEN i.samtykke_id IS NOT NULL THEN 'En version af samtykket kunne ikke læses (karantæne)'
-                WHEN NOT r.given THEN 'Givet efter kørslens referencetid'
-                WHEN r.rn > 1 THEN 'Erstattet af en nyere version'
-                WHEN r.withdrawn_at IS NOT NULL AND r.withdrawn_at <= $ref THEN 'Tilbagekaldt ' || strftime(r.withdrawn_at, '%Y-%m-%d %H:%M')
-                WHEN r.valid_until IS NOT NULL AND r.valid_until < CAST($ref AS DATE) THEN 'Udløbet ' || strftime(r.valid_until, '%Y-%m-%d')
-                WHEN NOT list_contains($purposes, r.purpose) THEN 'Formålet er ikke omfattet af politikken'
-                WHEN $custody AND r.given_by_cpr IS NOT NULL AND r.given_by_cpr <> r.cpr AND cu.samtykke_id IS NULL
-                    THEN 'Givet af en person uden forældremyndighed på tidspunktet'
-            END AS reason
-        FROM ranked r
-        LEFT JOIN invalid_ids i ON i.samtykke_id = r.samtykke_id
-        LEFT JOIN custody cu ON cu.samtykke_id = r.samtykke_id AND cu.version = r.version
-        """,
-        {"ref": ref, "purposes": list(policy.purposes), "custody": policy.require_custody_for_proxy},
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TABLE consent.effective_grants AS
-        SELECT e.cpr, s.samtykke_id, s.version, s.from_department, s.to_department, s.category
-        FROM consent.evaluated e JOIN staging.consent_scopes s USING (samtykke_id, version)
-        WHERE e.status = 'in_force' AND s.from_department <> s.to_department
-        """
-    )
-
-
-def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> ConsentState:
-    """Decide whether the registry can be trusted in this run; record the verdict in consent.run_status."""
-    unreachable = con.execute(
-        "SELECT count(*) FROM meta.source_loads WHERE run_id = ? AND source = 'samtykke' AND status <> 'ok'", [run_id]
-    ).fetchall()[0][0]
-    rows = con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
-    quarantined = con.execute(
-        "SELECT count(*) FROM quarantine.rejected_rows WHERE asset = ?", [CONSENT_STAGING_ASSET]
-    ).fetchall()[0][0]
-    previous = con.execute(
-        "SELECT consent_rows FROM consent.run_status WHERE run_id <> ? AND NOT fail_closed "
-        "ORDER BY reference_time DESC LIMIT 1",
-        [run_id],
-    ).fetchall()
-    reason = None
-    if unreachable:
-        reason = "registry_unreachable"
-    elif rows == 0 and previous and previous[0][0] > 0:
-        reason = "registry_empty"
-    elif rows + quarantined > 0 and quarantined / (rows + quarantined) > policy.registry_max_invalid_share:
-        reason = "registry_invalid"
-    con.execute("DELETE FROM consent.run_status WHERE run_id = ?", [run_id])
-    con.execute(
-        "INSERT INTO consent.run_status VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, ref, policy.version, rows, quarantined, reason is not None, reason],
-    )
-    by_status = dict(con.execute("SELECT status, count(*) FROM consent.evaluated GROUP BY 1").fetchall())
-    return ConsentState(rows, quarantined, by_status.get("in_force", 0), by_status, reason is not None, reason)
-
-
-def refresh_consent_state(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> ConsentState:
-    record_history(con, run_id, ref)
-    evaluate_consents(con, policy, ref)
-    _write_policy_rules(con, policy)
-    return check_registry(con, policy, run_id, ref)
-
-
-def _write_policy_rules(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
-    con.execute("DELETE FROM consent.policy_rules")
-    rows = [
-        (r.id, policy.version, "legal_rule", r.reference, f, t, c, r.condition)
-        for r in policy.enabled_rules
-        for f in r.from_departments
-        for t in r.to_departments
-        for c in r.categories
-        if f != t
-    ]
-    rows.append((policy.own_rule_id, policy.version, "own_department", policy.own_reference, None, None, None, None))
-    con.executemany("INSERT INTO consent.policy_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
