@@ -17,11 +17,13 @@ def test_nightly_job_builds_and_publishes(small_municipality, tmp_path):
     assert stat.S_IMODE(os.stat(warehouse).st_mode) == 0o600  # restricted: owner only
     assert not list(warehouse.parent.glob("*.building-*"))
     assert query(warehouse, "SELECT status FROM meta.runs") == [("ok",)]
-    # Every person record is linked; every staged intervention got a decision for every department.
+    # Every person record is linked; every datum that can cross a boundary (records, coordination plans, home
+    # visits) got a decision for every department.
     n_person = query(warehouse, "SELECT count(*) FROM staging.person_records")[0][0]
     assert query(warehouse, "SELECT count(*) FROM identity.person_links")[0][0] == n_person > 0
-    n_interventions = query(warehouse, "SELECT count(*) FROM staging.interventions")[0][0]
-    assert query(warehouse, "SELECT count(*) FROM consent.record_decisions")[0][0] == n_interventions * len(DEPARTMENTS)
+    n_data = query(warehouse, "SELECT (SELECT count(*) FROM staging.interventions) + (SELECT count(*) FROM "
+                              "staging.coordination_plans) + (SELECT count(*) FROM staging.home_visits)")[0][0]
+    assert query(warehouse, "SELECT count(*) FROM consent.record_decisions")[0][0] == n_data * len(DEPARTMENTS)
     # CPR in staging is normalised to 10 digits (lost leading zeros restored).
     assert query(warehouse, "SELECT count(*) FROM staging.person_records WHERE national_id IS NOT NULL "
                             "AND NOT regexp_full_match(national_id, '[0-9]{10}')")[0][0] == 0

@@ -23,6 +23,9 @@ import duckdb
 
 from . import DEPARTMENTS, audit
 from . import cpr as cprmod
+from . import warehouse as wh
+from .consent import gate
+from .consent.watcher import Revocations, load_revocations
 from .consent.lineage import DEPARTMENT_NAMES, mask
 from .users import User
 
@@ -60,6 +63,14 @@ class Stores:
         if department not in DEPARTMENTS:  # never a path from the request
             raise AccessDenied("unknown department")
         return self.exports_dir / f"{department}.duckdb"
+
+    def published(self) -> wh.PublishedSet:
+        """The current set, resolved once per lookup: the warehouse and the export read belong to the same run."""
+        return wh.published_set(self.warehouse)
+
+    def revocations(self) -> Revocations:
+        """Consent bases withdrawn since the exports were built (read-time enforcement)."""
+        return load_revocations(self.warehouse)
 
     @property
     def audit_url(self) -> str:
@@ -162,14 +173,6 @@ def _family(con, person_key: str, ref: date) -> list[dict]:
     return out
 
 
-def _hidden_count(wcon, person_key: str, department: str, visible: set[tuple[str, str, str]]) -> int:
-    """How many of the citizen's records in other departments the department may not see (a count only)."""
-    rows = wcon.execute(
-        "SELECT source, source_table, record_id FROM unified.interventions WHERE person_key = ? AND department <> ?",
-        [person_key, department]).fetchall()
-    return sum(1 for r in rows if tuple(r) not in visible)
-
-
 _INTERVENTIONS = """
 SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
        basis, source, source_table, record_id,
@@ -180,10 +183,14 @@ ORDER BY source_department, start_date DESC NULLS LAST, title
 """
 
 
-def _interventions(econ, person_key: str, ref: date) -> list[dict]:
-    out = []
+def _interventions(econ, person_key: str, ref: date, viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+    """The records the viewer may see now, and how many of the export's rows a revoked basis hides."""
+    out, hidden = [], 0
     for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status) in econ.execute(
             _INTERVENTIONS, {"pk": person_key, "ref": ref}).fetchall():
+        if revoked.hides(viewer, basis, dept, cat):
+            hidden += 1
+            continue
         out.append({
             "afdeling": dept, "afdeling_navn": DEPARTMENT_NAMES.get(dept, dept), "kategori": cat,
             "kategori_navn": CATEGORY_NAMES.get(cat, cat), "art": kind, "titel": title, "paragraf": para or "",
@@ -191,7 +198,18 @@ def _interventions(econ, person_key: str, ref: date) -> list[dict]:
             "maanedlig_udgift": float(cost) if cost is not None else None, "grundlag": basis,
             "grundlag_tekst": basis_text(basis), "_key": (src, tab, str(rid)),
         })
-    return out
+    return out, hidden
+
+
+def _derived_revoked(econ, person_key: str, viewer: str, revoked: Revocations) -> bool:
+    """Whether a plan or home visit of the citizen in this export rests on a revoked basis."""
+    if not (revoked.all_consents or revoked.entries):
+        return False
+    rows = econ.execute(
+        "SELECT basis, source_department, category FROM coordination_plans WHERE person_key = ? "
+        "UNION ALL SELECT basis, department, category FROM home_visits WHERE person_key = ?",
+        [person_key, person_key]).fetchall()
+    return any(revoked.hides(viewer, b, d, c) for b, d, c in rows)
 
 
 def _overview(econ, person_key: str) -> dict | None:
@@ -260,10 +278,12 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _one(wcon, econ, person_key: str, department: str, ref: date) -> dict:
-    items = _interventions(econ, person_key, ref)
-    visible = {i.pop("_key") for i in items}
-    hidden = _hidden_count(wcon, person_key, department, visible)
+def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> dict:
+    items, revoked_rows = _interventions(econ, person_key, ref, department, revoked)
+    for i in items:
+        i.pop("_key")
+    # The gate's own count of blocked records, plus the rows a withdrawal hid since the exports were built.
+    hidden = gate.hidden_count(wcon, person_key, department) + revoked_rows
     groups: dict[str, list[dict]] = {}
     for i in items:
         groups.setdefault(i["afdeling"], []).append(i)
@@ -274,6 +294,8 @@ def _one(wcon, econ, person_key: str, department: str, ref: date) -> dict:
                        for d in order if d in groups],
         "ikke_delt": hidden,
         "ikke_delt_tekst": not_shared_text(hidden),
+        # Overview figures, flags, signals and the tovholder were computed with rows that are now hidden.
+        "samtykke_aendret": bool(revoked_rows) or _derived_revoked(econ, person_key, department, revoked),
     }
 
 
@@ -301,33 +323,52 @@ def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str
     return {"fundet": True, "synlig": False, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department]}
 
 
+def _visible_members(econ, family: list[dict], viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+    """Family members through the gate: a member is named only when the department may see at least one of
+    their records (now, after revocations); the others are a count."""
+    keys = [m["person_key"] for m in family]
+    rows = econ.execute(
+        "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
+        [keys]).fetchall() if keys else []
+    counts: dict[str, int] = {}
+    for pk, basis, dept, cat in rows:
+        if not revoked.hides(viewer, basis, dept, cat):
+            counts[pk] = counts.get(pk, 0) + 1
+    shown = [{**m, "synlige_poster": counts[m["person_key"]]} for m in family if counts.get(m["person_key"])]
+    return shown, len(family) - len(shown)
+
+
+CONSENT_CHANGED_TEXT = ("Et samtykke er ændret siden overblikket blev beregnet. Poster, der ikke længere må deles, er "
+                        "skjult; nøgletal, signaler og tovholder vises igen, når overblikket er genberegnet.")
+
+
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
                  purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
 
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
-    a lookup needs a relation to the citizen."""
+    a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
+    are left out (read-time enforcement), and so is everything computed with them."""
     purpose = _required_purpose(purpose)
-    with _connect(stores.warehouse) as wcon:
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
         pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
         if pk is None:
             return None
         ref = _reference(wcon)
-        with _connect(stores.export(department)) as econ:
-            part = _one(wcon, econ, pk, department, ref)
+        with _connect(published.export(department)) as econ:
+            part = _one(wcon, econ, pk, department, ref, revoked)
             if not part["indsatser"]:
                 return _not_visible(stores, user, pk, purpose, channel, department)
             person = _person(wcon, pk)
-            family = _family(wcon, pk, ref)
-            keys = [m["person_key"] for m in family]
-            counts = dict(econ.execute(
-                "SELECT person_key, count(*) FROM interventions WHERE list_contains(?, person_key) GROUP BY 1",
-                [keys]).fetchall()) if keys else {}
-            for m in family:
-                m["synlige_poster"] = int(counts.get(m["person_key"], 0))
+            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
+            changed = part["samtykke_aendret"]
             view = {
                 "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-                "person": person, "overblik": _overview(econ, pk), "signaler": _signals(econ, pk), "familie": family,
+                "person": person, "overblik": None if changed else _overview(econ, pk),
+                "signaler": [] if changed else _signals(econ, pk), "familie": family,
+                "familie_ikke_vist": family_hidden,
+                "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
                 "referencedato": ref.isoformat(), "data": _export_info(econ), **part,
             }
         # Logged before anything is returned: no log, no answer.
@@ -337,34 +378,33 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
                 requested_department: str | None = None) -> dict | None:
-    """The citizen and their parents/children, each with what the department may see (one log row per member)."""
+    """The citizen and the parents/children the department may see records of (one log row per member shown)."""
     purpose = _required_purpose(purpose)
-    with _connect(stores.warehouse) as wcon:
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
         pk, department = _authorised_citizen(stores, wcon, user, None, person_key, purpose, channel, requested_department)
         if pk is None:
             return None
         ref = _reference(wcon)
-        with _connect(stores.export(department)) as econ:
-            first = _one(wcon, econ, pk, department, ref)
+        with _connect(published.export(department)) as econ:
+            first = _one(wcon, econ, pk, department, ref, revoked)
             if not first["indsatser"]:
                 return _not_visible(stores, user, pk, purpose, channel, department)
             members = [{**(_person(wcon, pk) or {}), "relation": "borgeren selv", **first}]
-            for m in _family(wcon, pk, ref):
-                part = _one(wcon, econ, m["person_key"], department, ref)
-                if not part["indsatser"]:
-                    # A member the department has no record of: name and relation from the register only.
-                    part = {"indsatser": [], "afdelinger": [], "ikke_delt": None, "ikke_delt_tekst": ""}
-                members.append({**m, **part})
-            fams = econ.execute(
+            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
+            for m in family:
+                members.append({**m, **_one(wcon, econ, m["person_key"], department, ref, revoked)})
+            changed = any(m["samtykke_aendret"] for m in members)
+            fams = [] if changed else econ.execute(
                 """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
                    FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
                 [pk, pk]).fetchall()
         for m in members:
-            _log(stores, user, m["person_key"], purpose, channel, len(m["indsatser"]),
-                 "shown" if m["indsatser"] else "no_visible_records")
+            _log(stores, user, m["person_key"], purpose, channel, len(m["indsatser"]), "shown")
     return {
         "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-        "person_key": pk, "referencedato": ref.isoformat(), "medlemmer": members,
+        "person_key": pk, "referencedato": ref.isoformat(), "medlemmer": members, "familie_ikke_vist": family_hidden,
+        "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
         "familier": [{"familie": f[0], "boern": f[1], "voksne": f[2], "barn_med_indsats_og_voksen_med_ydelse": bool(f[3]),
                       "aarlig_udgift": float(f[4] or 0)} for f in fams],
     }
@@ -383,16 +423,17 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
                            requested_department=requested_department)
     where = " AND ".join(["(p.given_name || ' ' || p.family_name) ILIKE ?"] * len(words))
     params = [f"%{w.replace('%', '').replace('_', '')}%" for w in words]
-    with _connect(stores.warehouse) as wcon:
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
         candidates = wcon.execute(
             f"""SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date
                 FROM staging.cpr_persons p JOIN identity.person_keys k ON k.cpr = p.cpr AND k.merged_into IS NULL
                 WHERE {where} ORDER BY p.family_name, p.given_name, p.birth_date LIMIT 2000""",
             params).fetchall()
-    with _connect(stores.export(department)) as econ:
+    with _connect(published.export(department)) as econ:
         seen = {r[0] for r in econ.execute(
-            "SELECT DISTINCT person_key FROM interventions WHERE list_contains(?, person_key)",
-            [[c[0] for c in candidates]]).fetchall()} if candidates else set()
+            "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
+            [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
     rows = [c for c in candidates if c[0] in seen][:limit]
     _log(stores, user, None, purpose, channel, len(rows), "search")
     return [{"person_key": r[0], "cpr_masket": mask(r[1]), "navn": f"{r[2]} {r[3]}", "foedselsdato": _iso(r[4])}

@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     bo.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
     bo.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
 
+    rb = sub.add_parser("rollback", help="Make the previously published set (warehouse and exports) current again; recorded.")
+    rb.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+
+    wa = sub.add_parser("watch", help="Consent watcher in the foreground: hide withdrawn consents from lookups at once, "
+                                      "then rebuild the exports with consent_refresh.")
+    wa.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    wa.add_argument("--sources", type=Path, help="Folder with the generated SQLite sources (for the consent registry).")
+    wa.add_argument("--config", type=Path, help="YAML config file (as for 'run').")
+    wa.add_argument("--interval", type=float, default=2.0, help="Seconds between reads of the consent registry (default: 2).")
+    wa.add_argument("--once", action="store_true", help="One tick (and the refresh it starts, waited for), then exit.")
+
     se = sub.add_parser("serve", help="Web app for caseworkers and compliance (needs SAMLET_SESSION_SECRET, or SAMLET_DEV_MODE=1 locally).")
     se.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
     se.add_argument("--port", type=_port, default=8000, help="Port (default: 8000).")
@@ -417,7 +428,59 @@ def cmd_user(args) -> int:
     return 0
 
 
-COMMANDS = {"borger": cmd_borger, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage}
+def cmd_rollback(args) -> int:
+    import getpass
+
+    from . import warehouse as wh
+
+    warehouse = _published_warehouse(args.warehouse)
+    try:
+        old, new = wh.rollback(warehouse, actor=getpass.getuser())
+    except wh.NothingToRollBack as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"rolled back: set {new} is current again (was {old}); recorded in {warehouse.parent / wh.HISTORY}",
+                  highlight=False)
+    return 0
+
+
+def cmd_watch(args) -> int:
+    import subprocess
+
+    from .consent.policy import load_policy
+    from .consent.watcher import watch
+    from .settings import load_settings
+    from .specs import load_source_specs
+
+    settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
+    if args.interval <= 0:
+        raise CliError("--interval must be positive")
+    warehouse = _published_warehouse(settings.warehouse)
+    url = settings.source_url(load_source_specs()["samtykke"])
+    policy = load_policy(settings.policy_file)
+    refresh_cmd = [sys.executable, "-m", "samlet_overblik.cli", "run", "--job", "consent_refresh",
+                   "--warehouse", str(warehouse)]
+    if args.config:
+        refresh_cmd += ["--config", str(args.config)]
+    if args.sources:
+        refresh_cmd += ["--sources", str(args.sources)]
+
+    def start_refresh():
+        console.print("  starting consent_refresh", highlight=False)
+        return subprocess.Popen(refresh_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def report(result) -> None:
+        rev = result.revocations
+        state = f"all consent bases hidden ({rev.reason})" if rev.all_consents else f"{len(rev.entries)} revoked basis/bases hidden"
+        console.print(f"{rev.computed_at}  {state}; {result.granted_not_published} new grant(s) not yet published; "
+                      f"tick {result.seconds:.2f} s", highlight=False)
+
+    console.print(f"watching the consent registry every {args.interval:g} s (Ctrl-C stops)", highlight=False)
+    watch(warehouse, url, policy, interval=args.interval, start_refresh=start_refresh, report=report, once=args.once)
+    return 0
+
+
+COMMANDS = {"borger": cmd_borger, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
+            "rollback": cmd_rollback, "watch": cmd_watch}
 
 
 def main(argv: list[str] | None = None) -> int:

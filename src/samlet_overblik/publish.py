@@ -6,19 +6,21 @@ computed by the *same* SQL as the restricted warehouse's unified layer but over 
 department may see (``unified.access_grants``): a signal never names, nor is built from, a record the
 department may not see. Lookups are by CPR or person key through ART indexes.
 
-Each export is built as a new file beside the old one and renamed over it, so a reader never sees a
-half-built file and a reader holding the previous file keeps its snapshot.
+A run writes its exports into its building set (``warehouse.building_exports_dir``); ``publish_set`` makes the
+warehouse and every export current together (one atomic switch), so a reader never sees a half-built file or a
+mix of two runs, and a reader holding a previous file keeps its snapshot.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from . import DEPARTMENTS, unified
+from . import warehouse as wh
+from .consent import gate
 
 
 @dataclass
@@ -64,6 +66,31 @@ def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thr
     con.execute("COMMENT ON COLUMN ex.citizen_overview.cpr IS 'CPR number of the citizen (10 digits); NULL for people known without one.'")
     for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
         unified.copy_comments(con, "unified", name, f"ex.{name}")
+    # Plans (with their tovholder and goals) and home visits carry the basis that let them in, like the records:
+    # lookups hide them at once when that basis is revoked (consent.watcher), and lineage explains them.
+    admitted = ("SELECT source, source_table, record_id, basis, category FROM consent.record_decisions "
+                "WHERE decision = 'admitted' AND viewer_department = $department")
+    con.execute(
+        f"""
+        CREATE TABLE ex.coordination_plans AS
+        SELECT l.person_key, c.department AS source_department, c.coordinator, c.created_date, c.goals, a.basis,
+               a.category, c.source, c.source_table, c.record_id
+        FROM staging.coordination_plans c
+        JOIN ({admitted}) a USING (source, source_table, record_id)
+        LEFT JOIN identity.person_links l ON l.source = c.source AND l."table" = c.person_table AND l.record_id = c.person_record_id
+        ORDER BY l.person_key
+        """,
+        {"department": department},
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE ex.home_visits AS
+        SELECT v.*, a.basis, a.category FROM ex.home_visits v JOIN ({admitted}) a USING (source, source_table, record_id)
+        """,
+        {"department": department},
+    )
+    con.execute("COMMENT ON TABLE ex.coordination_plans IS 'Coordination plans (én plan) with their tovholder that this department may see, each with the basis that admitted it.'")
+    con.execute("CREATE INDEX coordination_plans_person ON ex.coordination_plans (person_key)")
     con.execute("CREATE INDEX citizen_overview_cpr ON ex.citizen_overview (cpr)")
     con.execute("CREATE INDEX citizen_overview_person ON ex.citizen_overview (person_key)")
     con.execute("CREATE INDEX coordination_signals_person ON ex.coordination_signals (person_key)")
@@ -81,11 +108,10 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
         ref0, t0 = unified.settings_of_build(con)
         reference = reference or ref0
         thresholds = thresholds or t0
-    exports_dir.mkdir(parents=True, exist_ok=True)
+    exports_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = export_path(exports_dir, department)
-    tmp = final.with_name(f"{final.name}.building-{run_id}")
-    tmp.unlink(missing_ok=True)
-    con.execute(f"ATTACH '{tmp}' AS ex")
+    final.unlink(missing_ok=True)  # a retried step rebuilds its own file; published sets are never written
+    con.execute("ATTACH ? AS ex", [str(final)])
     try:
         con.execute(_EXPORT_INTERVENTIONS, {"department": department})
         # ART indexes: a caseworker's lookup is by CPR or person key.
@@ -100,11 +126,28 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
         rows = con.execute("SELECT count(*) FROM ex.interventions").fetchall()[0][0]
     finally:
         con.execute("DETACH ex")
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, final)
     return ExportResult(department, final, rows)
 
 
 def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str,
                   reference=None, thresholds: unified.Thresholds | None = None) -> list[ExportResult]:
     return [build_export(con, exports_dir, d, run_id, reference, thresholds) for d in DEPARTMENTS]
+
+
+def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, finished, reference) -> tuple[str, str | None]:
+    """The run's status (``ok``, ``degraded`` with stale sources, ``consent_fail_closed``) into meta.runs."""
+    stale = [s for (s,) in con.execute(
+        "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1", [run_id]
+    ).fetchall()]
+    closed, _reason = gate.run_is_closed(con, run_id)
+    status = "consent_fail_closed" if closed else ("degraded" if stale else "ok")
+    message = ("stale sources: " + ", ".join(stale)) if stale else None
+    con.execute("INSERT OR REPLACE INTO meta.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, job, started, finished, reference, status, message])
+    return status, message
+
+
+def publish_set(warehouse: Path, run_id: str, *, status: str, keep: int = wh.DEFAULT_KEEP_SETS,
+                export_group: str | None = None) -> Path:
+    """Make the run's warehouse and exports current as one set (see ``warehouse.publish``)."""
+    return wh.publish(warehouse, run_id, status=status, keep=keep, export_group=export_group)

@@ -30,7 +30,8 @@ class RunOutcome:
 
 def resources_for(settings: Settings) -> dict:
     res: dict = {
-        "warehouse": WarehouseResource(path=str(settings.warehouse)),
+        "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
+                                       export_group=settings.export_group),
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
             full_refresh=settings.full_refresh,

@@ -32,6 +32,9 @@ class Settings:
     policy_file: Path | None = None
     full_refresh: bool = False
     analytics_demo: bool = False
+    # Published sets kept for rollback, and a group that may read the exports (none: owner only).
+    keep_sets: int = 3
+    export_group: str = ""
 
     @property
     def warehouse_dir(self) -> Path:
@@ -117,10 +120,22 @@ def _parse_time(text: str) -> datetime:
         raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None
 
 
+def _parse_keep(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"keep_sets must be a whole number: {text!r}") from None
+    if value < 1:
+        raise SettingsError("keep_sets must be at least 1 (the current set)")
+    return value
+
+
 # Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
 _SCALARS = {
     "sources_dir": ("SAMLET_SOURCES_DIR", Path),
     "warehouse": ("SAMLET_WAREHOUSE", Path),
     "policy_file": ("SAMLET_POLICY_FILE", Path),
     "reference_time": ("SAMLET_REFERENCE_TIME", _parse_time),
+    "keep_sets": ("SAMLET_KEEP_SETS", _parse_keep),
+    "export_group": ("SAMLET_EXPORT_GROUP", str),
 }

@@ -32,6 +32,7 @@ import duckdb
 import yaml
 
 from . import DEPARTMENTS
+from .consent import gate
 from .paths import data_dir
 from .staging import sql_header
 from .warehouse import transaction
@@ -190,47 +191,26 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
     params = {"dept": department}
     # Records: exactly the admitted (record, viewer) pairs of the consent layer.
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE scope_interventions AS
         SELECT i.* FROM unified.interventions i
-        SEMI JOIN (SELECT source, source_table, record_id FROM unified.access_grants WHERE viewer_department = $dept) g
+        SEMI JOIN ({gate.admitted_sql("$dept")}) g
           ON g.source = i.source AND g.source_table = i.source_table AND g.record_id = i.record_id
         """,
         params,
     )
-    # A home visit is seen with the service it delivers (or by the department that made it).
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE scope_home_visits AS
-        SELECT v.* FROM ({_VISITS}) v
-        WHERE v.department = $dept
-           OR EXISTS (SELECT 1 FROM unified.access_grants g
-                      WHERE g.viewer_department = $dept AND g.source = v.source AND g.record_id = v.service_record_id
-                        AND g.source_department = v.department)
-        """,
-        params,
-    )
-    # A coordination plan is contact information (category kontakt) of its lead department: seen by that
-    # department, or through a consent in force / an enabled legal rule covering (lead -> viewer, kontakt).
-    # Nothing crosses when the latest run failed closed.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE scope_coordination_plans AS
-        WITH open_flows AS (
-            SELECT NOT coalesce((SELECT arg_max(fail_closed, reference_time) FROM consent.run_status), TRUE) AS ok
+    # Home visits and coordination plans (with their tovholder) are data of their own in the consent gate:
+    # exactly the admitted ones, like the records above. Nothing here re-decides the sharing rule.
+    for scope, select in (("scope_home_visits", _VISITS), ("scope_coordination_plans", _PLANS)):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {scope} AS
+            SELECT x.* FROM ({select}) x
+            SEMI JOIN ({gate.admitted_sql("$dept")}) g
+              ON g.source = x.source AND g.source_table = x.source_table AND g.record_id = x.record_id
+            """,
+            params,
         )
-        SELECT p.* FROM ({_PLANS}) p CROSS JOIN open_flows f
-        LEFT JOIN identity.person_keys k ON k.person_key = p.person_key
-        WHERE p.department = $dept
-           OR (f.ok AND EXISTS (SELECT 1 FROM consent.effective_grants g
-                                WHERE g.cpr = k.cpr AND g.from_department = p.department AND g.to_department = $dept
-                                  AND g.category = 'kontakt'))
-           OR (f.ok AND EXISTS (SELECT 1 FROM consent.policy_rules r
-                                WHERE r.kind = 'legal_rule' AND r.from_department = p.department AND r.to_department = $dept
-                                  AND r.category = 'kontakt' AND (r.condition IS NULL OR r.condition = 'has_coordination_plan')))
-        """,
-        params,
-    )
 
 
 def _drop_scope(con: duckdb.DuckDBPyConnection) -> None:

@@ -29,18 +29,35 @@ class AccessResult:
 
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
-    fail_closed = con.execute(
-        "SELECT coalesce(bool_or(fail_closed), TRUE) FROM consent.run_status WHERE run_id = ?", [run_id]
-    ).fetchall()[0][0]
+    fail_closed, _reason = run_is_closed(con, run_id)
     params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(DEPARTMENTS)}
+    # Every datum that can cross a department boundary, with the department it belongs to and its category:
+    # records (interventions, benefits, contacts), coordination plans with their tovholder (contact information
+    # of the lead department) and home visits (the category of the service they deliver; a visit whose service
+    # is unknown counts as health data, the strictest category, so it never crosses on a general rule).
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _data AS
+        SELECT source, source_table, record_id, department AS source_department, category, person_table, person_record_id
+        FROM staging.interventions
+        UNION ALL
+        SELECT source, source_table, record_id, department, 'kontakt', person_table, person_record_id
+        FROM staging.coordination_plans
+        UNION ALL
+        SELECT v.source, v.source_table, v.record_id, v.department, coalesce(s.category, 'helbred'), v.person_table,
+               v.person_record_id
+        FROM staging.home_visits v
+        LEFT JOIN (SELECT source, record_id, department, min(category) AS category FROM staging.interventions GROUP BY ALL) s
+          ON s.source = v.source AND s.record_id = v.service_record_id AND s.department = v.department
+        """
+    )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT i.source, i.source_table, i.record_id, i.department AS source_department, i.category,
-               l.person_key, k.cpr
-        FROM staging.interventions i
+        SELECT d.source, d.source_table, d.record_id, d.source_department, d.category, l.person_key, k.cpr
+        FROM _data d
         LEFT JOIN identity.person_links l
-          ON l.source = i.source AND l."table" = i.person_table AND l.record_id = i.person_record_id
+          ON l.source = d.source AND l."table" = d.person_table AND l.record_id = d.person_record_id
         LEFT JOIN identity.person_keys k ON k.person_key = l.person_key
         """
     )
@@ -169,7 +186,7 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         "SELECT count(*) FILTER (basis IS NOT NULL), count(*) FILTER (basis IS NULL), "
         "count(*) FILTER (basis IS NOT NULL AND viewer_department <> source_department) FROM _decided"
     ).fetchall()[0]
-    for t in ("_records", "_person_facts", "_consent_basis", "_legal_basis", "_not_in_force", "_decided"):
+    for t in ("_data", "_records", "_person_facts", "_consent_basis", "_legal_basis", "_not_in_force", "_decided"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return AccessResult(counts[0], counts[1], counts[2], opened, closed)
 
@@ -203,3 +220,37 @@ def _update_flow_intervals(con: duckdb.DuckDBPyConnection, run_id: str, ref: dat
         {"run_id": run_id, "ref": ref},
     ).fetchall()[0][0]
     return opened, closed
+
+
+def run_is_closed(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[bool, str | None]:
+    """Whether run ``run_id`` failed closed (nothing crosses a department boundary), and why.
+
+    Decided by run id, never by "the latest run": a run without a verdict on the consent registry is closed."""
+    rows = con.execute(
+        "SELECT bool_or(fail_closed), string_agg(DISTINCT reason, ',') FROM consent.run_status WHERE run_id = ?", [run_id]
+    ).fetchall()
+    closed, reason = rows[0] if rows else (None, None)
+    if closed is None:
+        return True, "no_consent_verdict"
+    return bool(closed), reason
+
+
+def admitted_sql(department_param: str = "$dept") -> str:
+    """The (source, source_table, record_id) of every datum the department may see: the one relation every
+    surface derives cross-department rows from."""
+    return (
+        "SELECT source, source_table, record_id, basis FROM unified.access_grants "
+        f"WHERE viewer_department = {department_param}"
+    )
+
+
+def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: str) -> int:
+    """How many records of other departments about the citizen the department may not see (a count only)."""
+    return con.execute(
+        """
+        SELECT count(*) FROM consent.record_decisions d
+        SEMI JOIN staging.interventions i USING (source, source_table, record_id)
+        WHERE d.person_key = ? AND d.viewer_department = ? AND d.decision = 'blocked'
+        """,
+        [person_key, department],
+    ).fetchall()[0][0]

@@ -15,34 +15,24 @@ PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
 
 
 def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    from .. import warehouse as wh
+    from .. import publish
 
     @dg.asset(
         key=PUBLISHED_WAREHOUSE,
         deps=deps,
         group_name="published",
-        description="Swaps the run's building copy in as warehouse/samlet_overblik.duckdb (atomic rename, mode 0600).",
+        description="Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
+        "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).",
         owners=OWNERS,
         kinds={"duckdb"},
     )
     def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
         with warehouse.connect(context.run_id) as con:
-            stale = con.execute(
-                "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1",
-                [context.run_id],
-            ).fetchall()
-            failed_closed = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'consent' AND table_name = 'run_status'"
-            ).fetchall()[0][0] and con.execute(
-                "SELECT count(*) FROM consent.run_status WHERE run_id = ? AND fail_closed", [context.run_id]
-            ).fetchall()[0][0]
-            status = "consent_fail_closed" if failed_closed else ("degraded" if stale else "ok")
-            message = ("stale sources: " + ", ".join(s for (s,) in stale)) if stale else None
-            con.execute(
-                "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference(), status, message],
+            status, message = publish.record_run(
+                con, context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference()
             )
-        wh.publish(warehouse.published, context.run_id)
+        publish.publish_set(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
+                            export_group=warehouse.export_group or None)
         if status != "ok":
             context.log.warning(f"run published as {status}" + (f" ({message})" if message else ""))
         return dg.MaterializeResult(metadata={"status": status})
@@ -59,6 +49,7 @@ def _run_start(context: dg.AssetExecutionContext) -> datetime | None:
 
 def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import publish
+    from ..consent import gate
 
     @dg.asset(
         key=PUBLISHED_EXPORTS,
@@ -71,18 +62,13 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect(context.run_id) as con:
-            failed = con.execute(
-                "SELECT coalesce(bool_or(fail_closed), FALSE), any_value(reason) FROM consent.run_status WHERE run_id = ?",
-                [context.run_id],
-            ).fetchall()[0]
-            if failed[0]:
-                context.log.warning(f"consent failed closed ({failed[1]}): the published exports stay as they were")
-                return dg.MaterializeResult(metadata={"published": False, "reason": failed[1]})
-            results = publish.build_exports(con, warehouse.exports_dir, context.run_id)
+            closed, reason = gate.run_is_closed(con, context.run_id)
+            if closed:
+                context.log.warning(f"consent failed closed ({reason}): the published exports stay as they were")
+                return dg.MaterializeResult(metadata={"published": False, "reason": reason or ""})
+            results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id)
         return dg.MaterializeResult(
             metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results}}
         )
 
     return _exports
-
-

@@ -15,20 +15,25 @@ from ..specs import SourceSpec
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse: each run works on its own building copy and publishes it at the end."""
+    """The DuckDB warehouse: each run builds its own set (warehouse + exports) and publishes it as one."""
 
     path: str = str(DEFAULT_WAREHOUSE)
+    # Published sets kept for rollback (the current one included).
+    keep_sets: int = wh.DEFAULT_KEEP_SETS
+    # A group that may read the department exports (0640); empty: owner only.
+    export_group: str = ""
 
     @property
     def published(self) -> Path:
         return Path(self.path)
 
-    @property
-    def exports_dir(self) -> Path:
-        return self.published.parent / "exports"
-
     def building(self, run_id: str) -> Path:
         return wh.start_build(self.published, run_id)
+
+    def building_exports(self, run_id: str) -> Path:
+        """Where this run writes its exports (published together with its warehouse)."""
+        self.building(run_id)
+        return wh.building_exports_dir(self.published, run_id)
 
     def connect(self, run_id: str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.building(run_id)))
@@ -73,7 +78,8 @@ def default_resources(sources_dir: Path | None = None, warehouse: Path | None = 
 
     wh_path = warehouse or Path(os.environ.get("SAMLET_WAREHOUSE", DEFAULT_WAREHOUSE))
     res: dict = {
-        "warehouse": WarehouseResource(path=str(wh_path)),
+        "warehouse": WarehouseResource(path=str(wh_path), keep_sets=int(os.environ.get("SAMLET_KEEP_SETS") or wh.DEFAULT_KEEP_SETS),
+                                       export_group=os.environ.get("SAMLET_EXPORT_GROUP", "")),
         "run_settings": RunSettings(
             reference_time=os.environ.get("SAMLET_REFERENCE_TIME", ""),
             policy_file=os.environ.get("SAMLET_POLICY_FILE", ""),

@@ -130,7 +130,7 @@ def analytics_asset() -> dg.AssetsDefinition:
             context.log.warning(str(exc))
             return dg.MaterializeResult(metadata={"published": False, "reason": "no_analytics_key"})
         with warehouse.connect(context.run_id) as con:
-            result = analytics.build_analytics(con, warehouse.exports_dir, context.run_id, key)
+            result = analytics.build_analytics(con, warehouse.building_exports(context.run_id), context.run_id, key)
         return dg.MaterializeResult(
             metadata={"published": True, "ephemeral_key": demo and not analytics.os.environ.get(analytics.KEY_ENV),
                       "suppressed_cells": result.suppressed_cells,

@@ -1,0 +1,251 @@
+"""Read-time enforcement: a withdrawal hides the rows at once, then ``consent_refresh`` rebuilds the exports.
+
+The exports are rebuilt in tens of seconds; a withdrawn consent must stop showing before that. A *tick* reads
+the consent registry whole (it is small), judges every version at *now* with the very rules a run uses
+(``state.evaluate_consents`` over the same staging SQL, in a scratch in-memory DuckDB), and compares the result
+with the bases the current exports actually carry. Every (viewer, basis, source department, category) that an
+export shows but that is no longer in force is written to ``<warehouse dir>/revocations.json`` (atomically,
+owner-only; basis ids and department names, never a CPR). Every lookup surface drops rows whose basis is listed
+(``Revocations.hides``). When the registry cannot be read or fails its checks, every consent basis is revoked
+(fail closed); legal-basis rows (``lov:``) are not affected.
+
+The same tick serves ``samlet-overblik watch`` (foreground loop; starts ``consent_refresh``) and the Dagster
+consent sensor (which requests a ``consent_refresh`` run through the run queue).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from .. import DEPARTMENTS
+from .. import warehouse as wh
+from .policy import Policy
+from .state import evaluate_consents
+
+REVOCATIONS_FILE = "revocations.json"
+CONSENT_SOURCE = "samtykke"
+_WATCH_RUN = "consent-watcher"
+
+
+@dataclass(frozen=True)
+class Revocations:
+    """What lookups must hide now, whatever the exports still hold."""
+
+    all_consents: bool = False
+    reason: str | None = None
+    entries: frozenset[tuple[str, str, str, str]] = frozenset()  # (viewer, basis, source department, category)
+    computed_at: str | None = None
+    set_id: str | None = None
+
+    def hides(self, viewer: str, basis: str | None, source_department: str, category: str) -> bool:
+        if not basis or not basis.startswith("samtykke:"):
+            return False
+        return self.all_consents or (viewer, basis, source_department, category) in self.entries
+
+
+@dataclass
+class TickResult:
+    revocations: Revocations
+    refresh_needed: bool
+    digest: str
+    granted_not_published: int = 0
+    seconds: float = 0.0
+    registry_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def revocations_path(warehouse: Path) -> Path:
+    return warehouse.parent / REVOCATIONS_FILE
+
+
+_CACHE: dict[str, tuple[tuple[int, int], Revocations]] = {}
+
+
+def load_revocations(warehouse: Path) -> Revocations:
+    """The revocations in force for lookups (none when no watcher has run). Cached by the file's identity."""
+    path = revocations_path(warehouse)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return Revocations()
+    stamp = (st.st_ino, st.st_mtime_ns)
+    cached = _CACHE.get(str(path))
+    if cached and cached[0] == stamp:
+        return cached[1]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        rev = Revocations(
+            all_consents=bool(doc.get("all_consents")),
+            reason=doc.get("reason"),
+            entries=frozenset(tuple(e) for e in doc.get("entries", [])),
+            computed_at=doc.get("computed_at"),
+            set_id=doc.get("set_id"),
+        )
+    except (OSError, ValueError, TypeError):
+        # A damaged revocation file must not reopen anything: hide every consent-based row until it is rewritten.
+        rev = Revocations(all_consents=True, reason="revocations_unreadable")
+    _CACHE[str(path)] = (stamp, rev)
+    return rev
+
+
+def _write(warehouse: Path, rev: Revocations) -> None:
+    wh._write_json(revocations_path(warehouse), {
+        "computed_at": rev.computed_at, "set_id": rev.set_id, "all_consents": rev.all_consents, "reason": rev.reason,
+        "entries": sorted(list(e) for e in rev.entries),
+    })
+    _CACHE.pop(str(revocations_path(warehouse)), None)
+
+
+def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet) -> None:
+    """``_shown``: every consent basis the current exports carry, per viewer department."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
+    for dept in DEPARTMENTS:
+        path = published.export(dept)
+        if not path.is_file():
+            continue
+        con.execute("ATTACH ? AS ex (READ_ONLY)", [str(path)])
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
+            parts = ["SELECT basis, source_department, category FROM ex.interventions"]
+            if "coordination_plans" in tables:
+                parts.append("SELECT basis, source_department, category FROM ex.coordination_plans")
+            if "home_visits" in tables and _has_column(con, "home_visits", "basis"):
+                parts.append("SELECT basis, department, category FROM ex.home_visits")
+            con.execute(
+                f"INSERT INTO _shown SELECT DISTINCT ?, * FROM ({' UNION ALL '.join(parts)}) "
+                "WHERE basis LIKE 'samtykke:%'",
+                [dept],
+            )
+        finally:
+            con.execute("DETACH ex")
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'ex' AND table_name = ? AND column_name = ?",
+        [table, column]).fetchall()[0][0])
+
+
+def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> int:
+    """The registry, whole, through the same ingest and staging SQL a run uses; returns its consent rows."""
+    from .. import ingest, staging
+    from ..specs import load_source_specs
+
+    spec = load_source_specs()[CONSENT_SOURCE]
+    ingest.ingest_source(con, spec, url, _WATCH_RUN, now, full_refresh=True)
+    staging.refresh_code_map(con, spec)
+    for asset in staging.load_sql_assets("staging"):
+        if asset.source_system == CONSENT_SOURCE and asset.target in ("staging.consents", "staging.consent_scopes"):
+            staging.run_staging_asset(con, asset, _WATCH_RUN, now)
+    return con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
+
+
+def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None,
+         max_invalid_share: float | None = None) -> TickResult:
+    """Judge the registry as it is now against what the current set publishes; write the revocations."""
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    published = wh.published_set(warehouse)
+    if not published.warehouse.is_file():
+        return TickResult(Revocations(), False, "", notes=["nothing published yet"])
+    con = duckdb.connect()
+    notes: list[str] = []
+    try:
+        wh.apply_ddl(con)
+        con.execute("ATTACH ? AS pub (READ_ONLY)", [str(published.warehouse)])
+        # Custody (who may consent for a child) comes from the person register of the current set.
+        con.execute("DROP TABLE staging.cpr_relations")
+        con.execute("CREATE TEMP VIEW cpr_relations_pub AS SELECT * FROM pub.staging.cpr_relations")
+        con.execute("CREATE VIEW staging.cpr_relations AS SELECT * FROM cpr_relations_pub")
+        reason = None
+        rows = 0
+        try:
+            rows = _read_registry(con, registry_url, now)
+        except Exception as exc:  # unreachable, unreadable: fail closed at read time
+            reason = "registry_unreachable"
+            notes.append(type(exc).__name__)
+        if reason is None:
+            reason = _verdict(con, rows, max_invalid_share if max_invalid_share is not None else policy.registry_max_invalid_share)
+        if reason is None:
+            evaluate_consents(con, policy, now)
+        _published_bases(con, published)
+        if reason is not None:
+            entries: set = set()
+            granted_new = 0
+            diff_key = f"closed:{reason}"
+        else:
+            entries = {tuple(r) for r in con.execute(
+                """
+                SELECT s.viewer, s.basis, s.source_department, s.category FROM _shown s
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM consent.effective_grants g
+                    WHERE s.basis = 'samtykke:' || g.samtykke_id || '@' || CAST(g.version AS VARCHAR)
+                      AND g.from_department = s.source_department AND g.to_department = s.viewer
+                      AND g.category = s.category)
+                """).fetchall()}
+            # Grants in force now that the current set did not know: the exports must follow (no hurry: widening).
+            granted_new = con.execute(
+                """
+                SELECT count(*) FROM (
+                    SELECT samtykke_id, version, from_department, to_department, category FROM consent.effective_grants
+                    EXCEPT
+                    SELECT samtykke_id, version, from_department, to_department, category FROM pub.consent.effective_grants)
+                """).fetchall()[0][0]
+            diff_key = json.dumps([sorted(entries), granted_new])
+        rev = Revocations(all_consents=reason is not None, reason=reason, entries=frozenset(entries),
+                          computed_at=now.isoformat(timespec="seconds"), set_id=published.set_id)
+    finally:
+        con.close()
+    _write(warehouse, rev)
+    refresh = bool(rev.entries) or (not rev.all_consents and granted_new > 0)
+    digest = hashlib.sha256(f"{published.set_id}|{diff_key}".encode()).hexdigest()[:16]
+    return TickResult(rev, refresh, digest, granted_new, time.perf_counter() - started, rows, notes)
+
+
+def _verdict(con: duckdb.DuckDBPyConnection, rows: int, max_invalid_share: float) -> str | None:
+    """The registry checks of a run, against the current set: emptied or mostly invalid -> closed."""
+    quarantined = con.execute(
+        "SELECT count(*) FROM quarantine.rejected_rows WHERE asset = 'samtykke__samtykke'").fetchall()[0][0]
+    before = con.execute(
+        "SELECT count(*) FROM pub.staging.consents").fetchall()[0][0]
+    if rows == 0 and before > 0:
+        return "registry_empty"
+    if rows + quarantined > 0 and quarantined / (rows + quarantined) > max_invalid_share:
+        return "registry_invalid"
+    return None
+
+
+def watch(warehouse: Path, registry_url: str, policy: Policy, *, interval: float, start_refresh,
+          report=lambda result: None, once: bool = False, retry_after: float = 120.0) -> None:
+    """Tick every ``interval`` seconds; when the exports no longer match the registry, ``start_refresh()``.
+
+    ``start_refresh`` starts ``consent_refresh`` without waiting (a process under ``watch``, a run request
+    through the run queue under the Dagster daemon) and returns an object with ``poll()`` (None while it runs).
+    A refresh is started once per change (the digest of the difference); the same difference is retried after
+    ``retry_after`` seconds (the refresh may have been refused because another run held the warehouse)."""
+    running = None
+    last_digest, last_started = None, 0.0
+    while True:
+        began = time.monotonic()
+        result = tick(warehouse, registry_url, policy)
+        report(result)
+        if running is not None and running.poll() is not None:
+            running = None
+        if result.refresh_needed and running is None and (
+                result.digest != last_digest or time.monotonic() - last_started > retry_after):
+            running = start_refresh()
+            last_digest, last_started = result.digest, time.monotonic()
+        if once:
+            if running is not None:
+                running.wait()
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - began)))
