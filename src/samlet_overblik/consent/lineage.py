@@ -68,6 +68,20 @@ def find_citizen(con: duckdb.DuckDBPyConnection, raw_cpr: str) -> Citizen | None
     return Citizen(rows[0][0], number) if rows else None
 
 
+# Every kind of datum the gate decides, with a title a compliance officer can read: records, coordination plans
+# (with their tovholder) and home visits.
+_DATA = """
+SELECT source, source_table, record_id, title, category, start_date FROM staging.interventions
+UNION ALL
+SELECT source, source_table, record_id, 'Én plan, tovholder ' || coalesce(coordinator, 'ukendt'), 'kontakt', created_date
+FROM staging.coordination_plans
+UNION ALL
+SELECT source, source_table, record_id, 'Hjemmebesøg ' || strftime(visit_start, '%d-%m-%Y %H:%M'), NULL,
+       CAST(visit_start AS DATE)
+FROM staging.home_visits
+"""
+
+
 def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         citizen = find_citizen(con, raw_cpr)
@@ -85,20 +99,20 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
             [citizen.cpr],
         ).fetchall()
         flows = con.execute(
-            """
+            f"""
             SELECT f.source_department, f.viewer_department, f.source, f.source_table, f.record_id, i.title, i.category,
                    f.basis, f.from_run, f.from_time, f.to_run, f.to_time, f.stop_reason
             FROM consent.flow_intervals f
-            LEFT JOIN staging.interventions i USING (source, source_table, record_id)
+            LEFT JOIN ({_DATA}) i USING (source, source_table, record_id)
             WHERE f.person_key = ? ORDER BY f.viewer_department, f.from_time, f.record_id
             """,
             [citizen.person_key],
         ).fetchall()
         decisions = con.execute(
-            """
+            f"""
             SELECT d.viewer_department, d.source_department, d.category, i.title, d.decision, d.basis, d.reason, d.run_id
             FROM consent.record_decisions d
-            LEFT JOIN staging.interventions i USING (source, source_table, record_id)
+            LEFT JOIN ({_DATA}) i USING (source, source_table, record_id)
             WHERE d.person_key = ? ORDER BY d.viewer_department, d.source_department, i.start_date
             """,
             [citizen.person_key],

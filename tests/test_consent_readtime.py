@@ -1,0 +1,131 @@
+"""Read-time enforcement: a withdrawal registered in the consent registry is hidden from every lookup at the next
+watcher tick, before the exports are rebuilt; ``watch`` then rebuilds them with ``consent_refresh``."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from samlet_overblik import borger
+from samlet_overblik import warehouse as wh
+from samlet_overblik.consent.policy import load_policy
+from samlet_overblik.consent.watcher import load_revocations, tick
+from samlet_overblik.generator import generate
+from samlet_overblik.users import User
+
+from pipeline_helpers import run
+
+ANNE = User("anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse")
+PURPOSE = "Opfølgning på indsats"
+
+
+@pytest.fixture(scope="module")
+def municipality(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("readtime")
+    generate(600, 5, out, noise="none", as_of=date(2026, 11, 1))
+    return out
+
+
+@pytest.fixture
+def world(municipality, tmp_path, monkeypatch):
+    sources = tmp_path / "sources"
+    subprocess.run(["cp", "-r", str(municipality), str(sources)], check=True)
+    warehouse = tmp_path / "wh" / "samlet_overblik.duckdb"
+    monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    run(sources, warehouse)
+    return sources, warehouse
+
+
+def _shared_basis(warehouse: Path, viewer: str = "beskaeftigelse") -> tuple[str, str]:
+    """A consent basis that lets another department's records reach ``viewer``, and one citizen it concerns."""
+    with duckdb.connect(str(wh.published_set(warehouse).export(viewer)), read_only=True) as con:
+        rows = con.execute(
+            "SELECT basis, any_value(cpr) FROM interventions WHERE basis LIKE 'samtykke:%' AND cpr IS NOT NULL "
+            "GROUP BY basis ORDER BY count(*) DESC, basis LIMIT 1").fetchall()
+    assert rows, "the generated consents open no flow to " + viewer
+    return rows[0][0], rows[0][1]
+
+
+def _withdraw(sources: Path, basis: str) -> None:
+    """Withdraw a consent as a careless registry would: the withdrawal time set, the update stamp left alone."""
+    sid = basis.removeprefix("samtykke:").split("@")[0]
+    withdrawn = (datetime.now(timezone.utc) - timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(sources / "samtykke.sqlite") as con:
+        con.execute("UPDATE samtykke SET tilbagekaldt_tid = ? WHERE samtykke_id = ?", [withdrawn, sid])
+
+
+def _bases_shown(view: dict) -> set[str]:
+    return {i["grundlag"] for i in view["indsatser"]}
+
+
+def _registry(sources: Path) -> str:
+    return f"sqlite:///{sources / 'samtykke.sqlite'}"
+
+
+def test_a_withdrawal_is_hidden_from_lookups_at_once_then_gone_from_the_exports(world):
+    sources, warehouse = world
+    basis, cpr = _shared_basis(warehouse)
+    stores = borger.Stores(warehouse)
+    before = borger.citizen_view(stores, ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
+    assert basis in _bases_shown(before)
+
+    first = tick(warehouse, _registry(sources), load_policy())
+    assert not first.refresh_needed and not first.revocations.entries  # nothing changed yet
+
+    _withdraw(sources, basis)
+    result = tick(warehouse, _registry(sources), load_policy())
+    assert result.refresh_needed
+    assert any(e[0] == "beskaeftigelse" and e[1] == basis for e in result.revocations.entries)
+    assert load_revocations(warehouse).entries == result.revocations.entries
+    after = borger.citizen_view(stores, ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
+    if after.get("synlig"):
+        assert basis not in _bases_shown(after)
+        hidden_now = len(before["indsatser"]) - len(after["indsatser"])
+        assert hidden_now > 0 and after["ikke_delt"] == before["ikke_delt"] + hidden_now
+        assert after["overblik"] is None and after["signaler"] == [] and after["samtykke_aendret_tekst"]
+    # The exports still hold the rows until consent_refresh rebuilds them; then the watcher has nothing to hide.
+    with duckdb.connect(str(wh.published_set(warehouse).export("beskaeftigelse")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall()[0][0] > 0
+    run(sources, warehouse, "consent_refresh")
+    for dept in ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre"):
+        with duckdb.connect(str(wh.published_set(warehouse).export(dept)), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall() == [(0,)], dept
+    settled = tick(warehouse, _registry(sources), load_policy())
+    assert not settled.revocations.entries and not settled.refresh_needed
+
+
+def test_an_unreachable_registry_hides_every_consent_basis_but_not_the_own_department(world, tmp_path):
+    sources, warehouse = world
+    basis, cpr = _shared_basis(warehouse)
+    result = tick(warehouse, f"sqlite:///{tmp_path / 'gone' / 'samtykke.sqlite'}", load_policy())
+    assert result.revocations.all_consents and result.revocations.reason == "registry_unreachable"
+    assert not result.refresh_needed  # a refresh would fail closed and keep the exports: nothing to gain
+    view = borger.citizen_view(borger.Stores(warehouse), ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
+    if view.get("synlig"):
+        assert all(not b.startswith("samtykke:") for b in _bases_shown(view))
+
+
+def test_a_damaged_revocation_file_hides_every_consent_basis(world):
+    sources, warehouse = world
+    tick(warehouse, _registry(sources), load_policy())
+    (warehouse.parent / "revocations.json").write_text("{not json")
+    assert load_revocations(warehouse).all_consents
+
+
+def test_watch_once_hides_and_rebuilds(world):
+    sources, warehouse = world
+    basis, _cpr = _shared_basis(warehouse)
+    _withdraw(sources, basis)
+    cli = subprocess.run(
+        [sys.executable, "-m", "samlet_overblik.cli", "watch", "--once", "--sources", str(sources),
+         "--warehouse", str(warehouse)], capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    assert "starting consent_refresh" in cli.stdout
+    with duckdb.connect(str(wh.published_set(warehouse).export("beskaeftigelse")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall() == [(0,)]
