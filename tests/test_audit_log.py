@@ -10,6 +10,7 @@ from samlet_overblik import audit, borger
 from samlet_overblik.users import User
 
 ANNE = User("anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse")
+PURPOSE = "Opfølgning på indsats"
 
 
 @pytest.fixture
@@ -19,12 +20,12 @@ def w(tmp_path_factory, small_municipality):
 
 def _lookup_and_check(w, url, monkeypatch):
     monkeypatch.setenv("SAMLET_AUDIT_URL", url)
-    view = borger.citizen_view(borger.Stores(w.warehouse), ANNE, cpr=w.cpr, purpose="Opfølgning", channel="test")
+    view = borger.citizen_view(borger.Stores(w.warehouse), ANNE, cpr=w.cpr, purpose=PURPOSE, channel="test")
     rows = audit.lookups(url, person_key=w.person_key)
     assert len(rows) == 1
     r = rows[0]
     assert (r["user_id"], r["role"], r["department"], r["purpose"], r["outcome"]) == (
-        "anne", "sagsbehandler", "beskaeftigelse", "Opfølgning", "shown")
+        "anne", "sagsbehandler", "beskaeftigelse", PURPOSE, "shown")
     assert r["result_count"] == len(view["indsatser"]) and r["logged_at"] is not None
     assert w.cpr not in repr(rows)  # person key, never the CPR
     assert audit.lookups(url, user_id="anne") == rows
@@ -42,7 +43,7 @@ def test_every_lookup_is_logged_postgresql(w, pg_url, monkeypatch):
 def _fails_closed(w, url, monkeypatch):
     monkeypatch.setenv("SAMLET_AUDIT_URL", url)
     with pytest.raises(audit.AuditUnavailable):
-        borger.citizen_view(borger.Stores(w.warehouse), ANNE, cpr=w.cpr, purpose="Opfølgning", channel="test")
+        borger.citizen_view(borger.Stores(w.warehouse), ANNE, cpr=w.cpr, purpose=PURPOSE, channel="test")
 
 
 def test_lookup_fails_closed_sqlite(w, tmp_path, monkeypatch):
@@ -55,7 +56,7 @@ def test_lookup_fails_closed_postgresql(w, pg_url, monkeypatch):
     import sqlalchemy as sa
 
     # The log table exists, then the database refuses writes: the lookup must fail.
-    audit.log_access(pg_url, user_id="x", role="sagsbehandler", department=None, person_key=None, purpose="p",
+    audit.log_access(pg_url, user_id="x", role="sagsbehandler", department=None, person_key=None, purpose=PURPOSE,
                      channel="test", result_count=0)
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
@@ -76,7 +77,8 @@ def test_old_logs_gain_the_new_column(tmp_path):
                     "VARCHAR(200) NOT NULL, channel VARCHAR(20) NOT NULL, result_count INTEGER NOT NULL, outcome "
                     "VARCHAR(40) NOT NULL)")
     url = f"sqlite:///{path}"
-    audit.log_access(url, user_id="u", role="compliance", department=None, person_key="p1", purpose="x", channel="t",
+    audit.log_access(url, user_id="u", role="compliance", department=None, person_key="p1",
+                     purpose="compliance: adgangslog", channel="t",
                      result_count=1, requested_department="social_voksen")
     assert audit.lookups(url, person_key="p1")[0]["requested_department"] == "social_voksen"
 
@@ -86,7 +88,7 @@ def test_denials_are_logged(w, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLET_AUDIT_URL", url)
     stores = borger.Stores(w.warehouse)
     with pytest.raises(borger.AccessDenied):
-        borger.citizen_view(stores, ANNE, cpr=w.cpr, purpose="p", channel="t", requested_department="boern_familie")
+        borger.citizen_view(stores, ANNE, cpr=w.cpr, purpose=PURPOSE, channel="t", requested_department="boern_familie")
     with pytest.raises(borger.AccessDenied):
-        borger.citizen_view(stores, User("carl", "C", "compliance"), cpr=w.cpr, purpose="p", channel="t")
+        borger.citizen_view(stores, User("carl", "C", "compliance"), cpr=w.cpr, purpose=PURPOSE, channel="t")
     assert [r["outcome"] for r in audit.lookups(url)] == ["denied_role", "denied_department"]

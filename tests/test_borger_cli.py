@@ -32,7 +32,7 @@ def env(w, tmp_path):
 
 
 def test_borger_json_and_text(w, env):
-    out = cli("borger", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), "--json", "--purpose", "Opfølgning",
+    out = cli("borger", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), "--json", "--purpose", "Opfølgning på indsats",
               env=env)
     assert out.returncode == 0, out.stderr
     view = json.loads(out.stdout)
@@ -44,7 +44,7 @@ def test_borger_json_and_text(w, env):
     assert text.returncode == 0, text.stderr
     assert "ikke delt med dig" in text.stdout and "Jobcenter / Beskæftigelse (din afdeling)" in text.stdout
     rows = audit.lookups(env["SAMLET_AUDIT_URL"], user_id="anne")
-    assert len(rows) == 2 and {r["channel"] for r in rows} == {"cli:borger"} and rows[1]["purpose"] == "Opfølgning"
+    assert len(rows) == 2 and {r["channel"] for r in rows} == {"cli:borger"} and rows[1]["purpose"] == "Opfølgning på indsats"
 
 
 def test_borger_errors_are_one_line(w, env, tmp_path):

@@ -46,6 +46,48 @@ def test_typos_are_one_line_errors_naming_the_line(tmp_path, old, new, needle, w
     assert f"line {_line_of(path, needle)}" in message
 
 
+@pytest.mark.parametrize(
+    "old, new, needle, words",
+    [
+        # a boolean is not a number, a string is not a list, a list is not a string (issue 10, finding 9)
+        ("registry_max_invalid_share: 0.01", "registry_max_invalid_share: true", "registry_max_invalid_share",
+         "number from 0 to 1"),
+        ("  purposes: [helhedsorienteret_indsats]", "  purposes: helhedsorienteret_indsats", "  purposes:", "list"),
+        ("  purposes: [helhedsorienteret_indsats]", "  purposes: []", "  purposes:", "at least one"),
+        ("sensitive_categories: [helbred, misbrug]", "sensitive_categories: []", "sensitive_categories:", "helbred, misbrug"),
+        ("sensitive_categories: [helbred, misbrug]", "sensitive_categories: [helbred]", "sensitive_categories:", "misbrug"),
+        ("sensitive_categories: [helbred, misbrug]", "sensitive_categories: helbred", "sensitive_categories:", "list"),
+        ("require_custody_for_proxy: true", "require_custody_for_proxy: \"yes\"", "require_custody_for_proxy",
+         "true or false"),
+        ('policy_version: "2026.11-1"', "policy_version: 2026", "policy_version", "string"),
+        ("  rule_id: egen_afdeling", "  rule_id: [egen_afdeling]", "rule_id", "string"),
+        ("    from: [beskaeftigelse, social_voksen, boern_familie]", "    from: beskaeftigelse", "    from: beskaeftigelse",
+         "list"),
+        ("condition: has_coordination_plan", "condition: [has_coordination_plan]", "condition: [", "string"),
+        ("departments: [boern_familie, beskaeftigelse, social_voksen, sundhed_aeldre]", "departments: boern_familie",
+         "departments:", "list"),
+        ("    - Akut henvendelse\n", "    - 112\n", "    - 112", "string"),
+        ("    - Akut henvendelse\n", "    - Akut henvendelse 0101801234\n", "0101801234", "CPR"),
+        ("    - Akut henvendelse\n", "    - Akut henvendelse\n    - Akut henvendelse  \n", "Akut henvendelse  ", "twice"),
+        ("  sagsbehandler:\n", "  sagsbehandlere:\n", "sagsbehandlere", "unknown role"),
+        ("lookup_purposes:\n", "lookup_purpose:\n", "lookup_purpose:", "unknown key"),
+    ],
+)
+def test_every_field_is_type_checked(tmp_path, old, new, needle, words):
+    path = _variant(tmp_path, old, new)
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    message = str(info.value)
+    assert "\n" not in message and words in message, message
+    assert f"line {_line_of(path, needle)}" in message, message
+
+
+def test_lookup_purposes_per_role():
+    policy = load_policy()
+    assert "Opfølgning på indsats" in policy.lookup_purposes["sagsbehandler"]
+    assert "compliance: samtykkesporing" in policy.lookup_purposes["compliance"]
+
+
 def test_default_must_be_deny(tmp_path):
     with pytest.raises(PolicyError, match="default deny"):
         load_policy(_variant(tmp_path, "default: deny", "default: allow"))

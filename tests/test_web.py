@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from fastapi.testclient import TestClient
-from test_web_support import PASSWORD, SECRET, dashed, world
+from test_web_support import PASSWORD, SECRET, client, dashed, logged_in, login, world
 
 from samlet_overblik import audit
 from samlet_overblik.web import WebSettings, create_app
@@ -27,27 +24,6 @@ def audit_url(tmp_path, monkeypatch):
 @pytest.fixture
 def app(w, audit_url):
     return create_app(WebSettings(w.warehouse, w.users_file, SECRET))
-
-
-def client(app) -> TestClient:
-    return TestClient(app, base_url="https://testserver", follow_redirects=False)
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-def login(c: TestClient, user: str, password: str = PASSWORD):
-    token = csrf_of(c.get("/login").text)
-    return c.post("/login", data={"csrf": token, "brugernavn": user, "adgangskode": password})
-
-
-def logged_in(app, user: str) -> tuple[TestClient, str]:
-    c = client(app)
-    r = login(c, user)
-    assert r.status_code == 303, r.text
-    page = c.get(r.headers["location"])
-    return c, csrf_of(page.text)
 
 
 def test_every_page_needs_a_session(app):
@@ -125,7 +101,7 @@ def test_caseworker_only_sees_departments_the_export_allows(app, w, audit_url):
     assert all(i["grundlag"] == "lov:egen_afdeling" or i["afdeling"] != "beskaeftigelse" for i in view["indsatser"])
     assert view["ikke_delt"] == w.hidden and w.cpr not in r.text
     # CSRF header required on the API
-    assert c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}).status_code == 403
+    assert c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Akut henvendelse"}).status_code == 403
 
 
 def test_cross_department_tampering_gets_nothing_and_is_logged(app, w, audit_url):
@@ -134,7 +110,7 @@ def test_cross_department_tampering_gets_nothing_and_is_logged(app, w, audit_url
                               "afdeling": "social_voksen"})
     assert r.status_code == 403 and "Forsøget er logget" in r.text
     assert "<svg" not in r.text and "SAM-" not in r.text
-    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x", "afdeling": "sundhed_aeldre"},
+    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Akut henvendelse", "afdeling": "sundhed_aeldre"},
                  headers={"X-CSRF-Token": token})
     assert api.status_code == 403 and "indsatser" not in api.text
     rows = audit.lookups(audit_url, user_id="anne")
@@ -154,7 +130,7 @@ def test_caseworker_cannot_see_a_citizen_without_records_in_the_department(app, 
 
 def test_name_search_and_family_view(app, w, audit_url):
     c, token = logged_in(app, "anne")
-    view = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token}).json()
+    view = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Akut henvendelse"}, headers={"X-CSRF-Token": token}).json()
     surname = view["person"]["navn"].split()[-1]
     r = c.post("/soeg", data={"csrf": token, "soegning": surname, "formaal": "Opfølgning på indsats"})
     assert r.status_code == 200 and view["person"]["navn"] in r.text and w.person_key in r.text
@@ -181,7 +157,7 @@ def test_each_role_reaches_only_its_pages(app, user, allowed, denied):
 @pytest.mark.parametrize("user", ["carl", "dorte"])
 def test_non_caseworkers_cannot_look_up_citizens(app, w, audit_url, user):
     c, token = logged_in(app, user)
-    r = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token})
+    r = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Akut henvendelse"}, headers={"X-CSRF-Token": token})
     assert r.status_code == 403 and "indsatser" not in r.text
 
 
@@ -189,11 +165,11 @@ def test_compliance_lineage_and_access_log(app, w, audit_url):
     a, atoken = logged_in(app, "anne")
     a.post("/soeg", data={"csrf": atoken, "soegning": w.cpr, "formaal": "Opfølgning på indsats", "afdeling": "beskaeftigelse"})
     c, token = logged_in(app, "carl")
-    r = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "klage fra borger"})
+    r = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren"})
     assert r.status_code == 200 and "Samtykkesporing" in r.text and w.cpr not in r.text
-    r = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": dashed(w.cpr), "formaal": "indsigt"})
+    r = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": dashed(w.cpr), "formaal": "compliance: indsigtsanmodning fra borgeren"})
     assert r.status_code == 200 and "Hvem har set" in r.text and "anne" in r.text and "Opfølgning på indsats" in r.text
-    r = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "kontrol"})
+    r = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "compliance: tilsyn og kontrol"})
     assert r.status_code == 200 and w.person_key in r.text
     rows = audit.lookups(audit_url, user_id="carl")
     assert {x["channel"] for x in rows} == {"web:samtykkespor", "web:adgangslog"} and len(rows) == 3
@@ -208,7 +184,7 @@ def test_lookup_fails_closed_when_the_log_cannot_be_written(app, w, monkeypatch,
     r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Opfølgning på indsats"})
     assert r.status_code == 503 and "Adgangsloggen kan ikke skrives" in r.text
     assert "<svg" not in r.text and "SAM-" not in r.text and "ikke delt" not in r.text
-    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "x"}, headers={"X-CSRF-Token": token})
+    api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": "Akut henvendelse"}, headers={"X-CSRF-Token": token})
     assert api.status_code == 503 and "indsatser" not in api.text
 
 
@@ -218,7 +194,7 @@ def test_no_cpr_in_urls_logs_or_error_pages(app, w, caplog):
     caplog.set_level(logging.INFO, logger="samlet_overblik.web")
     c, token = logged_in(app, "anne")
     c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Opfølgning på indsats"})
-    bad = c.post("/soeg", data={"csrf": token, "soegning": "12345678901", "formaal": "x"})
+    bad = c.post("/soeg", data={"csrf": token, "soegning": "12345678901", "formaal": "Akut henvendelse"})
     assert "12345678901" not in bad.text
     assert c.get(f"/borger/{w.cpr}").status_code == 404
     assert w.cpr not in c.get(f"/borger/{w.cpr}").text

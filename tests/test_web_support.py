@@ -4,6 +4,7 @@ a users file with one user per role, and a citizen whose records are partly shar
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,29 @@ def web_env(w: World, audit_url: str) -> dict[str, str]:
     env.update(SAMLET_WAREHOUSE=str(w.warehouse), SAMLET_USERS_FILE=str(w.users_file), SAMLET_SESSION_SECRET=SECRET,
                SAMLET_AUDIT_URL=audit_url)
     return env
+
+
+# ---- a browser session against the app (FastAPI's TestClient; https so the Secure cookie is sent)
+
+
+def client(app, **kwargs):
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="https://testserver", follow_redirects=False, **kwargs)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(c, user: str, password: str = PASSWORD):
+    token = csrf_of(c.get("/login").text)
+    return c.post("/login", data={"csrf": token, "brugernavn": user, "adgangskode": password})
+
+
+def logged_in(app, user: str, password: str = PASSWORD):
+    c = client(app)
+    r = login(c, user, password)
+    assert r.status_code == 303, r.text
+    page = c.get(r.headers["location"])
+    return c, csrf_of(page.text)

@@ -5,7 +5,12 @@ The web app asks this module three things only: *log this person in* (``authenti
 users file (``users.py``, argon2 hashes); to sit behind the municipality's single sign-on (OIDC), replace
 ``PasswordAuthenticator`` by an authenticator with the same methods that maps the ID token's claims to a
 ``users.User`` — nothing else changes. Roles and departments always come from the server side (the users
-file / the identity provider), never from the browser; the session cookie carries only the user id.
+file / the identity provider), never from the browser; the session cookie carries only the user id, the CSRF
+token, the login time and the user's security stamp at login.
+
+Sessions are revocable: every request compares the cookie's stamp with the user's current one in the users file.
+Logout, a password change (``user passwd``) and re-adding a user give the user a new stamp, so every session made
+before it ends at once — in every browser, including copies of the cookie; a removed user has no stamp at all.
 
 Login attempts are rate limited per user id and per client address (in-process sliding window).
 """
@@ -25,6 +30,7 @@ from .users import User
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
 SESSION_STARTED = "t0"
+SESSION_STAMP = "st"
 SESSION_MAX_SECONDS = 8 * 3600
 
 
@@ -91,16 +97,18 @@ class PasswordAuthenticator:
     def lookup(self, user_id: str) -> User | None:
         return usersmod.get_user(self.users_path, user_id)
 
-    # ---- the session (a signed cookie holding the user id, the CSRF token and the login time)
+    # ---- the session (a signed cookie holding the user id, the CSRF token, the login time and the security stamp)
 
     def start_session(self, session: MutableMapping, user: User) -> None:
         session.clear()  # a fresh session on login (no fixation)
         session[SESSION_USER] = user.id
         session[SESSION_CSRF] = secrets.token_urlsafe(32)
         session[SESSION_STARTED] = int(time.time())
+        session[SESSION_STAMP] = user.security_stamp
 
     def current_user(self, session: MutableMapping) -> User | None:
-        """The logged-in user, re-read from the users file on every request (a removed user is out at once)."""
+        """The logged-in user, re-read from the users file on every request: a removed user, a changed password
+        or a logout elsewhere (a new security stamp) ends this session at once."""
         uid = session.get(SESSION_USER)
         if not uid:
             return None
@@ -108,12 +116,18 @@ class PasswordAuthenticator:
             session.clear()
             return None
         user = self.lookup(uid)
-        if user is None:
+        stamp = session.get(SESSION_STAMP)
+        if user is None or not isinstance(stamp, str) or not secrets.compare_digest(stamp, user.security_stamp):
             session.clear()
+            return None
         return user
 
     def end_session(self, session: MutableMapping) -> None:
+        """Log out: this session and every other session of the same user (a new security stamp)."""
+        user = self.current_user(session)  # only a live session may end the others (not a revoked copy)
         session.clear()
+        if user is not None:
+            usersmod.end_sessions(self.users_path, user.id)
 
 
 def csrf_token(session: MutableMapping) -> str:

@@ -300,10 +300,16 @@ def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revoc
 
 
 def _required_purpose(purpose: str | None) -> str:
-    purpose = (purpose or "").strip()
-    if not purpose:
+    """The purpose as the access log stores it: one of the policy's lookup purposes for caseworkers, optionally
+    followed by ``audit.NOTE_SEPARATOR`` and a note (CPR numbers in it masked). Free text is refused."""
+    if not (purpose or "").strip():
         raise BadLookup("angiv formålet med opslaget")
-    return purpose
+    from .consent.policy import lookup_purposes
+
+    try:
+        return audit.checked_purpose(purpose, lookup_purposes("sagsbehandler"))
+    except audit.BadPurpose as exc:
+        raise BadLookup(str(exc)) from None
 
 
 def _authorised_citizen(stores: Stores, wcon, user: User, cpr: str | None, person_key: str | None, purpose: str,
@@ -416,9 +422,7 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
     words = [w for w in (text or "").replace(",", " ").split() if w][:4]
     if not words or sum(len(w) for w in words) < 2:
         raise BadLookup("skriv mindst to bogstaver af navnet")
-    purpose = (purpose or "").strip()
-    if not purpose:
-        raise BadLookup("angiv formålet med opslaget")
+    purpose = _required_purpose(purpose)
     department = authorise(stores, user, person_key=None, purpose=purpose, channel=channel,
                            requested_department=requested_department)
     where = " AND ".join(["(p.given_name || ' ' || p.family_name) ILIKE ?"] * len(words))

@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
     ua.add_argument("--department", choices=list(DEPARTMENTS), help="Department (required for sagsbehandler).")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
+    ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
+    ur = us_sub.add_parser("remove", help="Remove a user; their sessions end at once.")
+    ur.add_argument("id", metavar="ID", help="User id.")
+    upw = us_sub.add_parser("passwd", help="Set a new password (read from standard input when it is not a terminal); "
+                                           "every session of the user ends.")
+    upw.add_argument("id", metavar="ID", help="User id.")
+    for parser in (ul, ur, upw):
+        parser.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     return p
 
 
@@ -406,25 +414,46 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def cmd_user(args) -> int:
+def _new_password() -> str:
+    """From the terminal (asked twice, not echoed) or the first line of standard input."""
     import getpass
 
-    from .settings import load_settings
-    from .users import UsersError, add_user, users_file
-
-    path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
     if sys.stdin.isatty():
         password = getpass.getpass("Adgangskode: ")
         if getpass.getpass("Gentag adgangskode: ") != password:
             raise CliError("the passwords differ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args) -> int:
+    from .settings import load_settings
+    from .users import UsersError, add_user, list_users, remove_user, set_password, users_file
+
+    path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
+    describe = lambda u: f"{u.id} ({u.role}{', ' + u.department if u.department else ''})"  # noqa: E731
     try:
-        user = add_user(path, args.id, args.name, args.role, args.department, password)
+        if args.user_command == "list":
+            users = list_users(path)
+            table = Table(title=f"Users in {path}")
+            for col in ("id", "name", "role", "department"):
+                table.add_column(col)
+            for u in sorted(users, key=lambda u: u.id):
+                table.add_row(u.id, u.name, u.role, u.department or "")
+            console.print(table if users else f"no users in {path}", highlight=False)
+        elif args.user_command == "remove":
+            console.print(f"user {describe(remove_user(path, args.id))} removed from {path}; their sessions have ended",
+                          highlight=False)
+        elif args.user_command == "passwd":
+            if args.id not in {u.id for u in list_users(path)}:
+                raise UsersError(f"unknown user {args.id!r}")
+            user = set_password(path, args.id, _new_password())
+            console.print(f"new password for {describe(user)}; every session of the user has ended", highlight=False)
+        else:
+            user = add_user(path, args.id, args.name, args.role, args.department, _new_password())
+            console.print(f"user {describe(user)} saved in {path}", highlight=False)
     except UsersError as exc:
         raise CliError(str(exc)) from None
-    console.print(f"user {user.id} ({user.role}{', ' + user.department if user.department else ''}) saved in {path}",
-                  highlight=False)
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "normalise",
+    "redact_cpr",
     "century_year",
     "birth_date",
     "sex",
@@ -59,6 +60,24 @@ def normalise(value: object) -> str | None:
     if len(text) != 10:
         return None
     return text
+
+
+# A CPR number as people write, paste or put in URLs: ten digits, optionally split after the day, the month and the
+# year by up to three separators each (dots, dashes of any kind, slashes, underscores, whitespace, or the URL
+# encoding of one, like %20 or %2D); nine digits (a leading zero lost); and any longer run of digits.
+_SEPARATOR = r"(?:[\s./_\-\u2010-\u2015\u2212]|%[0-9A-Fa-f]{2})"
+_CPR_ANYWHERE_RE = re.compile(
+    rf"(?<![0-9])(?:[0-9]{{9,}}|[0-9]{{1,2}}{_SEPARATOR}{{0,3}}[0-9]{{2}}{_SEPARATOR}{{0,3}}[0-9]{{2}}"
+    rf"{_SEPARATOR}{{0,3}}[0-9]{{4}})(?![0-9])")
+REDACTED = "[fjernet]"
+
+
+def redact_cpr(text: str) -> str:
+    """``text`` with everything that could be a CPR number, in any spelling, replaced by ``[fjernet]``.
+
+    For what the app logs or stores as free text (request paths, notes, messages). It errs on the side of
+    removing: a phone number or an account number written like a CPR number is removed too."""
+    return _CPR_ANYWHERE_RE.sub(REDACTED, text)
 
 
 def century_year(yy: int, digit7: int) -> int:

@@ -8,18 +8,25 @@ A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.ya
         role: sagsbehandler          # sagsbehandler | compliance | dataingenioer
         department: beskaeftigelse   # required for sagsbehandler, absent otherwise
         password_hash: $argon2id$...
+        security_stamp: 3f9c…        # changes on logout and password change: every older session ends
 
-Passwords are stored only as argon2id hashes (argon2-cffi). The file is written atomically with mode 0600.
-Authentication itself lives in ``auth`` (one replaceable module, so single sign-on can take over later);
-this module only knows the users and their grants.
+Passwords are stored only as argon2id hashes (argon2-cffi). The file is written atomically, owner-only (0600)
+from its first byte, under a lock (``users.yaml.lock``) so the CLI and the web app never lose each other's
+changes. A users file that its group or others may write is refused: whoever can edit it can make themselves
+any user. Authentication itself lives in ``auth`` (one replaceable module, so single sign-on can take over
+later); this module only knows the users, their grants and their security stamps.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import secrets
+import stat
 import tempfile
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -27,6 +34,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from . import DEPARTMENTS
+from .cpr import redact_cpr
 
 ROLES = ("sagsbehandler", "compliance", "dataingenioer")
 ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør"}
@@ -48,6 +56,8 @@ class User:
     name: str
     role: str
     department: str | None = None
+    # A random value per user that a session must carry; a new one ends every session made before it.
+    security_stamp: str = field(default="", compare=False, repr=False)
 
     @property
     def role_name(self) -> str:
@@ -68,6 +78,8 @@ def users_file(warehouse: Path | None = None, env: dict[str, str] | None = None)
 def validate(user_id: str, name: str, role: str, department: str | None) -> None:
     if not _ID_RE.match(user_id or ""):
         raise UsersError("user id must be 2-64 characters: lower-case letters, digits, '.', '_' or '-'")
+    if redact_cpr(user_id) != user_id:  # user ids are logged; a CPR number must never be one
+        raise UsersError("user id must not contain a CPR-shaped number")
     if not (name or "").strip():
         raise UsersError("name must not be empty")
     if role not in ROLES:
@@ -80,18 +92,59 @@ def validate(user_id: str, name: str, role: str, department: str | None) -> None
 
 
 def _read(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        raise UsersError(f"users file is not valid YAML: {path}") from None
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise UsersError(f"users file cannot be read: {path} ({exc.strerror})") from None
+    with fh:
+        st = os.fstat(fh.fileno())  # the file read below, not whatever is at the path a moment later
+        if not stat.S_ISREG(st.st_mode):
+            raise UsersError(f"users file is not a regular file: {path}")
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UsersError(f"users file {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+                             f"refusing it; make it owner-only (chmod 600)")
+        try:
+            doc = yaml.safe_load(fh.read()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise UsersError(f"users file is not valid YAML: {path}") from None
     rows = doc.get("users") if isinstance(doc, dict) else None
     if rows is None:
         return []
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UsersError(f"users file must hold a list 'users' of mappings: {path}")
     return rows
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    """Replace the file atomically; the new file is 0600 from its first byte (mkstemp)."""
+    fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({"users": rows}, fh, allow_unicode=True, sort_keys=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _editing(path: Path):
+    """Read-modify-write under an exclusive lock (the CLI and every web process may change the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _new_stamp() -> str:
+    return secrets.token_hex(16)
 
 
 def load_users(path: Path) -> dict[str, tuple[User, str]]:
@@ -107,7 +160,10 @@ def load_users(path: Path) -> dict[str, tuple[User, str]]:
         pw = str(row.get("password_hash") or "")
         if not pw.startswith("$argon2"):
             raise UsersError(f"user {uid!r} in {path.name} has no argon2 password hash")
-        out[uid] = (User(uid, name, role, dept), pw)
+        stamp = row.get("security_stamp", "")
+        if not isinstance(stamp, str):
+            raise UsersError(f"user {uid!r} in {path.name} has an invalid security_stamp")
+        out[uid] = (User(uid, name, role, dept, stamp), pw)
     return out
 
 
@@ -116,28 +172,62 @@ def get_user(path: Path, user_id: str) -> User | None:
     return entry[0] if entry else None
 
 
+def list_users(path: Path) -> list[User]:
+    return [user for user, _ in load_users(path).values()]
+
+
 def add_user(path: Path, user_id: str, name: str, role: str, department: str | None, password: str) -> User:
-    """Add a user (or replace one with the same id). The file is written atomically, mode 0600."""
+    """Add a user (or replace one with the same id: that ends the old user's sessions)."""
     validate(user_id, name, role, department)
+    _check_password(password)
+    with _editing(path):
+        rows = [r for r in _read(path) if r.get("id") != user_id]
+        row = {"id": user_id, "name": name.strip(), "role": role}
+        if department:
+            row["department"] = department
+        row["password_hash"] = _hasher.hash(password)
+        row["security_stamp"] = _new_stamp()  # a new user, never the sessions of an earlier one with this id
+        rows.append(row)
+        _write(path, rows)
+    return User(user_id, row["name"], role, department, row["security_stamp"])
+
+
+def remove_user(path: Path, user_id: str) -> User:
+    """Remove a user: their sessions end at once (every request re-reads the file)."""
+    with _editing(path):
+        users = load_users(path)
+        if user_id not in users:
+            raise UsersError(f"unknown user {user_id!r}")
+        _write(path, [r for r in _read(path) if r.get("id") != user_id])
+    return users[user_id][0]
+
+
+def set_password(path: Path, user_id: str, password: str) -> User:
+    """A new password and a new security stamp: every session of the user ends."""
+    _check_password(password)
+    return _change(path, user_id, password_hash=_hasher.hash(password))
+
+
+def end_sessions(path: Path, user_id: str) -> User:
+    """A new security stamp: every session of the user ends (logout ends them all, not only this browser's)."""
+    return _change(path, user_id)
+
+
+def _change(path: Path, user_id: str, **fields) -> User:
+    with _editing(path):
+        rows = _read(path)
+        load_users(path)  # the file as a whole must be valid before it is rewritten
+        match = [r for r in rows if r.get("id") == user_id]
+        if not match:
+            raise UsersError(f"unknown user {user_id!r}")
+        match[0].update(fields, security_stamp=_new_stamp())
+        _write(path, rows)
+    return load_users(path)[user_id][0]
+
+
+def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise UsersError(f"password must be at least {MIN_PASSWORD} characters")
-    rows = [r for r in _read(path) if r.get("id") != user_id]
-    row = {"id": user_id, "name": name.strip(), "role": role}
-    if department:
-        row["department"] = department
-    row["password_hash"] = _hasher.hash(password)
-    rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yaml.safe_dump({"users": rows}, fh, allow_unicode=True, sort_keys=False)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return User(user_id, row["name"], role, department)
 
 
 def verify_password(path: Path, user_id: str, password: str) -> User | None:

@@ -8,7 +8,12 @@ Security in one place:
   secret the app refuses to start unless ``SAMLET_DEV_MODE=1`` (then: a random secret per process and a
   non-Secure cookie, for a laptop demo on plain http);
 - a CPR number travels only in POST bodies, never in a URL; the request log has method, path, status and
-  time only; error pages never echo input;
+  time only, and everything the app logs passes ``logsafe.RedactCpr`` (CPR numbers in any spelling masked);
+  error pages never echo input and carry the same security headers as every other page (500s included);
+  expected errors (log unavailable, users file or policy refused, nothing published) log one line, no traceback;
+- denials (role, CSRF, another department) are written to the access log like lookups;
+- a lookup's purpose is one of the policy's ``lookup_purposes`` for the user's role, with an optional note
+  whose CPR numbers are masked before it is stored;
 - DuckDB files are opened read-only per request (``borger``/``lineage``), so a run may swap them at any time.
 """
 
@@ -33,19 +38,28 @@ from starlette.middleware.sessions import SessionMiddleware
 from .. import audit, borger
 from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
 from ..consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
-from ..users import User, users_file
+from ..consent.policy import PolicyError, lookup_purposes, policy_in_use
+from ..cpr import redact_cpr
+from ..users import User, UsersError, load_users, users_file
+from . import logsafe
 from .timeline import COLOURS, timeline_svg
 
 log = logging.getLogger("samlet_overblik.web")
 HERE = Path(__file__).parent
-PURPOSES = (
-    "Sagsbehandling i egen sag",
-    "Koordinering af indsatser (én plan)",
-    "Opfølgning på indsats",
-    "Akut henvendelse",
-)
-_CPR_IN_PATH = re.compile(r"\d{6}\D?\d{3,4}|\d{9,}")  # a CPR typed into a URL never reaches the log
 _CPR_LIKE = re.compile(r"^\s*\d{6}-?\d{3,4}\s*$")
+# The access log's channel for a request that is refused before it reaches a lookup (role, CSRF).
+_CHANNELS = {
+    "/soeg": "web:soeg", "/borger": "web:borger", "/familie": "web:familie", "/api/borger": "api:borger",
+    "/api/mig": "api:mig", "/compliance": "web:compliance", "/compliance/samtykke": "web:samtykkespor",
+    "/compliance/adgangslog": "web:adgangslog", "/drift": "web:drift", "/logout": "web:logout",
+}
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class WebConfigError(ValueError):
@@ -74,7 +88,16 @@ class WebSettings:
             secret = secrets.token_urlsafe(48)
         elif len(secret) < 32:
             raise WebConfigError("SAMLET_SESSION_SECRET must be at least 32 characters")
-        return cls(Path(wh), users_file(wh, env), secret, dev)
+        settings = cls(Path(wh), users_file(wh, env), secret, dev)
+        settings.check_users_file()
+        return settings
+
+    def check_users_file(self) -> None:
+        """Refuse to serve with a users file that is invalid or that others may write (one line)."""
+        try:
+            load_users(self.users_file)
+        except UsersError as exc:
+            raise WebConfigError(str(exc)) from None
 
 
 class _NotLoggedIn(Exception):
@@ -88,10 +111,16 @@ class _Forbidden(Exception):
 def create_app(settings) -> FastAPI:
     if not isinstance(settings, WebSettings):  # a run's Settings: take the warehouse, the rest from the environment
         settings = WebSettings.from_env(warehouse=getattr(settings, "warehouse", None))
+    settings.check_users_file()
+    try:
+        policy_in_use()  # the lookup purposes come from it: a broken policy stops the start, not the first lookup
+    except PolicyError as exc:
+        raise WebConfigError(str(exc)) from None
+    logsafe.install(log)
     stores = borger.Stores(Path(settings.warehouse))
     authn = PasswordAuthenticator(settings.users_file)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, purposes=PURPOSES,
+    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS,
                                  outcome_names=audit.OUTCOME_NAMES)
 
     app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None)
@@ -101,18 +130,16 @@ def create_app(settings) -> FastAPI:
     @app.middleware("http")
     async def headers_and_log(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
-            "base-uri 'none'")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # caught here, not by Starlette's outermost handler: the page gets the headers
+            response = unexpected_error(request, exc)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers[name] = value
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
-        # Method, path (no query string, no body), status and time: never a CPR number.
-        log.info("%s %s %s %.0f ms", request.method, _CPR_IN_PATH.sub("[fjernet]", request.url.path)[:200],
-                 response.status_code,
+        # Method, path (no query string, no body), status and time: never a CPR number, in any spelling.
+        log.info("%s %s %s %.0f ms", request.method, safe_path(request), response.status_code,
                  (time.perf_counter() - started) * 1000)
         return response
 
@@ -125,7 +152,29 @@ def create_app(settings) -> FastAPI:
     def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
         ctx.setdefault("user", getattr(request.state, "user", None))
         ctx["csrf"] = csrf_token(request.session)
+        ctx.setdefault("purposes", lookup_purposes(ctx["user"].role) if ctx["user"] else ())
         return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def safe_path(request: Request) -> str:
+        return redact_cpr(request.url.path)[:200]
+
+    def unexpected_error(request: Request, exc: Exception) -> Response:
+        """A 500 page: one log line naming the exception's type (a traceback, masked, only with SAMLET_DEBUG)."""
+        debug = os.environ.get("SAMLET_DEBUG", "").lower() in ("1", "true", "yes")
+        log.error("internal error: %s on %s %s", type(exc).__name__, request.method, safe_path(request),
+                  exc_info=exc if debug else None)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "intern fejl"}, status_code=500)
+        try:
+            return page(request, "fejl.html", 500, titel="Der opstod en fejl", besked="Prøv igen, eller kontakt IT-support.")
+        except Exception:  # the error page itself failed (e.g. the users file): a plain page, still with headers
+            return HTMLResponse("<!doctype html><title>Fejl</title><p>Der opstod en fejl.</p>", status_code=500)
+
+    def log_denial(request: Request, user: User, outcome: str) -> None:
+        """A refused request, in the access log like a lookup (it fails closed like one, too)."""
+        audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
+                         person_key=None, purpose="", channel=_CHANNELS.get(request.url.path, "web:andet"),
+                         result_count=0, outcome=outcome)
 
     def require(request: Request, *roles: str) -> User:
         user = authn.current_user(request.session)
@@ -133,15 +182,25 @@ def create_app(settings) -> FastAPI:
             raise _NotLoggedIn()
         request.state.user = user
         if roles and user.role not in roles:
+            log_denial(request, user, "denied_role")
             raise _Forbidden()
         return user
 
-    async def form_with_csrf(request: Request) -> dict:
+    async def form_with_csrf(request: Request, user: User | None) -> dict:
         form = await request.form()
         data = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         if not csrf_ok(request.session, data.get("csrf")):
+            if user is not None:
+                log_denial(request, user, "denied_csrf")
             raise _Forbidden()
         return data
+
+    def purpose_of(data: dict, user: User) -> tuple[str, str, str]:
+        """(the purpose as logged, the chosen purpose, the masked note); ``audit.BadPurpose`` for free text."""
+        stored = audit.purpose_text(str(data.get("formaal") or ""), str(data.get("note") or ""),
+                                    lookup_purposes(user.role))
+        chosen, _, note = stored.partition(audit.NOTE_SEPARATOR)
+        return stored, chosen, note
 
     def home_for(user: User) -> str:
         return {"sagsbehandler": "/soeg", "compliance": "/compliance", "dataingenioer": "/drift"}[user.role]
@@ -174,7 +233,7 @@ def create_app(settings) -> FastAPI:
 
     @app.exception_handler(audit.AuditUnavailable)
     async def _h_audit(request: Request, exc):
-        log.error("access log unavailable: lookup refused")
+        log.error("access log unavailable: %s %s refused", request.method, safe_path(request))
         if request.url.path.startswith("/api/"):
             return JSONResponse({"fejl": "adgangsloggen kan ikke skrives; opslaget er afvist"}, status_code=503)
         return page(request, "fejl.html", 503, titel="Opslaget er afvist",
@@ -183,13 +242,26 @@ def create_app(settings) -> FastAPI:
 
     @app.exception_handler(borger.NoWarehouse)
     async def _h_nowh(request: Request, exc):
+        log.warning("nothing published: %s %s", request.method, safe_path(request))
         return page(request, "fejl.html", 503, titel="Ingen data endnu",
                     besked="Der er ikke publiceret noget overblik endnu. Prøv igen efter næste kørsel.")
 
-    @app.exception_handler(Exception)
-    async def _h_any(request: Request, exc):
-        log.error("internal error: %s", type(exc).__name__)
-        return page(request, "fejl.html", 500, titel="Der opstod en fejl", besked="Prøv igen, eller kontakt IT-support.")
+    @app.exception_handler(UsersError)
+    async def _h_users(request: Request, exc):
+        # e.g. the users file was made writable for others while serving: nobody is let in until it is fixed
+        log.error("users file refused: %s", exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "brugeradministrationen er utilgængelig"}, status_code=503)
+        return page(request, "fejl.html", 503, user=None, titel="Log ind er ikke muligt lige nu",
+                    besked="Brugeropsætningen kan ikke bruges. Kontakt IT-support.")
+
+    @app.exception_handler(PolicyError)
+    async def _h_policy(request: Request, exc):
+        log.error("policy refused: %s", exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": "delingspolitikken kan ikke læses"}, status_code=503)
+        return page(request, "fejl.html", 503, titel="Opslaget er afvist",
+                    besked="Delingspolitikken kan ikke læses. Kontakt IT-support.")
 
     # ------------------------------------------------------------------ login / logout
 
@@ -219,8 +291,13 @@ def create_app(settings) -> FastAPI:
 
     @app.post("/logout")
     async def logout(request: Request):
-        await form_with_csrf(request)
-        authn.end_session(request.session)
+        await form_with_csrf(request, authn.current_user(request.session))
+        try:
+            authn.end_session(request.session)  # this session and every other session of the user
+        except (UsersError, OSError) as exc:
+            log.error("logout: other sessions could not be ended (%s)", type(exc).__name__)
+            return page(request, "fejl.html", 500, user=None, titel="Du er logget ud her",
+                        besked="Dine sessioner i andre browsere kunne ikke afsluttes. Kontakt IT-support.")
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/")
@@ -234,51 +311,64 @@ def create_app(settings) -> FastAPI:
         user = require(request, "sagsbehandler")
         return page(request, "soeg.html", afdeling=user.department)
 
-    def _view_page(request: Request, user: User, view: dict | None, purpose: str) -> HTMLResponse:
+    def _view_page(request: Request, user: User, view: dict | None, chosen: str, note: str) -> HTMLResponse:
         if view is None:
-            return page(request, "soeg.html", 404, afdeling=user.department, formaal=purpose,
+            return page(request, "soeg.html", 404, afdeling=user.department, formaal=chosen, note=note,
                         fejl="Borgeren findes ikke i overblikket.")
         if not view["synlig"]:
-            return page(request, "soeg.html", 200, afdeling=user.department, formaal=purpose,
+            return page(request, "soeg.html", 200, afdeling=user.department, formaal=chosen, note=note,
                         fejl=f"{view['afdeling_navn']} har ingen registreringer om denne borger, som du må se.")
         svg = timeline_svg(view["afdelinger"], view["signaler"], view["referencedato"])
-        return page(request, "borger.html", v=view, svg=svg, formaal=purpose, afdeling=user.department)
+        return page(request, "borger.html", v=view, svg=svg, formaal=chosen, note=note, afdeling=user.department)
+
+    def _no_purpose(request: Request, user: User) -> HTMLResponse:
+        return page(request, "soeg.html", 400, afdeling=user.department,
+                    fejl="Vælg formålet med opslaget fra listen.")
 
     @app.post("/soeg", response_class=HTMLResponse)
     async def search(request: Request):
         user = require(request, "sagsbehandler")
-        form = await form_with_csrf(request)
-        text, purpose = form.get("soegning", "").strip(), form.get("formaal", "")
-        requested = form.get("afdeling") or None
+        form = await form_with_csrf(request, user)
+        text, requested = form.get("soegning", "").strip(), form.get("afdeling") or None
+        try:
+            purpose, chosen, note = purpose_of(form, user)
+        except audit.BadPurpose:
+            return _no_purpose(request, user)
         try:
             if _CPR_LIKE.match(text):
                 view = borger.citizen_view(stores, user, cpr=text, purpose=purpose, channel="web:borger",
                                            requested_department=requested)
-                return _view_page(request, user, view, purpose)
+                return _view_page(request, user, view, chosen, note)
             hits = borger.search_by_name(stores, user, text, purpose=purpose, channel="web:navnesoeg",
                                          requested_department=requested)
         except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=purpose, fejl=str(exc).capitalize())
+            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
+                        fejl=str(exc).capitalize())
         except borger.AccessDenied as exc:
             return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
-        return page(request, "soeg.html", afdeling=user.department, formaal=purpose, hits=hits, soegt=True)
+        return page(request, "soeg.html", afdeling=user.department, formaal=chosen, note=note, hits=hits, soegt=True)
 
     async def _by_ref(request: Request, fn, channel: str, template: str):
         user = require(request, "sagsbehandler")
-        form = await form_with_csrf(request)
-        purpose, requested = form.get("formaal", ""), form.get("afdeling") or None
+        form = await form_with_csrf(request, user)
+        requested = form.get("afdeling") or None
+        try:
+            purpose, chosen, note = purpose_of(form, user)
+        except audit.BadPurpose:
+            return _no_purpose(request, user)
         try:
             view = fn(stores, user, person_key=form.get("ref", ""), purpose=purpose, channel=channel,
                       requested_department=requested)
         except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=purpose, fejl=str(exc).capitalize())
+            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
+                        fejl=str(exc).capitalize())
         except borger.AccessDenied as exc:
             return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
         if template == "borger.html":
-            return _view_page(request, user, view, purpose)
+            return _view_page(request, user, view, chosen, note)
         if view is None or not view["synlig"]:
-            return _view_page(request, user, view, purpose)
-        return page(request, template, v=view, formaal=purpose, afdeling=user.department)
+            return _view_page(request, user, view, chosen, note)
+        return page(request, template, v=view, formaal=chosen, note=note, afdeling=user.department)
 
     @app.post("/borger", response_class=HTMLResponse)
     async def citizen(request: Request):
@@ -292,6 +382,7 @@ def create_app(settings) -> FastAPI:
     async def api_citizen(request: Request):
         user = require(request, "sagsbehandler")
         if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+            log_denial(request, user, "denied_csrf")
             raise _Forbidden()
         try:
             body = await request.json()
@@ -300,10 +391,14 @@ def create_app(settings) -> FastAPI:
         if not isinstance(body, dict):
             return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
         try:
+            purpose = purpose_of(body, user)[0]
+        except audit.BadPurpose:
+            return JSONResponse({"fejl": "ukendt formål: vælg et af formålene i 'formaal' fra /api/mig"}, status_code=400)
+        try:
             view = borger.citizen_view(
                 stores, user, cpr=body.get("cpr") if body.get("cpr") is not None else None,
                 person_key=None if body.get("cpr") is not None else str(body.get("ref") or ""),
-                purpose=str(body.get("formaal") or ""), channel="api:borger",
+                purpose=purpose, channel="api:borger",
                 requested_department=str(body["afdeling"]) if body.get("afdeling") else None)
         except borger.BadLookup as exc:
             return JSONResponse({"fejl": str(exc)}, status_code=400)
@@ -317,7 +412,7 @@ def create_app(settings) -> FastAPI:
     async def api_me(request: Request):
         user = require(request)
         return {"bruger": user.id, "navn": user.name, "rolle": user.role, "afdeling": user.department,
-                "csrf": csrf_token(request.session)}
+                "csrf": csrf_token(request.session), "formaal": list(lookup_purposes(user.role))}
 
     # ------------------------------------------------------------------ compliance
 
@@ -329,8 +424,11 @@ def create_app(settings) -> FastAPI:
     @app.post("/compliance/samtykke", response_class=HTMLResponse)
     async def compliance_lineage(request: Request):
         user = require(request, "compliance")
-        form = await form_with_csrf(request)
-        purpose = form.get("formaal", "").strip() or "compliance: samtykkesporing"
+        form = await form_with_csrf(request, user)
+        try:
+            purpose = purpose_of(form, user)[0]
+        except audit.BadPurpose:
+            return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
         try:
             report = lineage_report(stores.warehouse, form.get("cpr", ""))
         except LookupError_ as exc:
@@ -350,8 +448,11 @@ def create_app(settings) -> FastAPI:
     @app.post("/compliance/adgangslog", response_class=HTMLResponse)
     async def compliance_log(request: Request):
         user = require(request, "compliance")
-        form = await form_with_csrf(request)
-        purpose = form.get("formaal", "").strip() or "compliance: adgangslog"
+        form = await form_with_csrf(request, user)
+        try:
+            purpose = purpose_of(form, user)[0]
+        except audit.BadPurpose:
+            return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
         cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
         if cpr:
             from .. import cpr as cprmod
@@ -406,9 +507,11 @@ def create_app(settings) -> FastAPI:
 
 
 def serve(settings: WebSettings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run uvicorn without its access log (our middleware logs method, path and status only)."""
+    """Run uvicorn without its access log (our middleware logs method, path and status only). Everything is
+    logged through the root logger's handler, which masks CPR numbers (uvicorn's own records included)."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info",
+    logsafe.install_everywhere()
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info", log_config=None,
                 proxy_headers=False, server_header=False)
