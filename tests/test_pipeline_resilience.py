@@ -52,7 +52,7 @@ def test_registry_never_reachable_still_runs_closed(small_municipality, tmp_path
     outcome = run_job(settings_for(small_municipality, warehouse, samtykke=UNREACHABLE), "nightly")
     assert outcome.success, outcome.failure
     assert query(warehouse, "SELECT status FROM meta.runs") == [("consent_fail_closed",)]
-    assert not (tmp_path / "exports").exists()  # nothing was ever published across departments
+    assert not list((tmp_path / "exports").glob("*.duckdb"))  # nothing was ever published across departments
 
 
 def test_department_down_reuses_last_snapshot_and_reports_degraded(small_municipality, tmp_path):
@@ -111,7 +111,7 @@ def test_run_killed_midway_leaves_published_files_intact(small_municipality, tmp
     proc = _cli("run", "--sources", str(small_municipality), "--warehouse", str(warehouse), "--full-refresh",
                 start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     deadline = time.time() + 120
-    while not list(tmp_path.glob("w.duckdb.building-*")) and time.time() < deadline:
+    while not list(tmp_path.glob("sets/.building-*")) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)  # well into ingestion
     os.killpg(proc.pid, signal.SIGKILL)
@@ -120,7 +120,7 @@ def test_run_killed_midway_leaves_published_files_intact(small_municipality, tmp
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM meta.runs").fetchall()[0][0] == 1
     run(small_municipality, warehouse)  # the next run succeeds without manual clean-up
-    assert not list(tmp_path.glob("w.duckdb.building-*"))
+    assert not list(tmp_path.glob("sets/.building-*"))
     assert query(warehouse, "SELECT count(*) FROM meta.runs")[0][0] == 2
 
 
