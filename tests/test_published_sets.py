@@ -203,3 +203,23 @@ def test_building_files_are_owner_only_from_the_first_byte(tiny, tmp_path):
         time.sleep(0.01)
     proc.communicate(timeout=60)
     assert proc.returncode == 0 and seen_files > 0
+
+
+def test_an_export_group_may_read_the_exports_but_not_the_warehouse(tiny, tmp_path):
+    import grp
+
+    from pipeline_helpers import settings_for
+    from samlet_overblik.runner import run_job
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    warehouse = tmp_path / "samlet_overblik.duckdb"
+    settings = settings_for(tiny, warehouse)
+    settings.export_group = group
+    assert run_job(settings, "nightly").success
+    pub = wh.published_set(warehouse)
+    assert stat.S_IMODE(os.stat(pub.warehouse).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(pub.warehouse.parent).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(pub.exports_dir).st_mode) == 0o750
+    for dept in DEPARTMENTS:
+        st = os.stat(pub.export(dept))
+        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == grp.getgrnam(group).gr_gid
