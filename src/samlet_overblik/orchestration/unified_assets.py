@@ -115,9 +115,11 @@ def analytics_asset() -> dg.AssetsDefinition:
         key=PUBLISHED_ANALYTICS,
         deps=[CITIZEN_OVERVIEW, FAMILY_OVERVIEW, COORDINATION_SIGNALS],
         group_name="published",
-        description="exports/analytics.duckdb for management information: keyed person hashes (HMAC-SHA256, secret "
-        "SAMLET_ANALYTICS_KEY), aggregates by department, flag, age band and district, cost per pathway; cells under 5 "
-        "citizens left out. Not published without a secret (except in the demo).",
+        description="exports/analytics.duckdb for management information: aggregates by department, flag, age band "
+        "and district, signals by rule, cost per pathway, each with its totals; every count of citizens is 0 or at "
+        "least 5, with secondary suppression so that no suppressed count can be worked out. Per-person rows (keyed "
+        "hashes, HMAC-SHA256 with SAMLET_ANALYTICS_KEY) only with SAMLET_ANALYTICS_MICRODATA=1. Not published "
+        "without a secret (except in the demo).",
         owners=OWNERS,
         kinds={"duckdb"},
     )
@@ -126,14 +128,21 @@ def analytics_asset() -> dg.AssetsDefinition:
         demo = bool(getattr(run_settings, "analytics_demo", False))
         try:
             key = analytics.analytics_key(demo=demo)
-        except analytics.AnalyticsKeyMissing as exc:
+            microdata = analytics.microdata_enabled()
+        except analytics.AnalyticsNotPublished as exc:
             context.log.warning(str(exc))
-            return dg.MaterializeResult(metadata={"published": False, "reason": "no_analytics_key"})
+            reason = "no_analytics_key" if isinstance(exc, analytics.AnalyticsKeyMissing) else "invalid_setting"
+            return dg.MaterializeResult(metadata={"published": False, "reason": reason})
         with warehouse.connect(context.run_id) as con:
-            result = analytics.build_analytics(con, warehouse.building_exports(context.run_id), context.run_id, key)
+            result = analytics.build_analytics(con, warehouse.building_exports(context.run_id), context.run_id, key,
+                                                microdata=microdata)
+        # counts only: how many cells were withheld, never which
         return dg.MaterializeResult(
             metadata={"published": True, "ephemeral_key": demo and not analytics.os.environ.get(analytics.KEY_ENV),
+                      "microdata": result.microdata,
                       "suppressed_cells": result.suppressed_cells,
+                      "suppressed.primary": result.suppressed_primary,
+                      "suppressed.secondary": result.suppressed_secondary,
                       **{f"rows.{k}": v for k, v in result.tables.items()},
                       "duration_s": round(time.perf_counter() - started, 3)}
         )
