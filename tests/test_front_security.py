@@ -423,3 +423,47 @@ def test_cli_purposes_come_from_the_policy(w, tmp_path):
              "--purpose", f"{PURPOSE} — opkald fra {w.cpr}", env=env)
     assert ok.returncode == 0, ok.stderr
     assert [r["purpose"] for r in audit.lookups(url)] == [f"{PURPOSE} — opkald fra [fjernet]"]
+
+
+def test_a_policy_broken_while_serving_refuses_lookups_in_one_line(w, users, audit_path, tmp_path, monkeypatch,
+                                                                   caplog):
+    from samlet_overblik.consent.policy import default_policy_path
+    from samlet_overblik.web.app import WebConfigError
+
+    text = default_policy_path().read_text(encoding="utf-8")
+    own = tmp_path / "policy.yaml"
+    own.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SAMLET_POLICY_FILE", str(own))
+    app = create_app(WebSettings(w.warehouse, users, SECRET))
+    c, token = logged_in(app, "anne")
+    own.write_text(text.replace("sensitive_categories: [helbred, misbrug]", "sensitive_categories: []"), encoding="utf-8")
+    caplog.set_level(logging.INFO)
+    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    assert r.status_code == 503 and "<svg" not in r.text and "content-security-policy" in r.headers
+    assert "Traceback" not in caplog.text and not any(rec.exc_info for rec in caplog.records)
+    assert not audit_path.exists() or rows_on_disk(audit_path) == []
+    with pytest.raises(WebConfigError, match="helbred, misbrug"):
+        create_app(WebSettings(w.warehouse, users, SECRET))
+
+
+def test_the_log_filter_masks_messages_arguments_and_tracebacks():
+    import io
+
+    from samlet_overblik.web.logsafe import RedactCpr
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactCpr())
+    logger = logging.getLogger("test_front_security.filter")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError(f"bad value {SPELLINGS[1]}")
+        except ValueError:
+            logger.error("lookup of %s failed (%s)", SPELLINGS[0], SPELLINGS[2], exc_info=True)
+        logger.warning("plain 200262-3461 in the message")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "3461" not in text and "Traceback" in text and text.count("[fjernet]") == 4

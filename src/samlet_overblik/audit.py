@@ -290,6 +290,13 @@ def _log_for(url: str) -> _SqliteLog | _DatabaseLog:
     return _LOGS[url]
 
 
+def _forget(url: str) -> None:
+    """After a failure: start afresh next time (a database server's pool is closed, not leaked)."""
+    old = _LOGS.pop(url, None)
+    if old is not None:
+        old.engine.dispose()
+
+
 def _migrate(conn: sa.Connection) -> None:
     """Add columns that logs written by older versions lack (the log is never rebuilt)."""
     have = {c["name"] for c in sa.inspect(conn).get_columns("access_log")}
@@ -324,7 +331,7 @@ def log_access(
     try:
         _log_for(url).insert(values)
     except Exception as exc:
-        _LOGS.pop(url, None)
+        _forget(url)
         raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
 
 
@@ -341,5 +348,5 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
     try:
         return _log_for(url).select(q)
     except Exception as exc:
-        _LOGS.pop(url, None)
+        _forget(url)
         raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None

@@ -152,7 +152,11 @@ def create_app(settings) -> FastAPI:
     def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
         ctx.setdefault("user", getattr(request.state, "user", None))
         ctx["csrf"] = csrf_token(request.session)
-        ctx.setdefault("purposes", lookup_purposes(ctx["user"].role) if ctx["user"] else ())
+        if "purposes" not in ctx:
+            try:
+                ctx["purposes"] = lookup_purposes(ctx["user"].role) if ctx["user"] else ()
+            except PolicyError:  # the page still renders (an error page, say); lookups are refused meanwhile
+                ctx["purposes"] = ()
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 
     def safe_path(request: Request) -> str:
