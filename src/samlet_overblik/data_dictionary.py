@@ -61,7 +61,7 @@ engine = sqlalchemy.create_engine("duckdb:///warehouse/exports/sundhed_aeldre.du
 ```
 
 ```sql
--- duckdb -readonly warehouse/exports/analytics.duckdb   (no CPR, names or addresses; cells < 5 left out)
+-- duckdb -readonly warehouse/exports/analytics.duckdb   (no CPR, names or addresses; counts under 5 and cells that would give them away suppressed)
 SELECT * FROM cost_per_pathway ORDER BY annual_cost_dkk_total DESC;
 SELECT * FROM by_flag WHERE flag = 'complex_case';
 ```
@@ -74,10 +74,17 @@ Only what that department may see. `interventions` (contract: `person_key, cpr, 
 title, legal_paragraph, start_date, end_date, monthly_cost, basis`, then kind, caseworker, source record and
 data_as_of); `citizen_overview`, `family_overview`, `family_members`, `coordination_signals` and `signal_rules`
 with the columns of their `unified.*` counterparts below (citizen_overview adds `cpr`), computed by the same SQL
-from the visible records only; `home_visits` (visible visits, without address); `export_info`.
+from the visible records only; `coordination_plans` (the plans and tovholder the department may see, with goals and
+the basis that admitted each) and `home_visits` (visible visits, without address, with basis and category);
+`export_info`. Lookups leave out rows whose basis is listed in `warehouse/revocations.json` (withdrawn since the
+export was built).
 
-`warehouse/exports/analytics.duckdb`: `citizen_pathways` (keyed person hash), `by_department`, `by_flag`,
-`cost_per_pathway`, `signals_by_rule`, `analytics_info`.
+The paths are links into the current published set (`warehouse/current -> sets/<run id>`): the warehouse and every
+export of one run become current together.
+
+`warehouse/exports/analytics.duckdb`: `by_department`, `by_flag`, `cost_per_pathway`, `signals_by_rule` (each with
+`i alt` total rows) and `analytics_info`; `citizen_pathways` (keyed person hash, per person) only with
+`SAMLET_ANALYTICS_MICRODATA=1`.
 """
 
 
