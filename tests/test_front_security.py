@@ -467,3 +467,11 @@ def test_the_log_filter_masks_messages_arguments_and_tracebacks():
         logger.removeHandler(handler)
     text = out.getvalue()
     assert "3461" not in text and "Traceback" in text and text.count("[fjernet]") == 4
+
+
+def test_a_cpr_typed_with_other_separators_is_looked_up_as_a_cpr(app, w, audit_path):
+    c, token = logged_in(app, "anne")
+    dotted = f"{w.cpr[:2]}.{w.cpr[2:4]}.{w.cpr[4:6]}-{w.cpr[6:]}"
+    r = c.post("/soeg", data={"csrf": token, "soegning": dotted, "formaal": PURPOSE})
+    assert r.status_code == 200 and "<svg" in r.text and w.cpr[6:] not in r.text
+    assert [(row[1], row[3]) for row in rows_on_disk(audit_path)] == [(w.person_key, "web:borger")]

@@ -39,7 +39,7 @@ from .. import audit, borger
 from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
 from ..consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 from ..consent.policy import PolicyError, lookup_purposes, policy_in_use
-from ..cpr import redact_cpr
+from ..cpr import REDACTED, redact_cpr
 from ..users import User, UsersError, load_users, users_file
 from . import logsafe
 from .timeline import COLOURS, timeline_svg
@@ -338,9 +338,11 @@ def create_app(settings) -> FastAPI:
             purpose, chosen, note = purpose_of(form, user)
         except audit.BadPurpose:
             return _no_purpose(request, user)
+        # A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name.
+        cpr_typed = text if _CPR_LIKE.match(text) else re.sub(r"[^0-9]", "", text) if redact_cpr(text) == REDACTED else None
         try:
-            if _CPR_LIKE.match(text):
-                view = borger.citizen_view(stores, user, cpr=text, purpose=purpose, channel="web:borger",
+            if cpr_typed is not None:
+                view = borger.citizen_view(stores, user, cpr=cpr_typed, purpose=purpose, channel="web:borger",
                                            requested_department=requested)
                 return _view_page(request, user, view, chosen, note)
             hits = borger.search_by_name(stores, user, text, purpose=purpose, channel="web:navnesoeg",
