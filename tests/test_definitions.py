@@ -65,3 +65,29 @@ def test_consent_sensor_skips_when_registry_unreachable():
     with dg.build_sensor_context(resources={"source_samtykke": SourceSystem(name="samtykke", url=url)}) as ctx:
         result = sensor.evaluate_tick(ctx)
     assert not result.run_requests and "hemmeligt" not in (result.skip_message or "")
+
+
+def test_consent_sensor_is_not_blinded_by_a_stamp_in_the_future(tmp_path):
+    # Finding 1: the fingerprint was max(opdateret_tid) and the row count; one row stamped 2099 (or a garbage stamp,
+    # which sorts after every date as text) hid every later withdrawal from the sensor.
+    from samlet_overblik.orchestration.sensors import registry_fingerprint
+
+    url = f"sqlite:///{tmp_path / 'samtykke.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE samtykke (samtykke_id TEXT, version INT, tilbagekaldt_tid TEXT, opdateret_tid TEXT)"))
+        conn.execute(sa.text("INSERT INTO samtykke VALUES ('S1', 1, NULL, '2026-11-01 10:00:00'), "
+                             "('S2', 1, NULL, '2099-01-01 00:00:00'), ('S3', 1, NULL, 'garbage')"))
+    before = registry_fingerprint(url)
+    with engine.begin() as conn:  # a withdrawal, stamped now
+        conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = '2026-11-02 08:00:00', opdateret_tid = '2026-11-02 08:00:00' "
+                             "WHERE samtykke_id = 'S1'"))
+    after_withdrawal = registry_fingerprint(url)
+    assert after_withdrawal != before
+    with engine.begin() as conn:  # a hard delete
+        conn.execute(sa.text("DELETE FROM samtykke WHERE samtykke_id = 'S3'"))
+    assert registry_fingerprint(url) not in (before, after_withdrawal)
+    with engine.begin() as conn:  # a value that is not UTF-8 does not make the registry look unreachable
+        conn.execute(sa.text("INSERT INTO samtykke VALUES ('S4', 1, NULL, CAST(:b AS TEXT))"), {"b": b"\xff\xfe"})
+    assert registry_fingerprint(url) is not None
+    engine.dispose()

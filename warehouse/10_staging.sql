@@ -178,3 +178,25 @@ COMMENT ON COLUMN staging.code_map.code IS 'The code as the source writes it.';
 COMMENT ON COLUMN staging.code_map.title IS 'Danish title.';
 COMMENT ON COLUMN staging.code_map.category IS 'Sharing category.';
 COMMENT ON COLUMN staging.code_map.legal_paragraph IS 'Canonical legal paragraph when the code implies one.';
+
+-- How each source table was read. Written by extraction (src/samlet_overblik/ingest.py), which feeds staging;
+-- it sits in the meta schema beside meta.source_loads, and in this file because the raw layer has no DDL of its own.
+CREATE TABLE IF NOT EXISTS meta.source_reads (
+    run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_table VARCHAR NOT NULL, mode VARCHAR NOT NULL,
+    read_at TIMESTAMP NOT NULL, read_from TIMESTAMP, next_read_from TIMESTAMP, rows_read BIGINT, rows_total BIGINT,
+    rows_deleted BIGINT, keys_compared BOOLEAN, future_stamped_rows BIGINT, problem_rows BIGINT
+);
+COMMENT ON TABLE meta.source_reads IS 'History: how each run read each source table (incremental read-from points, deletions, future and unparseable update stamps). Carried across runs; the next incremental read starts at the latest next_read_from.';
+COMMENT ON COLUMN meta.source_reads.run_id IS 'Run (or consent-watcher for the watcher''s scratch reads).';
+COMMENT ON COLUMN meta.source_reads.source IS 'Source system.';
+COMMENT ON COLUMN meta.source_reads.source_table IS 'Table.';
+COMMENT ON COLUMN meta.source_reads.mode IS 'full (first read, schema change, no update stamp or --full-refresh), snapshot (read whole every run: the consent registry) or incremental (by update stamp).';
+COMMENT ON COLUMN meta.source_reads.read_at IS 'Start of the read (UTC): no read-from point is ever set after it.';
+COMMENT ON COLUMN meta.source_reads.read_from IS 'Incremental reads: rows with an update stamp at or after this were read (plus every row whose stamp is missing or not a timestamp); NULL for a whole read.';
+COMMENT ON COLUMN meta.source_reads.next_read_from IS 'Where the next incremental read starts: the newest parsed update stamp not after read_at, minus the overlap (job.yaml ingest.overlap_minutes); NULL: read whole.';
+COMMENT ON COLUMN meta.source_reads.rows_read IS 'Rows read from the source in this run.';
+COMMENT ON COLUMN meta.source_reads.rows_total IS 'Rows in the raw copy afterwards.';
+COMMENT ON COLUMN meta.source_reads.rows_deleted IS 'Rows gone from the source since the previous copy (found by comparing keys), removed from raw and so from staging.';
+COMMENT ON COLUMN meta.source_reads.keys_compared IS 'Whether deletions were looked for in this run (always for whole reads; incremental reads by job.yaml ingest.key_check_*).';
+COMMENT ON COLUMN meta.source_reads.future_stamped_rows IS 'Rows of the raw copy whose update stamp is after read_at: they never move the read-from point and are read again next run.';
+COMMENT ON COLUMN meta.source_reads.problem_rows IS 'Rows of the raw copy marked at extraction (invalid_encoding, invalid_integer, invalid_boolean, oversized_value, unparseable_update_stamp): staging quarantines them with that reason.';

@@ -123,7 +123,18 @@ COMMENT ON COLUMN consent.run_status.policy_version IS 'Policy version applied.'
 COMMENT ON COLUMN consent.run_status.consent_rows IS 'Consent versions staged.';
 COMMENT ON COLUMN consent.run_status.quarantined_rows IS 'Consent versions quarantined.';
 COMMENT ON COLUMN consent.run_status.fail_closed IS 'True when nothing crossed a department boundary in this run.';
-COMMENT ON COLUMN consent.run_status.reason IS 'registry_unreachable, registry_empty, registry_invalid or NULL.';
+COMMENT ON COLUMN consent.run_status.reason IS 'registry_unreachable, registry_empty, registry_shrunk, registry_invalid or NULL.';
+-- Added after the first release: warehouses built before it get the column here.
+ALTER TABLE consent.run_status ADD COLUMN IF NOT EXISTS lost_versions BIGINT;
+COMMENT ON COLUMN consent.run_status.lost_versions IS 'Consent versions of the last trusted run''s registry (consent.registry_keys) that the registry no longer has (deleted).';
+
+CREATE TABLE IF NOT EXISTS consent.registry_keys (
+    samtykke_id VARCHAR, version VARCHAR, run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE consent.registry_keys IS 'The keys of every consent version (valid or quarantined) in the registry as the latest run that trusted it saw them: the baseline a later run compares with to notice deleted consents (fail closed as registry_shrunk above consent_registry.max_lost_share in pipelines/job.yaml). Carried across runs.';
+COMMENT ON COLUMN consent.registry_keys.samtykke_id IS 'Consent id.';
+COMMENT ON COLUMN consent.registry_keys.version IS 'Version as text (NULL when it could not be read).';
+COMMENT ON COLUMN consent.registry_keys.run_id IS 'The trusted run that saw it.';
 
 CREATE TABLE IF NOT EXISTS unified.access_grants (
     source VARCHAR NOT NULL, source_table VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_key VARCHAR,

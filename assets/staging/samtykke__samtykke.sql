@@ -3,7 +3,7 @@
 -- description: Consent versions from the registry; a version that cannot be interpreted is quarantined (and so never admits anything).
 SELECT
     CAST(r.samtykke_id AS VARCHAR) AS samtykke_id,
-    CAST(r.version AS INTEGER) AS version,
+    TRY_CAST(r.version AS INTEGER) AS version,
     normalise_cpr(r.cpr) AS cpr,
     normalise_cpr(r.givet_af_cpr) AS given_by_cpr,
     r.formaal AS purpose,
@@ -15,6 +15,7 @@ SELECT
     parse_ts(r.opdateret_tid) AS updated_at,
     CASE
         WHEN r.samtykke_id IS NULL OR r.version IS NULL THEN 'missing_key'
+        WHEN TRY_CAST(r.version AS INTEGER) IS NULL THEN 'invalid_version'
         WHEN cpr_status(normalise_cpr(r.cpr)) NOT IN ('valid', 'replacement') THEN 'invalid_cpr'
         WHEN r.givet_af_cpr IS NOT NULL AND normalise_cpr(r.givet_af_cpr) IS NULL THEN 'invalid_cpr'
         WHEN parse_ts(r.givet_tid) IS NULL THEN 'unparseable_date'

@@ -100,17 +100,23 @@ def run_job(
 
 
 def _first_failure(result) -> str:
+    """One line for the CLI: the failed step and why, with anything that may be a value taken out.
+
+    Our own messages name source, table, column and row key only; an error text we did not write (a driver's, DuckDB's)
+    can quote a row, so every line passes through ``ingest.value_free``."""
+    from .ingest import value_free
+
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             user = event.step_failure_data.user_failure_data
             if user and user.description:
-                return f"{event.step_key}: {user.description}"
+                return f"{event.step_key}: {value_free(user.description, limit=300)}"
             # The innermost cause is the user's error; keep its first line only (no traceback).
             err = event.step_failure_data.error
             while err is not None and err.cause is not None:
                 err = err.cause
-            msg = (err.message or "").strip().splitlines() if err else []
-            return f"{event.step_key}: {msg[0] if msg else 'failed'}"
+            msg = value_free(err.message or "", limit=300) if err else ""
+            return f"{event.step_key}: {msg or 'failed'}"
     return "run failed"
 
 

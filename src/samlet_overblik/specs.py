@@ -1,13 +1,16 @@
 """Source-system specs: the YAML files in ``pipelines/`` loaded into typed objects.
 
-A spec names a source's tables, their columns and SQL types, primary keys and update stamps.
-The generator creates tables from it; ingestion reads by it.
+A spec names a source's tables, their columns and SQL types, primary keys and update stamps, and how the
+source is read (``read: incremental``, the default, or ``read: snapshot``: whole every run).
+The generator creates tables from it; ingestion reads by it. ``job.yaml``'s ``ingest`` and
+``consent_registry`` sections (how sources are read) are loaded here too, type-checked.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,6 +50,8 @@ class SourceSpec:
     description: str
     default_file: str
     tables: dict[str, TableSpec] = field(default_factory=dict)
+    # Read whole every run (compared by key with the previous copy) instead of incrementally by update stamp.
+    snapshot: bool = False
     # "table.column" -> code -> {title, category, legal}: the mapping to the canonical model.
     codes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
@@ -67,6 +72,14 @@ class SourceSpec:
         for table in self.tables.values():
             table.sqlalchemy_table(md)
         return md
+
+
+def varchar_length(declared: str) -> int | None:
+    """The n of ``VARCHAR(n)``; None for any other type."""
+    m = _TYPE_RE.match(declared.strip().upper())
+    if m and m["name"] == "VARCHAR" and m["args"]:
+        return int(m["args"].split(",")[0])
+    return None
 
 
 def sql_type(declared: str) -> sa.types.TypeEngine:
@@ -123,6 +136,9 @@ def load_source_spec(path: Path) -> SourceSpec:
             person_table=bool(t.get("person_table", False)),
             description=str(t.get("description", "")),
         )
+    read = doc.get("read", "incremental")
+    if read not in ("incremental", "snapshot"):
+        raise SpecError(f"{path.name}: read must be incremental or snapshot")
     codes = doc.get("codes") or {}
     from . import CATEGORIES
 
@@ -137,6 +153,7 @@ def load_source_spec(path: Path) -> SourceSpec:
         description=str(doc.get("description", "")),
         default_file=doc.get("default_file", f"{doc['name']}.sqlite"),
         tables=tables,
+        snapshot=read == "snapshot",
     )
 
 
@@ -150,3 +167,63 @@ def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
         spec = load_source_spec(path)
         specs[spec.name] = spec
     return specs
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How sources are read (``job.yaml``: ``ingest`` and ``consent_registry``)."""
+
+    # Incremental reads start this long before the newest update stamp already seen (and never after the start of
+    # the read that saw it): rows committed late, or stamped by a clock behind ours, are read again, not missed.
+    overlap: timedelta = timedelta(minutes=60)
+    # Incrementally read tables up to this many rows compare their key set with the source every run;
+    # larger ones when the last comparison is older than key_check_every (so at least every nightly).
+    key_check_max_rows: int = 1_000_000
+    key_check_every: timedelta = timedelta(hours=20)
+    # The consent registry lost more than this share of its consent versions since the last run that trusted it:
+    # fail closed (registry_shrunk).
+    registry_max_lost_share: float = 0.2
+
+
+def _number(doc: dict, key: str, where: str, *, integer: bool = False, low: float = 0.0, high: float | None = None):
+    value = doc[key]
+    # A boolean is not a number (YAML's `true` would otherwise read as 1).
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise SpecError(f"job.yaml: {where}.{key} must be {'an integer' if integer else 'a number'}")
+    if value < low or (high is not None and value > high):
+        raise SpecError(f"job.yaml: {where}.{key} must be between {low:g} and {high:g}" if high is not None
+                        else f"job.yaml: {where}.{key} must be at least {low:g}")
+    return value
+
+
+def load_job_settings(folder: Path | None = None) -> dict:
+    path = (folder or data_dir("pipelines")) / "job.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise SpecError(f"{path.name}: not valid YAML") from None
+    if not isinstance(doc, dict):
+        raise SpecError(f"{path.name}: must be a mapping of sections")
+    return doc
+
+
+def load_ingest_settings(folder: Path | None = None) -> IngestSettings:
+    """The ``ingest`` and ``consent_registry`` sections of ``job.yaml``; a missing key keeps its default."""
+    doc = load_job_settings(folder)
+    ingest, registry = doc.get("ingest") or {}, doc.get("consent_registry") or {}
+    if not isinstance(ingest, dict) or not isinstance(registry, dict):
+        raise SpecError("job.yaml: ingest and consent_registry must be mappings")
+    unknown = (set(ingest) - {"overlap_minutes", "key_check_max_rows", "key_check_hours"}) | (
+        set(registry) - {"max_lost_share"})
+    if unknown:
+        raise SpecError(f"job.yaml: unknown key(s) {', '.join(sorted(unknown))} in ingest / consent_registry")
+    d = IngestSettings()
+    return IngestSettings(
+        overlap=timedelta(minutes=_number(ingest, "overlap_minutes", "ingest")) if "overlap_minutes" in ingest else d.overlap,
+        key_check_max_rows=_number(ingest, "key_check_max_rows", "ingest", integer=True)
+        if "key_check_max_rows" in ingest else d.key_check_max_rows,
+        key_check_every=timedelta(hours=_number(ingest, "key_check_hours", "ingest"))
+        if "key_check_hours" in ingest else d.key_check_every,
+        registry_max_lost_share=float(_number(registry, "max_lost_share", "consent_registry", high=1.0))
+        if "max_lost_share" in registry else d.registry_max_lost_share,
+    )

@@ -10,6 +10,9 @@ one raw table that yields the target table's columns plus ``_reject_reason`` (NU
 
 Good rows replace that source table's rows in the target; rejected rows go to
 ``quarantine.rejected_rows`` with the reason and the raw row, and are counted in ``quarantine.counts``.
+A raw row that extraction marked (``_problem``: invalid_encoding, invalid_integer, invalid_boolean,
+oversized_value, unparseable_update_stamp) is rejected with that reason whatever the SQL decided.
+A failing statement is reported by asset and kind of error, never with DuckDB's text (it can quote a value).
 """
 
 from __future__ import annotations
@@ -104,10 +107,46 @@ def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
     return {"source", "source_table"} <= cols
 
 
+class StagingFailed(RuntimeError):
+    """A staging asset's SQL failed (message: the asset and the kind of error, never a value)."""
+
+
 def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {asset.sql()}")
+    try:
+        return _run_staging_asset(con, asset, run_id, now)
+    except duckdb.Error as exc:
+        from .ingest import value_free
+
+        raise StagingFailed(f"staging asset {asset.name} failed ({type(exc).__name__}: {value_free(str(exc))})") from None
+
+
+def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> None:
+    """Reject the rows extraction marked, with its reason (the raw row, in ``_raw_row``, carries the mark)."""
+    if not asset.source:
+        return
+    from .ingest import _column_types, raw_table_name
+
+    raw = raw_table_name(asset.source_system, asset.source_table)
+    if "_problem" not in _column_types(con, raw):
+        return
+    if not con.execute(f"SELECT count(*) FROM {raw} WHERE _problem IS NOT NULL").fetchall()[0][0]:
+        return
+    con.execute(
+        "UPDATE _staged SET _reject_reason = json_extract_string(_raw_row, '$._problem') "
+        "WHERE json_extract_string(_raw_row, '$._problem') IS NOT NULL"
+    ).fetchall()
+
+
+def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+    body = asset.sql().rstrip().rstrip(";")
+    # The reason as text whatever the SQL wrote (a bare NULL has no type, and an extraction mark may replace it).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _staged AS SELECT * REPLACE (CAST(_reject_reason AS VARCHAR) AS _reject_reason) "
+        f"FROM (\n{body}\n)"
+    )
     keyed = _has_source_columns(con, asset.target)
     try:
+        _mark_extraction_problems(con, asset)
         with transaction(con):
             if keyed:
                 con.execute(

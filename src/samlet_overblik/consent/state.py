@@ -4,7 +4,8 @@ Default deny. A department always sees its own records; a record of department S
 department V != S only when, at the run's reference time, a consent in force covers (S -> V, category)
 for the citizen, or an enabled legal-basis rule of the policy allows it. Every admitted pair carries
 its basis (``samtykke:<id>@<version>`` or ``lov:<rule id>``); every blocked pair its reason.
-When the registry cannot be trusted the run fails closed: nothing crosses a department boundary.
+When the registry cannot be trusted (unreachable, emptied, shrunk by deletions, too many unreadable rows) the run
+fails closed: nothing crosses a department boundary.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ConsentState:
     by_status: dict[str, int]
     fail_closed: bool
     reason: str | None
+    lost_versions: int = 0
 
 
 def record_history(con: duckdb.DuckDBPyConnection, run_id: str, ref: datetime) -> None:
@@ -125,8 +127,32 @@ def evaluate_consents(con: duckdb.DuckDBPyConnection, policy: Policy, ref: datet
     )
 
 
-def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> ConsentState:
-    """Decide whether the registry can be trusted in this run; record the verdict in consent.run_status."""
+def _registry_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """``_registry_now``: the key of every consent version the registry holds in this run, valid or quarantined."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _registry_now AS
+        SELECT DISTINCT samtykke_id, CAST(version AS VARCHAR) AS version FROM staging.consents
+        UNION
+        SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id'), json_extract_string(raw_row, '$.version')
+        FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'
+        """
+    )
+
+
+def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime,
+                   max_lost_share: float | None = None) -> ConsentState:
+    """Decide whether the registry can be trusted in this run; record the verdict in consent.run_status.
+
+    Fails closed when the registry could not be read (``registry_unreachable``), is empty after a run that had
+    consents (``registry_empty``), lost more than ``max_lost_share`` (job.yaml ``consent_registry.max_lost_share``)
+    of the consent versions the last trusted run saw (``registry_shrunk``: compared with ``consent.registry_keys``,
+    so a shrunken registry stays closed run after run until the versions are back or the share is raised), or
+    holds too many rows that could not be read (``registry_invalid``)."""
+    if max_lost_share is None:
+        from ..specs import load_ingest_settings
+
+        max_lost_share = load_ingest_settings().registry_max_lost_share
     unreachable = con.execute(
         "SELECT count(*) FROM meta.source_loads WHERE run_id = ? AND source = 'samtykke' AND status <> 'ok'", [run_id]
     ).fetchall()[0][0]
@@ -139,20 +165,34 @@ def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, 
         "ORDER BY reference_time DESC LIMIT 1",
         [run_id],
     ).fetchall()
+    _registry_keys(con)
+    baseline, lost = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM _registry_now n "
+        "WHERE n.samtykke_id IS NOT DISTINCT FROM b.samtykke_id AND n.version IS NOT DISTINCT FROM b.version)) "
+        "FROM consent.registry_keys b"
+    ).fetchall()[0]
     reason = None
     if unreachable:
         reason = "registry_unreachable"
     elif rows == 0 and previous and previous[0][0] > 0:
         reason = "registry_empty"
+    elif baseline and lost / baseline > max_lost_share:
+        reason = "registry_shrunk"
     elif rows + quarantined > 0 and quarantined / (rows + quarantined) > policy.registry_max_invalid_share:
         reason = "registry_invalid"
+    if reason is None:
+        # Trusted: this run's registry becomes the baseline the next run is compared with.
+        con.execute("DELETE FROM consent.registry_keys")
+        con.execute("INSERT INTO consent.registry_keys SELECT samtykke_id, version, ? FROM _registry_now", [run_id])
+    con.execute("DROP TABLE _registry_now")
     con.execute("DELETE FROM consent.run_status WHERE run_id = ?", [run_id])
     con.execute(
-        "INSERT INTO consent.run_status VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, ref, policy.version, rows, quarantined, reason is not None, reason],
+        "INSERT INTO consent.run_status (run_id, reference_time, policy_version, consent_rows, quarantined_rows, "
+        "fail_closed, reason, lost_versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, ref, policy.version, rows, quarantined, reason is not None, reason, lost],
     )
     by_status = dict(con.execute("SELECT status, count(*) FROM consent.evaluated GROUP BY 1").fetchall())
-    return ConsentState(rows, quarantined, by_status.get("in_force", 0), by_status, reason is not None, reason)
+    return ConsentState(rows, quarantined, by_status.get("in_force", 0), by_status, reason is not None, reason, lost)
 
 
 def refresh_consent_state(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> ConsentState:

@@ -52,51 +52,49 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                     con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh
                 )
             except ingest.SourceUnavailable as exc:
+                # The message names the source and table only (ingest never passes a driver's text on).
                 stale = _reuse_last_snapshot(con, spec, context.run_id, loaded_at, str(exc))
                 if not stale:
                     raise dg.Failure(description=f"{exc}; no earlier snapshot to reuse") from None
                 context.log.warning(f"{exc}; reusing the last good snapshot (department data marked stale)")
-                return dg.MaterializeResult(
-                    metadata={"status": "stale", "reason": str(exc), "tables": len(stale)}
-                )
+                return dg.MaterializeResult(metadata={"status": "stale", "tables": len(stale)})
             for r in results:
                 con.execute(
                     "INSERT INTO meta.source_loads VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, NULL)",
                     [context.run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
                 )
-        meta = {f"rows.{r.table}": r.rows_total for r in results}
-        meta.update({f"read.{r.table}": r.rows_read for r in results})
-        meta["status"] = "ok"
+        # Counts only: never a value from a row.
+        meta: dict = {"status": "ok"}
+        for r in results:
+            meta.update({f"rows.{r.table}": r.rows_total, f"read.{r.table}": r.rows_read})
+            if r.rows_deleted:
+                meta[f"deleted.{r.table}"] = r.rows_deleted
+            if r.future_stamped_rows:
+                meta[f"future_stamped.{r.table}"] = r.future_stamped_rows
+            if r.problem_rows:
+                meta[f"marked_for_quarantine.{r.table}"] = r.problem_rows
         meta["duration_s"] = round(time.perf_counter() - started, 3)
+        future = sum(r.future_stamped_rows for r in results)
+        if future:
+            context.log.warning(f"{spec.name}: {future} row(s) with an update stamp in the future (read again every run "
+                                "until it has passed; see meta.source_reads)")
         return dg.MaterializeResult(metadata=meta)
 
     return _raw
 
 
 def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
-    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none."""
-    have = []
-    for table in spec.tables:
-        n = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = ?",
-            [f"{spec.name}__{table}"],
-        ).fetchall()[0][0]
-        if n:
-            have.append(table)
+    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none.
+
+    ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
+    have = [t for t in spec.tables if ingest._table_exists(con, ingest.raw_table_name(spec.name, t))]
     if len(have) < len(spec.tables):
         if spec.name != CONSENT_SOURCE:
             return []
         # The consent registry has never been read: stage it as empty so the run can go on and
         # fail closed (nothing crosses a department boundary) instead of failing outright.
-        from ..ingest import arrow_type, raw_table_name
-
         for table in spec.tables.values():
-            cols = ", ".join(f'"{c}" {_duck_type(arrow_type(t, "duckdb"))}' for c, t in table.columns.items())
-            con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {raw_table_name(spec.name, table.name)} "
-                f"({cols}, _source VARCHAR, _ingested_at TIMESTAMP, _run_id VARCHAR)"
-            )
+            ingest.create_empty_raw(con, spec, table)
         have = list(spec.tables)
     for table in have:
         last = con.execute(
@@ -109,22 +107,6 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
             [run_id, spec.name, table, last[1], last[0], reason],
         )
     return have
-
-
-def _duck_type(arrow) -> str:
-    import pyarrow as pa
-
-    if pa.types.is_int64(arrow):
-        return "BIGINT"
-    if pa.types.is_date32(arrow):
-        return "DATE"
-    if pa.types.is_timestamp(arrow):
-        return "TIMESTAMP"
-    if pa.types.is_decimal(arrow):
-        return f"DECIMAL({arrow.precision}, {arrow.scale})"
-    if pa.types.is_boolean(arrow):
-        return "BOOLEAN"
-    return "VARCHAR"
 
 
 def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
@@ -215,7 +197,8 @@ def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             context.log.warning(f"consent registry not usable ({state.reason}): failing closed, nothing crosses a department boundary")
         return {
             "policy_version": policy.version, "consent_versions": state.consent_rows, "quarantined": state.quarantined_rows,
-            "in_force": state.in_force, "fail_closed": state.fail_closed, "fail_closed_reason": state.reason or "",
+            "in_force": state.in_force, "lost_versions": state.lost_versions,
+            "fail_closed": state.fail_closed, "fail_closed_reason": state.reason or "",
             **{f"status.{k}": v for k, v in state.by_status.items()},
         }
 
@@ -288,7 +271,7 @@ def quality_checks(staging_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefini
 
 
 def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefinition:
-    """Warn when a source's newest update stamp is older than its configured limit (pipelines/job.yaml)."""
+    """Warn when a source's newest update stamp (not in the future) is older than its configured limit (pipelines/job.yaml)."""
     from ..ingest import raw_table_name
 
     stamped = [t for t in spec.tables.values() if t.update_stamp]
@@ -299,20 +282,24 @@ def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefin
         description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours.",
     )
     def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        now = _now()
         with warehouse.connect(context.run.run_id) as con:
+            # Parsed stamps, and none from the future: one row stamped 2099 must not make a silent source look fresh.
             newest = con.execute(
-                "SELECT max(t) FROM (" + " UNION ALL ".join(
-                    f'SELECT max(parse_ts("{t.update_stamp}")) AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped
-                ) + ")"
+                "SELECT max(t) FILTER (WHERE t <= $now) FROM (" + " UNION ALL ".join(
+                    f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped
+                ) + ")",
+                {"now": now},
             ).fetchall()[0][0] if stamped else None
         if newest is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       metadata={"newest_update": "none", "limit_hours": limit_hours})
-        age_h = (_now() - newest).total_seconds() / 3600
+                                       metadata={"age_hours": -1, "limit_hours": limit_hours})
+        age_h = (now - newest).total_seconds() / 3600
         return dg.AssetCheckResult(
             passed=age_h <= limit_hours,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"newest_update": newest.isoformat(sep=" "), "age_hours": round(age_h, 1), "limit_hours": limit_hours},
+            # Counts only (no stamp from a row).
+            metadata={"age_hours": round(age_h, 1), "limit_hours": limit_hours},
         )
 
     return _fresh

@@ -1,11 +1,14 @@
-"""The consent sensor: polls the registry's newest ``opdateret_tid`` and launches ``consent_refresh``.
+"""The consent sensor: polls a fingerprint of the whole consent registry and launches ``consent_refresh``.
 
-It also fires once when the date changes, because consents expire by date (``gyldig_til``) without
-any change in the registry.
+The fingerprint is the number of rows and an order-independent checksum of every row of the registry's tables
+(it is small), not the newest update stamp: a row stamped in the future, a garbage stamp or a deleted consent
+would blind a stamp. It also fires once when the date changes, because consents expire by date (``gyldig_til``)
+without any change in the registry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 
@@ -15,14 +18,30 @@ import sqlalchemy as sa
 from ..settings import redact_url
 from .jobs import job_settings
 
+REGISTRY_TABLES = ("samtykke", "samtykke_omfang")
+
 
 def registry_fingerprint(url: str) -> str | None:
-    """The newest update stamp and the number of consent versions, as text (None if unreachable)."""
+    """``<rows>|<checksum>`` over every row of the registry's tables, as text (None if unreachable).
+
+    The checksum is the sum of a hash per row (order-independent, so no sort in the source), and bytes are hashed as
+    stored: a value that is not UTF-8 changes the fingerprint like any other instead of failing the poll."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT max(opdateret_tid), count(*) FROM samtykke")).fetchall()[0]
-        return f"{row[0]}|{row[1]}"
+            if engine.dialect.name == "sqlite":
+                conn.connection.driver_connection.text_factory = bytes
+            present = [t for t in REGISTRY_TABLES if sa.inspect(conn).has_table(t)]
+            if REGISTRY_TABLES[0] not in present:
+                return None
+            rows, total = 0, 0
+            for table in present:
+                result = conn.execute(sa.text(f"SELECT * FROM {table}"))
+                for row in result:
+                    digest = hashlib.blake2b(f"{table}|{row!r}".encode("utf-8", "backslashreplace"), digest_size=8)
+                    total = (total + int.from_bytes(digest.digest(), "big")) % 2**64
+                    rows += 1
+        return f"{rows}|{total:016x}"
     except sa.exc.SQLAlchemyError:
         return None
     finally:
