@@ -129,3 +129,20 @@ def test_watch_once_hides_and_rebuilds(world):
     assert "starting consent_refresh" in cli.stdout
     with duckdb.connect(str(wh.published_set(warehouse).export("beskaeftigelse")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall() == [(0,)]
+
+
+def test_a_hard_deleted_consent_is_hidden_at_the_next_tick(world):
+    sources, warehouse = world
+    basis, cpr = _shared_basis(warehouse)
+    sid = basis.removeprefix("samtykke:").split("@")[0]
+    with sqlite3.connect(sources / "samtykke.sqlite") as con:
+        con.execute("DELETE FROM samtykke_omfang WHERE samtykke_id = ?", [sid])
+        con.execute("DELETE FROM samtykke WHERE samtykke_id = ?", [sid])
+    result = tick(warehouse, _registry(sources), load_policy())
+    rev = result.revocations
+    # Either that basis alone is revoked, or (a registry that lost a large share of its consents) every one is.
+    assert rev.hides("beskaeftigelse", basis, *next(
+        (e[2], e[3]) for e in rev.entries if e[1] == basis)) if not rev.all_consents else rev.reason == "registry_shrunk"
+    view = borger.citizen_view(borger.Stores(warehouse), ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
+    if view.get("synlig"):
+        assert basis not in _bases_shown(view)

@@ -28,7 +28,7 @@ import duckdb
 from .. import DEPARTMENTS
 from .. import warehouse as wh
 from .policy import Policy
-from .state import evaluate_consents
+from .state import check_registry, evaluate_consents
 
 REVOCATIONS_FILE = "revocations.json"
 CONSENT_SOURCE = "samtykke"
@@ -149,8 +149,7 @@ def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> i
     return con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
 
 
-def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None,
-         max_invalid_share: float | None = None) -> TickResult:
+def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None) -> TickResult:
     """Judge the registry as it is now against what the current set publishes; write the revocations."""
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
@@ -174,9 +173,8 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
             reason = "registry_unreachable"
             notes.append(type(exc).__name__)
         if reason is None:
-            reason = _verdict(con, rows, max_invalid_share if max_invalid_share is not None else policy.registry_max_invalid_share)
-        if reason is None:
             evaluate_consents(con, policy, now)
+            reason = _verdict(con, policy, now)
         _published_bases(con, published)
         if reason is not None:
             entries: set = set()
@@ -211,17 +209,16 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
     return TickResult(rev, refresh, digest, granted_new, time.perf_counter() - started, rows, notes)
 
 
-def _verdict(con: duckdb.DuckDBPyConnection, rows: int, max_invalid_share: float) -> str | None:
-    """The registry checks of a run, against the current set: emptied or mostly invalid -> closed."""
-    quarantined = con.execute(
-        "SELECT count(*) FROM quarantine.rejected_rows WHERE asset = 'samtykke__samtykke'").fetchall()[0][0]
-    before = con.execute(
-        "SELECT count(*) FROM pub.staging.consents").fetchall()[0][0]
-    if rows == 0 and before > 0:
-        return "registry_empty"
-    if rows + quarantined > 0 and quarantined / (rows + quarantined) > max_invalid_share:
-        return "registry_invalid"
-    return None
+def _verdict(con: duckdb.DuckDBPyConnection, policy: Policy, now: datetime) -> str | None:
+    """The registry checks of a run (``state.check_registry``: emptied, shrunk, mostly invalid), against the
+    verdicts and registry keys of the current set, as if this tick were the next run."""
+    for table in ("run_status", "registry_keys"):
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'pub' AND schema_name = 'consent' "
+                       "AND table_name = ?", [table]).fetchall()[0][0]:
+            con.execute(f"INSERT INTO consent.{table} BY NAME SELECT * FROM pub.consent.{table}")
+    con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, status) VALUES (?, ?, 'samtykke', 'ok')",
+                [_WATCH_RUN, CONSENT_SOURCE])
+    return check_registry(con, policy, _WATCH_RUN, now).reason
 
 
 def watch(warehouse: Path, registry_url: str, policy: Policy, *, interval: float, start_refresh,
