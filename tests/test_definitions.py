@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
+import duckdb
 import sqlalchemy as sa
 
 from samlet_overblik.definitions import defs
@@ -34,60 +33,66 @@ def test_nightly_schedule_runs_at_two_copenhagen_time():
     assert result.run_requests and len(result.run_requests) == 1
 
 
-def test_consent_sensor_fires_on_registry_change_only(tmp_path):
-    url = f"sqlite:///{tmp_path / 'samtykke.sqlite'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE samtykke (samtykke_id TEXT, version INT, opdateret_tid TEXT)"))
-        conn.execute(sa.text("INSERT INTO samtykke VALUES ('S1', 1, '2026-11-01 10:00:00')"))
-    local = build_defs(resource_overrides={"source_samtykke": SourceSystem(name="samtykke", url=url)})
-    sensor = local.resolve_sensor_def("consent_registry_sensor")
-    resources = {"source_samtykke": SourceSystem(name="samtykke", url=url)}
+def _sensor_world(tmp_path):
+    from datetime import date
 
+    from pipeline_helpers import run, settings_for
+
+    from samlet_overblik.generator import generate
+    from samlet_overblik.runner import resources_for
+
+    sources = tmp_path / "sources"
+    generate(400, 9, sources, noise="none", as_of=date(2026, 11, 1))
+    warehouse = tmp_path / "wh" / "samlet_overblik.duckdb"
+    settings = settings_for(sources, warehouse)
+    resources = resources_for(settings)
+    local = build_defs(resource_overrides=resources)
+    sensor = local.resolve_sensor_def("consent_registry_sensor")
+    needed = {k: resources[k] for k in ("source_samtykke", "warehouse", "run_settings")}
+    return sources, warehouse, sensor, needed, run
+
+
+def _evaluate(sensor, resources):
     with dg.build_sensor_context(resources=resources) as ctx:
-        first = sensor.evaluate_tick(ctx)
-    assert len(first.run_requests) == 1 and first.cursor
-    with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
-        unchanged = sensor.evaluate_tick(ctx)
-    assert not unchanged.run_requests
-    with engine.begin() as conn:  # a withdrawal is written
-        conn.execute(sa.text("UPDATE samtykke SET opdateret_tid = '2026-11-02 08:00:00'"))
-    with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
-        changed = sensor.evaluate_tick(ctx)
-    assert len(changed.run_requests) == 1 and json.loads(changed.cursor) != json.loads(first.cursor)
-    engine.dispose()
+        return sensor.evaluate_tick(ctx)
 
 
-def test_consent_sensor_skips_when_registry_unreachable():
-    url = "postgresql+psycopg2://x:hemmeligt@127.0.0.1:1/none?connect_timeout=1"
-    local = build_defs(resource_overrides={"source_samtykke": SourceSystem(name="samtykke", url=url)})
-    sensor = local.resolve_sensor_def("consent_registry_sensor")
-    with dg.build_sensor_context(resources={"source_samtykke": SourceSystem(name="samtykke", url=url)}) as ctx:
-        result = sensor.evaluate_tick(ctx)
-    assert not result.run_requests and "hemmeligt" not in (result.skip_message or "")
+def test_consent_sensor_hides_a_withdrawal_and_requests_one_refresh(tmp_path):
+    from samlet_overblik.consent.watcher import load_revocations
 
-
-def test_consent_sensor_is_not_blinded_by_a_stamp_in_the_future(tmp_path):
-    # Finding 1: the fingerprint was max(opdateret_tid) and the row count; one row stamped 2099 (or a garbage stamp,
-    # which sorts after every date as text) hid every later withdrawal from the sensor.
-    from samlet_overblik.orchestration.sensors import registry_fingerprint
-
-    url = f"sqlite:///{tmp_path / 'samtykke.sqlite'}"
-    engine = sa.create_engine(url)
+    sources, warehouse, sensor, resources, run = _sensor_world(tmp_path)
+    assert not _evaluate(sensor, resources).run_requests  # nothing published yet
+    run(sources, warehouse)
+    assert not _evaluate(sensor, resources).run_requests  # the exports match the registry
+    engine = sa.create_engine(f"sqlite:///{sources / 'samtykke.sqlite'}")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        sid = con.execute("SELECT split_part(basis, '@', 1) FROM unified.access_grants WHERE basis LIKE 'samtykke:%' "
+                          "ORDER BY 1 LIMIT 1").fetchall()[0][0].removeprefix("samtykke:")
+    # Finding 1: a row stamped in the future (or a garbage stamp) must not blind the sensor to a later withdrawal.
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE samtykke (samtykke_id TEXT, version INT, tilbagekaldt_tid TEXT, opdateret_tid TEXT)"))
-        conn.execute(sa.text("INSERT INTO samtykke VALUES ('S1', 1, NULL, '2026-11-01 10:00:00'), "
-                             "('S2', 1, NULL, '2099-01-01 00:00:00'), ('S3', 1, NULL, 'garbage')"))
-    before = registry_fingerprint(url)
-    with engine.begin() as conn:  # a withdrawal, stamped now
-        conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = '2026-11-02 08:00:00', opdateret_tid = '2026-11-02 08:00:00' "
-                             "WHERE samtykke_id = 'S1'"))
-    after_withdrawal = registry_fingerprint(url)
-    assert after_withdrawal != before
-    with engine.begin() as conn:  # a hard delete
-        conn.execute(sa.text("DELETE FROM samtykke WHERE samtykke_id = 'S3'"))
-    assert registry_fingerprint(url) not in (before, after_withdrawal)
-    with engine.begin() as conn:  # a value that is not UTF-8 does not make the registry look unreachable
-        conn.execute(sa.text("INSERT INTO samtykke VALUES ('S4', 1, NULL, CAST(:b AS TEXT))"), {"b": b"\xff\xfe"})
-    assert registry_fingerprint(url) is not None
+        conn.execute(sa.text("UPDATE samtykke SET opdateret_tid = '2099-01-01 00:00:00' WHERE samtykke_id <> :s"), {"s": sid})
+    run(sources, warehouse, "consent_refresh")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = :t WHERE samtykke_id = :s"),
+                     {"t": (__import__("datetime").datetime.utcnow() - __import__("datetime").timedelta(minutes=1))
+                      .strftime("%Y-%m-%d %H:%M:%S"), "s": sid})
+    first = _evaluate(sensor, resources)
+    assert len(first.run_requests) == 1 and first.run_requests[0].run_key.startswith("consent-")
+    assert any(e[1].startswith(f"samtykke:{sid}@") for e in load_revocations(warehouse).entries)  # hidden at once
+    again = _evaluate(sensor, resources)
+    assert again.run_requests[0].run_key == first.run_requests[0].run_key  # one change, one refresh
+    run(sources, warehouse, "consent_refresh")
+    assert not _evaluate(sensor, resources).run_requests and not load_revocations(warehouse).entries
     engine.dispose()
+
+
+def test_consent_sensor_skips_when_registry_unreachable(tmp_path):
+    from samlet_overblik.consent.watcher import load_revocations
+
+    sources, warehouse, sensor, resources, run = _sensor_world(tmp_path)
+    run(sources, warehouse)
+    url = "postgresql+psycopg2://x:hemmeligt@127.0.0.1:1/none?connect_timeout=1"
+    resources = {**resources, "source_samtykke": SourceSystem(name="samtykke", url=url)}
+    result = _evaluate(sensor, resources)
+    assert not result.run_requests and "hemmeligt" not in (result.skip_message or "")
+    assert load_revocations(warehouse).all_consents  # fail closed at read time

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
-from samlet_overblik.orchestration.sensors import registry_fingerprint
-from samlet_overblik.runner import run_job
-
 from pipeline_helpers import copy_sources, query, run, settings_for
+
+from samlet_overblik.consent.policy import load_policy
+from samlet_overblik.consent.watcher import tick
+from samlet_overblik.runner import run_job
 
 pytestmark = pytest.mark.integration
 
@@ -64,11 +64,11 @@ def test_withdrawal_after_a_future_stamp_takes_effect_on_the_next_consent_refres
     person_key, cpr = _citizen_with_consent_flows(warehouse)
     assert _consent_flows(warehouse, person_key) > 0
 
-    fingerprint = registry_fingerprint(url)
+    assert not tick(warehouse, url, load_policy()).refresh_needed
     stamp = _now_text(-timedelta(seconds=1))
     _sql(registry, "UPDATE samtykke SET tilbagekaldt_tid = ?, opdateret_tid = ? WHERE cpr = ? AND tilbagekaldt_tid IS NULL",
          (stamp, stamp, cpr))
-    assert registry_fingerprint(url) != fingerprint  # the sensor sees the withdrawal and requests consent_refresh
+    assert tick(warehouse, url, load_policy()).refresh_needed  # the sensor sees the withdrawal and requests consent_refresh
 
     refresh = run(sources, warehouse, "consent_refresh")
     assert query(warehouse, "SELECT fail_closed FROM consent.run_status WHERE run_id = ?", [refresh.run_id]) == [(False,)]
