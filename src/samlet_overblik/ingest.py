@@ -35,6 +35,7 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from .settings import redact_url
@@ -87,11 +88,13 @@ _CPR_LIKE_RE = re.compile(r"\d{2}[\s.\-/]*\d{2}[\s.\-/]*\d{2}[\s.\-/]*\d{4}")
 _LONG_NUMBER_RE = re.compile(r"\d{5,}")
 
 
-def value_free(text: str, limit: int = 160) -> str:
+def value_free(text: str, limit: int = 160, *, keep_quoted: bool = False) -> str:
     """One line of an error text with anything that may be a value taken out: quoted parts, CPR-shaped and long
-    numbers. For texts we do not write ourselves (drivers, DuckDB), before they reach a log, event or table."""
+    numbers. For texts we do not write ourselves (drivers, DuckDB), before they reach a log, event or table.
+    ``keep_quoted`` for our own messages (they may quote a setting, never a row): numbers are still taken out."""
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    line = _QUOTED_RE.sub("'…'", line)
+    if not keep_quoted:
+        line = _QUOTED_RE.sub("'…'", line)
     line = _CPR_LIKE_RE.sub("#", line)
     line = _LONG_NUMBER_RE.sub("#", line)
     return line[:limit]
@@ -275,6 +278,15 @@ def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: li
             continue
         except Exception:  # ArrowInvalid/TypeError, OverflowError, UnicodeEncodeError: look at each value
             pass
+        if strict[i] and pa.types.is_boolean(typ):
+            # SQLite (and MariaDB's BOOL) hand booleans back as 0/1: convert the column at once when that is all it holds.
+            try:
+                ints = pa.array(values, pa.int64())
+                if pc.all(pc.is_in(ints.drop_null(), value_set=pa.array([0, 1], pa.int64()))).as_py() is not False:
+                    arrays.append(ints.cast(pa.bool_()))
+                    continue
+            except Exception:
+                pass
         if strict[i]:
             fixed = []
             for r, v in enumerate(values):

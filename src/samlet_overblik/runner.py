@@ -99,23 +99,30 @@ def run_job(
     return outcome
 
 
+# Errors of our own that name a source, table, column, setting or file, never a row's value: their text is kept
+# (quoted settings included); numbers that could be a CPR are still taken out.
+_OWN_ERRORS = {"Failure", "SourceUnavailable", "StagingFailed", "PolicyError", "SettingsError", "SpecError",
+               "RunInProgress", "NothingToRollBack", "UsersError", "AuditUnavailable"}
+
+
 def _first_failure(result) -> str:
     """One line for the CLI: the failed step and why, with anything that may be a value taken out.
 
-    Our own messages name source, table, column and row key only; an error text we did not write (a driver's, DuckDB's)
-    can quote a row, so every line passes through ``ingest.value_free``."""
+    Our own errors name source, table, column and row key (or a setting) only; any other error text (a driver's,
+    DuckDB's, Python's) can quote a row, so its quoted parts and CPR-shaped numbers are taken out (``value_free``)."""
     from .ingest import value_free
 
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             user = event.step_failure_data.user_failure_data
             if user and user.description:
-                return f"{event.step_key}: {value_free(user.description, limit=300)}"
+                return f"{event.step_key}: {value_free(user.description, limit=300, keep_quoted=True)}"
             # The innermost cause is the user's error; keep its first line only (no traceback).
             err = event.step_failure_data.error
             while err is not None and err.cause is not None:
                 err = err.cause
-            msg = value_free(err.message or "", limit=300) if err else ""
+            own = err is not None and err.cls_name in _OWN_ERRORS
+            msg = value_free(err.message or "", limit=300, keep_quoted=own) if err else ""
             return f"{event.step_key}: {msg or 'failed'}"
     return "run failed"
 
