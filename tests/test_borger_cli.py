@@ -77,3 +77,10 @@ def test_user_add_reads_password_from_stdin(tmp_path):
     short = cli("user", "add", "finn", "--name", "Finn", "--role", "compliance", env=e, stdin="kort\n")
     assert short.returncode == 2 and "at least" in short.stderr
     assert get_user(path, "finn") is None
+
+
+def test_lineage_by_a_caseworker_is_refused_and_logged(w, env):
+    out = cli("lineage", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), env=env)
+    assert out.returncode == 2 and "compliance" in out.stderr and w.cpr not in out.stderr
+    rows = audit.lookups(env["SAMLET_AUDIT_URL"], user_id="anne")
+    assert [(r["channel"], r["outcome"], r["person_key"]) for r in rows] == [("cli:lineage", "denied_role", None)]

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import DEPARTMENTS, SOURCES, __version__
+from .cpr import redact_cpr
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -275,6 +276,9 @@ def cmd_lineage(args) -> int:
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
     if user.role != "compliance":
+        # A denial is an access attempt too: logged before it is refused.
+        audit.log_access(audit.audit_url(warehouse.parent), user_id=user.id, role=user.role, department=user.department,
+                         person_key=None, purpose="", channel="cli:lineage", result_count=0, outcome="denied_role")
         raise CliError("samtykkesporing er forbeholdt brugere med rollen compliance")
     try:
         report = lineage_report(warehouse, args.cpr)
@@ -517,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:
-        err_console.print(f"samlet-overblik: error: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("samlet-overblik: interrupted")
@@ -531,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         from .consent.policy import PolicyError
 
         if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
-            err_console.print(f"samlet-overblik: error: {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
             return 2
         err_console.print(f"samlet-overblik: internal error: {type(exc).__name__} (run with SAMLET_DEBUG=1 for details)")
         import os
