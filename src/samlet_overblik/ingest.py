@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from .settings import redact_url
 from .specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
+from .warehouse import transaction
 
 CHUNK_ROWS = 50_000
 META_COLUMNS = ("_source", "_ingested_at", "_run_id", "_problem", "_problem_columns")
@@ -530,8 +531,7 @@ def ingest_table(
             _read_into(con, engine, sa.select(*[src.c[k] for k in key_cols]), keys, key_cols,
                        [types[names.index(k)] for k in key_cols], [strict[names.index(k)] for k in key_cols],
                        chunk_rows, None)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             raw_types = _column_types(con, target)
             for column, typ in _column_types(con, temp).items():
                 if typ == "VARCHAR" and raw_types.get(column, "VARCHAR") != "VARCHAR":
@@ -544,10 +544,6 @@ def ingest_table(
                 deleted = con.execute(
                     f"DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {keys} k WHERE {match})"
                 ).fetchall()[0][0]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         if keys_compared:
             con.execute(f"DROP TABLE IF EXISTS {keys}")
     else:
@@ -616,7 +612,7 @@ def ingest_source(
     if not _table_exists(con, "meta.source_reads"):
         from .warehouse import apply_ddl
 
-        apply_ddl(con)
+        apply_ddl(con)  # a bare connection (tests, tools): the warehouse DDL defines meta.source_reads
     engine = make_engine(source.name, url)
     current = None
     try:
