@@ -59,6 +59,6 @@ def test_second_run_carries_history_and_keeps_keys(small_municipality, tmp_path)
     assert {r[0] for r in query(warehouse, "SELECT DISTINCT last_seen_run FROM consent.history")} == {second.run_id}
     # Unchanged sources: the second run reads incrementally (only rows at the last stamp again).
     incremental = query(warehouse, "SELECT bool_and(incremental) FROM meta.source_loads WHERE run_id = ? "
-                                   "AND source_table <> 'samtykke_omfang'", [second.run_id])[0][0]
+                                   "AND source <> 'samtykke'", [second.run_id])[0][0]
     assert incremental
     assert len(query(warehouse, "SELECT DISTINCT run_id FROM quarantine.counts")) == 2

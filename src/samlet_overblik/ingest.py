@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from .cpr import redact_cpr
 from .settings import redact_url
 from .specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
 from .warehouse import transaction
@@ -85,8 +86,8 @@ def raw_table_name(source: str, table: str) -> str:
 # ------------------------------------------------------------------------------------------------ messages
 
 _QUOTED_RE = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
-_CPR_LIKE_RE = re.compile(r"\d{2}[\s.\-/]*\d{2}[\s.\-/]*\d{2}[\s.\-/]*\d{4}")
 _LONG_NUMBER_RE = re.compile(r"\d{5,}")
+_DATE_LIKE_RE = re.compile(r"\d{1,2}[\s.\-/]+\d{1,2}[\s.\-/]+\d{2,4}")
 
 
 def value_free(text: str, limit: int = 160, *, keep_quoted: bool = False) -> str:
@@ -96,7 +97,8 @@ def value_free(text: str, limit: int = 160, *, keep_quoted: bool = False) -> str
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     if not keep_quoted:
         line = _QUOTED_RE.sub("'…'", line)
-    line = _CPR_LIKE_RE.sub("#", line)
+    line = redact_cpr(line)  # the one CPR pattern, every spelling
+    line = _DATE_LIKE_RE.sub("#", line)  # what is left of one: a date-shaped fragment beside a redacted number
     line = _LONG_NUMBER_RE.sub("#", line)
     return line[:limit]
 

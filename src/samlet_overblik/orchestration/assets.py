@@ -6,7 +6,8 @@ function of the domain modules. Metadata carries counts and durations, never row
 
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -142,6 +143,16 @@ def source_assets() -> tuple[list[dg.AssetsDefinition], list[dg.AssetsDefinition
     return raws, stagings
 
 
+@contextmanager
+def value_free_errors(key: dg.AssetKey) -> Iterator[None]:
+    """DuckDB's messages can quote a row's value: a failure event gets the error kind and a value-free line only."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise dg.Failure(description=f"{key.to_user_string()} failed ({type(exc).__name__}: "
+                                     f"{ingest.value_free(str(exc))})") from None
+
+
 def warehouse_asset(
     key: dg.AssetKey,
     deps: list[dg.AssetKey],
@@ -155,7 +166,7 @@ def warehouse_asset(
     @dg.asset(key=key, deps=deps, group_name=group, description=description, owners=OWNERS, kinds={"duckdb", "sql"})
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
         started = time.perf_counter()
-        with warehouse.connect(context.run_id) as con:
+        with value_free_errors(key), warehouse.connect(context.run_id) as con:
             metadata = compute(con, context, run_settings)
         return dg.MaterializeResult(metadata={**metadata, "duration_s": round(time.perf_counter() - started, 3)})
 

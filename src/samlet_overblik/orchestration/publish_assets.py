@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from .assets import OWNERS, _now
+from .assets import OWNERS, _now, value_free_errors
 from .resources import RunSettings, WarehouseResource
 
 PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
@@ -27,7 +27,7 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         kinds={"duckdb"},
     )
     def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
-        with warehouse.connect(context.run_id) as con:
+        with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
             status, message = publish.record_run(
                 con, context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference()
             )
@@ -61,7 +61,7 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         kinds={"duckdb"},
     )
     def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect(context.run_id) as con:
+        with value_free_errors(PUBLISHED_EXPORTS), warehouse.connect(context.run_id) as con:
             closed, reason = gate.run_is_closed(con, context.run_id)
             if closed:
                 context.log.warning(f"consent failed closed ({reason}): the published exports stay as they were")

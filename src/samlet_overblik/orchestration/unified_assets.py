@@ -19,7 +19,7 @@ import time
 
 import dagster as dg
 
-from .assets import OWNERS, warehouse_asset
+from .assets import OWNERS, value_free_errors, warehouse_asset
 from .resources import RunSettings, WarehouseResource
 
 UNIFIED_INTERVENTIONS = dg.AssetKey(["unified", "interventions"])
@@ -133,7 +133,7 @@ def analytics_asset() -> dg.AssetsDefinition:
             context.log.warning(str(exc))
             reason = "no_analytics_key" if isinstance(exc, analytics.AnalyticsKeyMissing) else "invalid_setting"
             return dg.MaterializeResult(metadata={"published": False, "reason": reason})
-        with warehouse.connect(context.run_id) as con:
+        with value_free_errors(PUBLISHED_ANALYTICS), warehouse.connect(context.run_id) as con:
             result = analytics.build_analytics(con, warehouse.building_exports(context.run_id), context.run_id, key,
                                                 microdata=microdata)
         # counts only: how many cells were withheld, never which
