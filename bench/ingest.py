@@ -114,7 +114,7 @@ def main() -> None:
     print(f"citizens                 {args.citizens:>12,}")
     print(f"source rows              {rows:>12,}")
     print(f"generation               {gen_s:>10.1f} s   (peak RSS so far {gen_rss:,.0f} MB)")
-    print(f"baseline copy            {base_s:>10.1f} s   {rows / base_s:>12,.0f} rows/s   [{method}]")
+    print(f"baseline copy            {base_s:>10.1f} s   {rows / base_s:>12,.0f} rows/s   [{method}] (peak RSS so far {base_rss:,.0f} MB)")
     print(f"our source → staging     {ingest_s:>10.1f} s   {rows / ingest_s:>12,.0f} rows/s   (raw + staging + quarantine)")
     print(f"quality checks (GE, freshness) {checks_s:>5.1f} s")
     print(f"whole nightly run        {total_s:>10.1f} s   (incl. identity, consent, exports, publish)")

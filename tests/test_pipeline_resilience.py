@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from samlet_overblik import DEPARTMENTS
 from samlet_overblik.runner import run_job

@@ -25,7 +25,7 @@ from samlet_overblik import DEPARTMENTS
 from samlet_overblik import warehouse as wh
 from samlet_overblik.generator import generate
 
-from pipeline_helpers import query, run
+from pipeline_helpers import run
 
 
 @pytest.fixture(scope="module")

@@ -550,7 +550,7 @@ def components(con, edges: str, nodes: str, out: str) -> None:
         )
         # Pointer jumping: take the label of the label, which halves long chains.
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE id_cc_new2 AS
+            """CREATE OR REPLACE TEMP TABLE id_cc_new2 AS
                 SELECT c.node, least(c.comp, coalesce(l.comp, c.comp)) AS comp FROM id_cc_new c
                 LEFT JOIN id_cc_new l ON l.node = c.comp"""
         )
@@ -618,7 +618,7 @@ def finalise(con) -> None:
            WHERE rid IN (SELECT rid FROM id_violations)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_review AS
+        """CREATE OR REPLACE TEMP TABLE id_review AS
             SELECT r.rid, 'register' AS candidate_kind, e.cpr AS candidate_cpr, NULL::BIGINT AS candidate_rid,
                    r.w AS weight, r.score, r.lev FROM id_review_reg r JOIN id_ent e USING (eid)
             UNION ALL
