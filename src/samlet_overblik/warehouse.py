@@ -274,7 +274,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 def _carry_forward(previous: PublishedSet, exports: Path) -> list[str]:
     """Exports this run did not build (consent failed closed, no analytics key) stay as they were: the new set
     holds the previous set's files (hard links: the same bytes; files are never rewritten in place)."""
-    carried = []
+    carried: list[str] = []
     if previous.set_id is None or not previous.exports_dir.is_dir():
         return carried
     for old in sorted(previous.exports_dir.glob("*.duckdb")):
@@ -396,7 +396,7 @@ def rollback(warehouse: Path, actor: str) -> tuple[str, str]:
         doc = history(warehouse)
         current = published_set(warehouse).set_id
         order = doc["sets"]
-        if current not in order or order.index(current) == 0:
+        if current is None or current not in order or order.index(current) == 0:
             raise NothingToRollBack("there is no earlier published set to roll back to")
         target = order[order.index(current) - 1]
         if not (sets_dir(warehouse) / target / warehouse.name).is_file():
