@@ -29,6 +29,7 @@ import hashlib
 import os
 import secrets
 from collections import defaultdict
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -61,7 +62,7 @@ class AnalyticsSettingInvalid(AnalyticsNotPublished):
 _ON, _OFF = ("1", "true", "yes"), ("", "0", "false", "no")
 
 
-def microdata_enabled(env: dict[str, str] | None = None) -> bool:
+def microdata_enabled(env: Mapping[str, str] | None = None) -> bool:
     """Whether per-person rows (``citizen_pathways``) are published: only on an explicit
     ``SAMLET_ANALYTICS_MICRODATA=1``. The one place this setting is read. Anything but a clear on or off is
     refused rather than guessed (a typo must not publish personal data, nor silently drop what was asked for)."""
@@ -74,7 +75,7 @@ def microdata_enabled(env: dict[str, str] | None = None) -> bool:
     raise AnalyticsSettingInvalid(f"{MICRODATA_ENV} must be 1 (publish per-person rows) or 0 (the default, aggregates only)")
 
 
-def analytics_key(env: dict[str, str] | None = None, demo: bool = False) -> bytes:
+def analytics_key(env: Mapping[str, str] | None = None, demo: bool = False) -> bytes:
     """The HMAC secret from ``SAMLET_ANALYTICS_KEY``; a random per-run key only when ``demo`` is set."""
     env = os.environ if env is None else env
     value = env.get(KEY_ENV, "")

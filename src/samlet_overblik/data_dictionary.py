@@ -91,7 +91,7 @@ export of one run become current together.
 def schema_markdown(con: duckdb.DuckDBPyConnection | None = None) -> str:
     """Markdown listing every table and column with its comment (from a connection with the DDL applied)."""
     own = con is None
-    if own:
+    if con is None:
         con = duckdb.connect()
         apply_ddl(con)
     try:

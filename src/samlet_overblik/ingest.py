@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -256,13 +257,13 @@ def _strict_value(v, typ: pa.DataType) -> tuple[bool, object]:
     return (True, n) if _INT64[0] <= n <= _INT64[1] else (False, None)
 
 
-def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: list[str | None],
+def _to_batch(rows: Sequence[Sequence[Any]], names: list[str], types: list[pa.DataType], strict: list[str | None],
               tolerant: bool = False) -> tuple[pa.RecordBatch, list[int], dict[int, list]]:
     """Column arrays for one chunk, the columns widened to text, and the problems by row: {row: [reason, columns]}.
 
     A column whose values do not fit its type is kept as text, except the strict ones (keys, joins): there the
     value that does not fit is left out and the row marked."""
-    cols = list(zip(*rows)) if rows else [[] for _ in names]
+    cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in names]
     arrays, widened = [], []
     problems: dict[int, list] = {}
 
@@ -272,6 +273,7 @@ def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: li
             entry[1].append(column)
 
     for i, (values, typ) in enumerate(zip(cols, types)):
+        strict_reason = strict[i]
         if tolerant and pa.types.is_string(typ):
             for r, v in enumerate(values):
                 if type(v) is _Undecodable:
@@ -281,7 +283,7 @@ def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: li
             continue
         except Exception:  # ArrowInvalid/TypeError, OverflowError, UnicodeEncodeError: look at each value
             pass
-        if strict[i] and pa.types.is_boolean(typ):
+        if strict_reason and pa.types.is_boolean(typ):
             # SQLite (and MariaDB's BOOL) hand booleans back as 0/1: convert the column at once when that is all it holds.
             try:
                 ints = pa.array(values, pa.int64())
@@ -290,12 +292,12 @@ def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: li
                     continue
             except Exception:
                 pass
-        if strict[i]:
+        if strict_reason:
             fixed = []
             for r, v in enumerate(values):
                 fits, value = _strict_value(v, typ)
                 if not fits:
-                    mark(r, strict[i], names[i])
+                    mark(r, strict_reason, names[i])
                 fixed.append(value)
             arrays.append(pa.array(fixed, type=typ))
             continue
@@ -316,8 +318,8 @@ def _to_batch(rows: list, names: list[str], types: list[pa.DataType], strict: li
 def _with_meta(batch: pa.RecordBatch, source: str, ingested_at: datetime, run_id: str,
                problems: dict[int, list]) -> pa.RecordBatch:
     n = batch.num_rows
-    reason = [None] * n
-    columns = [None] * n
+    reason: list[str | None] = [None] * n
+    columns: list[str | None] = [None] * n
     for row, (why, cols) in problems.items():
         reason[row], columns[row] = why, ",".join(cols)
     arrays = list(batch.columns) + [
@@ -333,7 +335,7 @@ def _with_meta(batch: pa.RecordBatch, source: str, ingested_at: datetime, run_id
 # ------------------------------------------------------------------------------------------------ reading
 
 
-def _stream(engine: sa.Engine, query, chunk_rows: int, tolerant: bool) -> Iterator[list]:
+def _stream(engine: sa.Engine, query, chunk_rows: int, tolerant: bool) -> Iterator[Sequence[Any]]:
     with engine.connect() as conn:
         driver = conn.connection.driver_connection if tolerant else None
         if driver is not None:
@@ -512,6 +514,7 @@ def ingest_table(
     src = sa.Table(table.name, md, *[sa.Column(c) for c in names])
     query = sa.select(*[src.c[c] for c in names])
     if incremental:
+        assert table.update_stamp is not None and read_from is not None  # both are conditions of incremental
         query = query.where(_stamp_filter(engine, src.c[table.update_stamp], table.columns[table.update_stamp], read_from))
 
     temp = f"_ingest_{source.name}__{table.name}"

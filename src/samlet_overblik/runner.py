@@ -132,8 +132,8 @@ def warehouse_summary(warehouse: Path) -> dict:
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        run_id = con.execute("SELECT run_id FROM meta.runs ORDER BY finished_at DESC LIMIT 1").fetchall()
-        run_id = run_id[0][0] if run_id else None
+        last_run = con.execute("SELECT run_id FROM meta.runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+        run_id = last_run[0][0] if last_run else None
         loads = con.execute(
             "SELECT source, source_table, rows_total, status FROM meta.source_loads WHERE run_id = ? ORDER BY 1, 2",
             [run_id],

@@ -6,6 +6,7 @@ Precedence: explicit arguments > environment (``SAMLET_*``) > config file > defa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,7 +72,7 @@ def load_settings(
     *,
     sources_dir: Path | None = None,
     warehouse: Path | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
     env = dict(os.environ if env is None else env)
     doc: dict = {}
@@ -131,7 +132,7 @@ def _parse_keep(text: str) -> int:
 
 
 # Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
-_SCALARS = {
+_SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "sources_dir": ("SAMLET_SOURCES_DIR", Path),
     "warehouse": ("SAMLET_WAREHOUSE", Path),
     "policy_file": ("SAMLET_POLICY_FILE", Path),

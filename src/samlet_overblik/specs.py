@@ -89,8 +89,11 @@ def sql_type(declared: str) -> sa.types.TypeEngine:
         raise SpecError(f"unknown column type {declared!r}")
     name = m["name"]
     args = [int(a) for a in (m["args"] or "").replace(" ", "").split(",") if a]
+    # VARCHAR takes a length, NUMERIC a precision and scale; more numbers are no type either accepts.
+    if (name == "VARCHAR" and len(args) > 1) or (name == "NUMERIC" and len(args) > 2):
+        raise SpecError(f"unknown column type {declared!r}")
     if name == "VARCHAR":
-        return sa.String(*(args or [255]))
+        return sa.String(args[0] if args else 255)
     if name == "TEXT":
         return sa.Text()
     if name == "INTEGER":
@@ -98,7 +101,9 @@ def sql_type(declared: str) -> sa.types.TypeEngine:
     if name == "BIGINT":
         return sa.BigInteger()
     if name == "NUMERIC":
-        return sa.Numeric(*(args or [18, 2]), asdecimal=True)
+        if not args:
+            return sa.Numeric(18, 2, asdecimal=True)
+        return sa.Numeric(args[0], args[1] if len(args) > 1 else None, asdecimal=True)
     if name == "DATE":
         return sa.Date()
     if name == "TIMESTAMP":

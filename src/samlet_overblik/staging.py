@@ -122,11 +122,12 @@ def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: s
 
 def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> None:
     """Reject the rows extraction marked, with its reason (the raw row, in ``_raw_row``, carries the mark)."""
-    if not asset.source:
+    system, table = asset.source_system, asset.source_table
+    if system is None or table is None:
         return
     from .ingest import _column_types, raw_table_name
 
-    raw = raw_table_name(asset.source_system, asset.source_table)
+    raw = raw_table_name(system, table)
     if "_problem" not in _column_types(con, raw):
         return
     if not con.execute(f"SELECT count(*) FROM {raw} WHERE _problem IS NOT NULL").fetchall()[0][0]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import yaml
@@ -71,7 +72,7 @@ def load_thresholds(job_file: Path | None = None) -> Thresholds:
     unknown = set(raw) - set(known)
     if unknown:
         raise ValueError(f"unknown threshold(s) in {path.name}: {', '.join(sorted(unknown))}")
-    values = {}
+    values: dict[str, Any] = {}  # int or float by field, checked below
     for k, v in raw.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise ValueError(f"threshold {k} in {path.name} must be a non-negative number")

@@ -25,6 +25,7 @@ import re
 import secrets
 import stat
 import tempfile
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ class User:
         return ROLE_NAMES.get(self.role, self.role)
 
 
-def users_file(warehouse: Path | None = None, env: dict[str, str] | None = None) -> Path:
+def users_file(warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("SAMLET_USERS_FILE"):
         return Path(env["SAMLET_USERS_FILE"])

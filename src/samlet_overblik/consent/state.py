@@ -204,7 +204,7 @@ def refresh_consent_state(con: duckdb.DuckDBPyConnection, policy: Policy, run_id
 
 def _write_policy_rules(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
     con.execute("DELETE FROM consent.policy_rules")
-    rows = [
+    rows: list[tuple[str, str, str, str, str | None, str | None, str | None, str | None]] = [
         (r.id, policy.version, "legal_rule", r.reference, f, t, c, r.condition)
         for r in policy.enabled_rules
         for f in r.from_departments

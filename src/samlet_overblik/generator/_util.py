@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from . import vocab
 
@@ -11,7 +12,7 @@ NAT_D = np.datetime64("NaT", "D")
 NAT_S = np.datetime64("NaT", "s")
 
 
-def uniform_days(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def uniform_days(rng: np.random.Generator, lo: npt.ArrayLike, hi: npt.ArrayLike) -> np.ndarray:
     """Random dates in [lo, hi] (datetime64[D] arrays or scalars; hi < lo gives lo)."""
     lo = np.asarray(lo, dtype="datetime64[D]")
     hi = np.asarray(hi, dtype="datetime64[D]")
@@ -79,7 +80,7 @@ def add_years(days: np.ndarray, years: int) -> np.ndarray:
 def age_in_years(birth: np.ndarray, on: np.datetime64) -> np.ndarray:
     """Completed years on date ``on`` (compares month and day, so leap years do not shift it)."""
     birth = np.asarray(birth, dtype="datetime64[D]")
-    on_d = np.datetime64(on, "D")
+    on_d = np.datetime64(on, "D")  # type: ignore[call-overload]  # numpy stubs lack datetime64(datetime64, unit)
     years = (on_d.astype("datetime64[Y]") - birth.astype("datetime64[Y]")).astype(np.int64)
     bm = (birth.astype("datetime64[M]") - birth.astype("datetime64[Y]").astype("datetime64[M]")).astype(np.int64)
     bd = (birth - birth.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64)

@@ -67,28 +67,31 @@ def build_samtykke(pop, ms: Membership, ctx: Context, bf_info: dict) -> tuple[di
                 & (rel["til"] < pd.Timestamp(as_of - 2))]
     ended_by_child = dict(zip(ended["child"].tolist(), zip(ended["parent"].tolist(), ended["til"].tolist())))
     birth = people["foedselsdato"].to_numpy().astype("datetime64[D]")
-    c_rows, c_giver, c_given, c_invalid = [], [], [], []
+    c_picked: list[int] = []
+    c_giver: list[int] = []
+    c_given: list[np.datetime64] = []
+    c_invalid: list[bool] = []
     u = rng.random((len(pick), 3))
     for j, i in enumerate(pick.tolist()):           # a few thousand at most per chunk
         child = int(kids[i])
         lost = ended_by_child.get(child)
         if lost is not None and lost[1] > pd.Timestamp(birth[child] + 365) and u[j, 0] < INVALID_GIVER_SHARE:
-            til = np.datetime64(lost[1], "s")
-            span = (now - til).astype(np.int64)
-            c_rows.append(i)
+            custody_end = np.datetime64(lost[1], "s")
+            since_end = (now - custody_end).astype(np.int64)
+            c_picked.append(i)
             c_giver.append(lost[0])
-            c_given.append(til + np.timedelta64(int(86400 + u[j, 1] * max(span - 86400, 0)), "s"))
+            c_given.append(custody_end + np.timedelta64(int(86400 + u[j, 1] * max(since_end - 86400, 0)), "s"))
             c_invalid.append(True)
             continue
         hs = holders.get_holders(child)
         if not hs:
             continue
         start = max(np.datetime64(opened[i], "s"), now - 3 * YEAR_S)
-        c_rows.append(i)
+        c_picked.append(i)
         c_giver.append(hs[int(u[j, 2] * len(hs))])
         c_given.append(start + np.timedelta64(int(u[j, 1] * max((now - start).astype(np.int64), 0)), "s"))
         c_invalid.append(False)
-    c_rows = np.array(c_rows, dtype=np.int64)
+    c_rows = np.array(c_picked, dtype=np.int64)
     c_depts = np.zeros((len(c_rows), 4), dtype=bool)
     c_depts[:, BF] = True
     c_depts |= par_depts[c_rows] if len(c_rows) else c_depts

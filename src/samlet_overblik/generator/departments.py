@@ -7,13 +7,14 @@ Dates are ``datetime64`` until the writer (sundhed_aeldre keeps ISO text, as its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import vocab
-from ._util import (NAT_D, add_years, iso_date, iso_timestamp, money, obj, stamp_after, uniform_days,
+from ._util import (NAT_D, Counters, add_years, iso_date, iso_timestamp, money, obj, stamp_after, uniform_days,
                     weighted_choice)
 from .vocab import BE, BF, SA, SV
 
@@ -31,7 +32,7 @@ class Context:
     rng: np.random.Generator
     as_of: np.datetime64          # datetime64[D]
     now: np.datetime64            # datetime64[s]: the latest timestamp anything may carry
-    counters: object
+    counters: Counters
     staff: dict[str, np.ndarray]  # per department
 
 
@@ -251,10 +252,10 @@ def build_boern_familie(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
     return tables, {"case_child": kids, "case_opened": oprettet}
 
 
-class _CustodyIndex(set):
+class _CustodyIndex(set[tuple[int, int]]):
     """(child, parent) pairs with custody in force, plus holders per child."""
 
-    def __init__(self, pairs):
+    def __init__(self, pairs: Iterable[tuple[int, int]]) -> None:
         pairs = list(pairs)
         super().__init__(pairs)
         self._by_child: dict[int, list[int]] = {}

@@ -62,7 +62,7 @@ class Population:
 def build_population(n: int, n_foreign: int, rng: np.random.Generator, as_of: np.datetime64,
                      pid_offset: int, streets: Streets, allocator: cprlib.CprAllocator) -> Population:
     """``n`` people in the person register plus ``n_foreign`` people without a CPR number."""
-    as_of = np.datetime64(as_of, "D")
+    as_of = np.datetime64(as_of, "D")  # type: ignore[call-overload]  # numpy stubs lack datetime64(datetime64, unit)
 
     # ---- households -----------------------------------------------------------------------
     h_guess = int(n / 2.0) + 20
@@ -145,7 +145,7 @@ def build_population(n: int, n_foreign: int, rng: np.random.Generator, as_of: np
     efternavn = np.where(takes, man_last, own_last)
     child_last = np.where(took_name[hh] | (rng.random(total) < 0.5), man_last, woman_last)
     efternavn = np.where(is_child, child_last, efternavn)
-    maiden = np.where(takes & (woman_last != man_last), woman_last, None)
+    maiden = np.where(takes & (woman_last != man_last), woman_last, None)  # type: ignore[call-overload]  # numpy stubs reject a None operand (valid: object array)
     fornavn = person_names(rng, male)
 
     # addresses: the absent parent of a single-parent household lives elsewhere
@@ -187,8 +187,8 @@ def build_population(n: int, n_foreign: int, rng: np.random.Generator, as_of: np
         "adresse": adresse,
         "postnr": postnr,
         "bynavn": bynavn,
-        "prev_adresse": np.where(moved, prev_addr[hh], None),
-        "prev_postnr": np.where(moved, prev_pc[hh], None),
+        "prev_adresse": np.where(moved, prev_addr[hh], None),  # type: ignore[call-overload]  # numpy stubs reject a None operand (valid: object array)
+        "prev_postnr": np.where(moved, prev_pc[hh], None),  # type: ignore[call-overload]  # numpy stubs reject a None operand (valid: object array)
         "move_date": np.where(moved, move_date[hh], NAT_D),
         "status": status,
         "doedsdato": doedsdato,

@@ -142,6 +142,7 @@ def reconcile(
     out.insert(0, "record_id", df["record_id"].to_numpy()[out["rid"].to_numpy()])
     out = out.drop(columns="rid")
     if return_review:
+        assert review is not None  # queried above whenever return_review is set
         review["record_id"] = rec["record_id"].to_numpy()[review["rid"].to_numpy()]
         review["candidate_record_id"] = [
             rec["record_id"].iloc[int(x)] if pd.notna(x) else None for x in review["candidate_rid"]

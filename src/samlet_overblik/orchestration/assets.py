@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -97,23 +98,27 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
         for table in spec.tables.values():
             ingest.create_empty_raw(con, spec, table)
         have = list(spec.tables)
-    for table in have:
+    for table_name in have:
         last = con.execute(
             "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
             "WHERE source = ? AND source_table = ? AND status = 'ok'",
-            [spec.name, table],
+            [spec.name, table_name],
         ).fetchall()[0]
         con.execute(
             "INSERT INTO meta.source_loads VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
-            [run_id, spec.name, table, last[1], last[0], reason],
+            [run_id, spec.name, table_name, last[1], last[0], reason],
         )
     return have
 
 
 def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
+    source_system = sql_asset.source_system
+    if source_system is None:
+        raise ValueError(f"{sql_asset.path.name}: a staging asset's header needs '-- source: system.table'")
+
     @dg.asset(
         key=dg.AssetKey(["staging", sql_asset.name]),
-        deps=[raw_key(sql_asset.source_system)],
+        deps=[raw_key(source_system)],
         group_name="staging",
         description=f"{sql_asset.description} → {sql_asset.target} (rejected rows → quarantine.rejected_rows)",
         owners=OWNERS,
@@ -122,7 +127,7 @@ def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
     def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         started = time.perf_counter()
         with warehouse.connect(context.run_id) as con:
-            staging.refresh_code_map(con, load_source_specs()[sql_asset.source_system])
+            staging.refresh_code_map(con, load_source_specs()[source_system])
             result = staging.run_staging_asset(con, sql_asset, context.run_id, _now())
         return dg.MaterializeResult(
             metadata={
@@ -195,7 +200,7 @@ ACCESS_GRANTS = dg.AssetKey(["unified", "access_grants"])
 def _policy(run_settings: RunSettings):
     from ..consent.policy import load_policy
 
-    return load_policy(run_settings.policy_file or None)
+    return load_policy(Path(run_settings.policy_file) if run_settings.policy_file else None)
 
 
 def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:

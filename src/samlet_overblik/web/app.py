@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class WebSettings:
     dev_mode: bool = False
 
     @classmethod
-    def from_env(cls, warehouse: Path | None = None, env: dict[str, str] | None = None) -> "WebSettings":
+    def from_env(cls, warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> "WebSettings":
         from ..settings import load_settings
 
         env = dict(os.environ if env is None else env)
