@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from .. import DEPARTMENTS
 from .. import warehouse as wh
@@ -104,9 +105,19 @@ def _write(warehouse: Path, rev: Revocations) -> None:
     _CACHE.pop(str(revocations_path(warehouse)), None)
 
 
+# The bases a published set's exports carry never change (sets are immutable): read once per set, not per tick.
+_SHOWN_CACHE: dict[str, pa.Table] = {}
+
+
 def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet) -> None:
     """``_shown``: every consent basis the current exports carry, per viewer department."""
     con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
+    key = str(published.exports_dir.resolve())
+    if published.set_id is not None and key in _SHOWN_CACHE:
+        con.register("_shown_cached", _SHOWN_CACHE[key])
+        con.execute("INSERT INTO _shown SELECT * FROM _shown_cached")
+        con.unregister("_shown_cached")
+        return
     for dept in DEPARTMENTS:
         path = published.export(dept)
         if not path.is_file():
@@ -127,6 +138,9 @@ def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet)
             )
         finally:
             con.execute("DETACH ex")
+    if published.set_id is not None:
+        _SHOWN_CACHE.clear()  # one set at a time is current
+        _SHOWN_CACHE[key] = con.sql("SELECT * FROM _shown").to_arrow_table()
 
 
 def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
