@@ -21,7 +21,8 @@ After every step every department export (``interventions`` of the published set
 4. each lookup shows exactly the export's rows of that citizen minus what the last tick revoked.
 
 Consent times are relative to the wall clock with margins of hours or days, so "in force" cannot flip while a step
-runs. Sizes (about 70 citizens, a handful of examples and steps) keep the test CI-sized.
+runs. Sizes (about 70 citizens, a handful of examples and steps) keep the test CI-sized; set
+``SAMLET_STATEFUL_EXAMPLES`` for a deeper search.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ GARBAGE_STAMPS = ("ikke-en-dato", "2025-13-45 99:99:99", "31/12/2025 kl. 12")
 FILLER_ROWS = 110  # registry size: one unreadable row stays under the 1 % invalid share, two do not
 RULES = load_rules()
 EXPORT_COLUMNS = "source, source_table, record_id, source_department, category, basis, person_key, cpr"
+# CI-sized by default; a deeper search: SAMLET_STATEFUL_EXAMPLES=50 pytest tests/test_consent_stateful.py
+EXAMPLES = int(os.environ.get("SAMLET_STATEFUL_EXAMPLES", "4"))
 
 
 def utcnow() -> datetime:
@@ -286,6 +289,7 @@ class ConsentMachine(RuleBasedStateMachine):
         self.history: list[str] = ["start"]
         self.checked_key: tuple | None = None
         self.touched: set[str] = set()
+        self.carried = False
 
     def teardown(self):
         if getattr(self, "dir", None):
@@ -435,6 +439,7 @@ class ConsentMachine(RuleBasedStateMachine):
         self.records = read_records(self.warehouse)
         self.custody = read_custody(self.warehouse)
         reason = run_verdict(reg, RULES, self.baseline, self.last_trusted_rows)
+        self.carried = reason is not None  # exports carried forward from an earlier set
         if reason is None:
             self.expected = self.oracle_exports(t)
             self.baseline = reg.keys
@@ -493,13 +498,20 @@ class ConsentMachine(RuleBasedStateMachine):
             rev = None
         return (wh.published_set(self.warehouse).set_id, rev)
 
-    def lookup(self, dept: str, cpr: str) -> Counter:
-        """What ``citizen_view`` shows a caseworker of ``dept`` about the citizen."""
+    def lookup(self, dept: str, cpr: str) -> tuple[Counter, int | None]:
+        """What ``citizen_view`` shows a caseworker of ``dept`` about the citizen: the rows, and the count of the
+        citizen's records in other departments it says are not shared (None when nothing is shown)."""
         view = borger.citizen_view(borger.Stores(self.warehouse), User("anne", "Anne", "sagsbehandler", dept),
                                    cpr=cpr, purpose=PURPOSE, channel="test")
         assert view is not None, "a citizen with records was not found"
         items = view.get("indsatser", []) if view.get("synlig") else []
-        return Counter((i["afdeling"], i["kategori"], i["titel"], i["start"], i["slut"], i["grundlag"]) for i in items)
+        rows = Counter((i["afdeling"], i["kategori"], i["titel"], i["start"], i["slut"], i["grundlag"]) for i in items)
+        return rows, view.get("ikke_delt") if view.get("synlig") else None
+
+    def not_shared(self, dept: str, cpr: str, shown: Counter) -> int:
+        """The citizen's records in other departments that the lookup does not show."""
+        others = sum(1 for r in self.records if r.cpr == cpr and r.department != dept)
+        return others - sum(n for row, n in shown.items() if row[0] != dept)
 
     def export_lookup_rows(self, viewer: str, cpr: str, keep=lambda row: True) -> Counter:
         """The export's rows of the citizen as a lookup shows them."""
@@ -509,7 +521,7 @@ class ConsentMachine(RuleBasedStateMachine):
 
     def check_lookups(self, pairs, now_flows: set | None = None) -> None:
         for dept, cpr in pairs:
-            shown = self.lookup(dept, cpr)
+            shown, not_shared = self.lookup(dept, cpr)
             exported = self.export_lookup_rows(dept, cpr)
             assert not shown - exported, (
                 f"(1) a lookup by {dept} shows rows its export's run did not admit: "
@@ -525,6 +537,11 @@ class ConsentMachine(RuleBasedStateMachine):
                 f"(4) a lookup by {dept} differs from its export minus the revocations of the last tick: shown but not "
                 f"expected {sorted((shown - model).elements())}, expected but not shown "
                 f"{sorted((model - shown).elements())}; steps {self.history}")
+            if not_shared is not None and not self.carried:
+                # (After a run that failed closed the count is wrong: test_not_shared_count_after_a_closed_run.)
+                assert not_shared == self.not_shared(dept, cpr, shown), (
+                    f"(4) a lookup by {dept} says {not_shared} of the citizen's records in other departments are not "
+                    f"shared, but shows all but {self.not_shared(dept, cpr, shown)} of them; steps {self.history}")
         self.checked_key = self.surface_key()
 
     @invariant()
@@ -553,7 +570,7 @@ def test_consent_registry_changes_never_leak(base, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
     ConsentMachine.base = base
     run_state_machine_as_test(ConsentMachine, settings=settings(
-        max_examples=4, stateful_step_count=8, deadline=None,
+        max_examples=EXAMPLES, stateful_step_count=8, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]))
     print("stateful consent steps:", dict(sorted(ConsentMachine.seen.items())))
 
@@ -609,5 +626,25 @@ def test_a_scripted_sequence_meets_every_kind_of_change(base, tmp_path, monkeypa
         assert step([Fault("repair"), Fault("unreachable")], "tick") == "tick: closed"
         assert step([Fault("repair"), Fault("mass_delete")], "consent_refresh") == "consent_refresh: registry_shrunk"
         assert step([Fault("repair")], "tick") != "tick: closed"
+    finally:
+        m.teardown()
+
+
+@pytest.mark.xfail(strict=True, reason="product bug: after a run that fails closed the lookup's 'not shared' count comes "
+                   "from the closed run's decisions while the rows come from the carried-forward exports")
+def test_not_shared_count_after_a_closed_run(base, tmp_path, monkeypatch):
+    """A run that fails closed keeps the previous exports; a lookup then shows a record of another department and
+    at the same time counts it as "ikke delt med dig"."""
+    monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    ConsentMachine.base = base
+    m = ConsentMachine()
+    m.start()
+    try:
+        m.step([Fault("unreachable")], "consent_refresh")
+        assert m.history[-1] == "consent_refresh: registry_unreachable"
+        dept, cpr = m.lookup_pairs()[0]
+        shown, not_shared = m.lookup(dept, cpr)
+        assert any(row[0] != dept for row in shown)  # the carried export still shares a record with dept
+        assert not_shared == m.not_shared(dept, cpr, shown)
     finally:
         m.teardown()
