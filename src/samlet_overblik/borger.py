@@ -280,10 +280,9 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
 
 def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> dict:
     items, revoked_rows = _interventions(econ, person_key, ref, department, revoked)
-    for i in items:
-        i.pop("_key")
-    # The gate's own count of blocked records, plus the rows a withdrawal hid since the exports were built.
-    hidden = gate.hidden_count(wcon, person_key, department) + revoked_rows
+    visible = {i.pop("_key") for i in items}
+    # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
+    hidden = gate.hidden_count(wcon, person_key, department, visible)
     groups: dict[str, list[dict]] = {}
     for i in items:
         groups.setdefault(i["afdeling"], []).append(i)

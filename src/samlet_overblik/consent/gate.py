@@ -244,13 +244,20 @@ def admitted_sql(department_param: str = "$dept") -> str:
     )
 
 
-def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: str) -> int:
-    """How many records of other departments about the citizen the department may not see (a count only)."""
-    return con.execute(
+def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
+                 visible: set[tuple[str, str, str]]) -> int:
+    """How many records of other departments about the citizen the department does not see (a count only).
+
+    The gate's decisions of the current run name every record of the citizen; what the viewer is actually shown
+    (``visible``: source, table, record id) is subtracted. Counting "blocked" decisions instead would be wrong
+    when the shown rows are not this run's (a run that failed closed keeps the previous exports) or when a
+    withdrawal hid rows since (read-time revocations)."""
+    rows = con.execute(
         """
-        SELECT count(*) FROM consent.record_decisions d
+        SELECT d.source, d.source_table, d.record_id FROM consent.record_decisions d
         SEMI JOIN staging.interventions i USING (source, source_table, record_id)
-        WHERE d.person_key = ? AND d.viewer_department = ? AND d.decision = 'blocked'
+        WHERE d.person_key = ? AND d.viewer_department = ? AND d.source_department <> ?
         """,
-        [person_key, department],
-    ).fetchall()[0][0]
+        [person_key, department, department],
+    ).fetchall()
+    return sum(1 for r in rows if (r[0], r[1], str(r[2])) not in visible)
