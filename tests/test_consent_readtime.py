@@ -146,3 +146,12 @@ def test_a_hard_deleted_consent_is_hidden_at_the_next_tick(world):
     view = borger.citizen_view(borger.Stores(warehouse), ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
     if view.get("synlig"):
         assert basis not in _bases_shown(view)
+
+
+def test_a_missing_registry_file_is_unreachable_and_not_created(world):
+    sources, warehouse = world
+    registry = sources / "samtykke.sqlite"
+    registry.rename(sources / "moved-away.sqlite")
+    result = tick(warehouse, _registry(sources), load_policy())
+    assert result.revocations.all_consents and result.revocations.reason == "registry_unreachable"
+    assert not registry.exists()  # connecting must not leave an empty database where the registry belongs

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,7 +173,15 @@ def create_empty_raw(con: duckdb.DuckDBPyConnection, source: SourceSpec, table: 
 
 def make_engine(source: str, url: str) -> sa.Engine:
     try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+                and not parsed.database.startswith("file:") and not Path(parsed.database).is_file():
+            # Connecting would create an empty database file where the source should be: an operator restoring
+            # the source would find it in the way, and an empty registry must never look like a real one.
+            raise SourceUnavailable(f"source {source} cannot be reached: database file {Path(parsed.database).name} not found")
         return sa.create_engine(url, pool_pre_ping=True)
+    except SourceUnavailable:
+        raise
     except Exception as exc:  # bad URL, missing driver
         raise SourceUnavailable(f"source {source}: cannot use URL {redact_url(url)} ({type(exc).__name__})") from None
 
