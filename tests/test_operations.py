@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_postgres_backed_instance_records_a_run(pg_url, small_municipality, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DAGSTER_PG_URL", pg_url)  # postgresql+psycopg2://... (SQLAlchemy 2.1 defaults to psycopg 3)
     settings = settings_for(small_municipality, tmp_path / "w.duckdb")
@@ -193,3 +193,13 @@ def query_child(sources: Path) -> str:
         cpr = conn.execute(sa.text("SELECT cpr FROM personer WHERE foedselsdato > '2012-01-01' AND status = 'aktiv' LIMIT 1")).scalar()
     engine.dispose()
     return cpr
+
+
+def test_a_newcomer_validates_the_code_location_from_the_repository_root():
+    """`dagster definitions validate -w workspace.yaml` (what `dagster dev` loads) with no DAGSTER_*/SAMLET_* set:
+    the production instance (PostgreSQL, DAGSTER_PG_URL) must not be picked up from the working directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "SAMLET_"))}
+    out = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "DAGSTER_PG_URL" not in out.stdout + out.stderr
