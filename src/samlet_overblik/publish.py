@@ -6,7 +6,7 @@ computed by the *same* SQL as the restricted warehouse's unified layer but over 
 department may see (``unified.access_grants``): a signal never names, nor is built from, a record the
 department may not see. Lookups are by CPR or person key through ART indexes.
 
-A run writes its exports into its building set (``warehouse.building_exports_dir``); ``publish_set`` makes the
+A run writes its exports into its building set (``warehouse.building_exports_dir``); ``warehouse.publish`` makes the
 warehouse and every export current together (one atomic switch), so a reader never sees a half-built file or a
 mix of two runs, and a reader holding a previous file keeps its snapshot.
 """
@@ -19,7 +19,6 @@ from pathlib import Path
 import duckdb
 
 from . import DEPARTMENTS, unified
-from . import warehouse as wh
 from .consent import gate
 
 
@@ -146,8 +145,3 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, f
                 [run_id, job, started, finished, reference, status, message])
     return status, message
 
-
-def publish_set(warehouse: Path, run_id: str, *, status: str, keep: int = wh.DEFAULT_KEEP_SETS,
-                export_group: str | None = None) -> Path:
-    """Make the run's warehouse and exports current as one set (see ``warehouse.publish``)."""
-    return wh.publish(warehouse, run_id, status=status, keep=keep, export_group=export_group)

@@ -16,6 +16,7 @@ PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
 
 def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import publish
+    from .. import warehouse as wh
 
     @dg.asset(
         key=PUBLISHED_WAREHOUSE,
@@ -31,8 +32,8 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             status, message = publish.record_run(
                 con, context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference()
             )
-        publish.publish_set(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
-                            export_group=warehouse.export_group or None)
+        wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
+                   export_group=warehouse.export_group or None)
         if status != "ok":
             context.log.warning(f"run published as {status}" + (f" ({message})" if message else ""))
         return dg.MaterializeResult(metadata={"status": status})
