@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -155,3 +156,80 @@ def test_a_missing_registry_file_is_unreachable_and_not_created(world):
     result = tick(warehouse, _registry(sources), load_policy())
     assert result.revocations.all_consents and result.revocations.reason == "registry_unreachable"
     assert not registry.exists()  # connecting must not leave an empty database where the registry belongs
+
+
+def test_consent_refresh_rebuilds_only_the_exports_a_change_touches(world):
+    """An export whose inputs did not change (same fingerprint) is the previous set's file, hard-linked; a withdrawal
+    rebuilds exactly the exports that showed the withdrawn basis."""
+    import json
+    import os
+
+    from samlet_overblik import DEPARTMENTS
+
+    sources, warehouse = world
+    first = wh.published_set(warehouse)
+    run(sources, warehouse, "consent_refresh")
+    unchanged = wh.published_set(warehouse)
+    assert unchanged.set_id != first.set_id
+    for dept in DEPARTMENTS:
+        assert os.path.samefile(first.export(dept), unchanged.export(dept)), dept
+    manifest = json.loads((unchanged.warehouse.parent / wh.MANIFEST).read_text())
+    assert sorted(manifest["reused"]) == sorted(f"{d}.duckdb" for d in DEPARTMENTS)
+
+    basis, _ = _shared_basis(warehouse)
+    showing = set()
+    for dept in DEPARTMENTS:
+        with duckdb.connect(str(unchanged.export(dept)), read_only=True) as con:
+            n = con.execute("SELECT (SELECT count(*) FROM interventions WHERE basis = $b) + "
+                            "(SELECT count(*) FROM coordination_plans WHERE basis = $b) + "
+                            "(SELECT count(*) FROM home_visits WHERE basis = $b)", {"b": basis}).fetchall()[0][0]
+        if n:
+            showing.add(dept)
+    assert "beskaeftigelse" in showing and showing != set(DEPARTMENTS)
+    _withdraw(sources, basis)
+    run(sources, warehouse, "consent_refresh")
+    after = wh.published_set(warehouse)
+    for dept in DEPARTMENTS:
+        same = os.path.samefile(unchanged.export(dept), after.export(dept))
+        assert same == (dept not in showing), dept
+        with duckdb.connect(str(after.export(dept)), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall() == [(0,)]
+            built_by, fingerprint = con.execute("SELECT run_id, fingerprint FROM export_info").fetchall()[0]
+        assert fingerprint and built_by == (first.set_id if same else after.set_id)
+
+
+def test_the_watcher_judges_again_on_every_change_and_only_then(world):
+    """Between whole reads a tick reuses its last judgement (test_consent_watch_fingerprint: the fingerprint)."""
+    sources, warehouse = world
+    url, policy = _registry(sources), load_policy()
+    time.sleep(2.1)  # the generated registry file settles
+    first = tick(warehouse, url, policy)
+    assert "registry unchanged" not in first.notes and first.registry_rows > 0
+    again = tick(warehouse, url, policy)
+    assert again.notes == ["registry unchanged"] and again.revocations == first.revocations
+    assert again.digest == first.digest
+
+    # A withdrawal: judged again at once, and the basis is revoked.
+    basis, _ = _shared_basis(warehouse)
+    _withdraw(sources, basis)
+    changed = tick(warehouse, url, policy)
+    assert "registry unchanged" not in changed.notes
+    assert any(e[1] == basis for e in changed.revocations.entries) and changed.refresh_needed
+
+    # The clock passing a consent's time limit is a change too, though the registry is the same.
+    time.sleep(2.1)
+    settled = tick(warehouse, url, policy)
+    assert tick(warehouse, url, policy).notes == ["registry unchanged"]
+    later = tick(warehouse, url, policy, now=datetime.now() + timedelta(days=3650))
+    assert "registry unchanged" not in later.notes
+    assert settled.revocations.entries <= later.revocations.entries
+
+    # A whole read at least every full_read_every seconds, whatever the fingerprint says.
+    assert "registry unchanged" not in tick(warehouse, url, policy, full_read_every=0).notes
+
+    # A new set is judged at once, from the rows staged at the last whole read (no second read of the registry).
+    run(sources, warehouse, "consent_refresh")
+    after_publish = tick(warehouse, url, policy)
+    assert after_publish.notes == ["registry unchanged: staged rows judged again"]
+    assert not after_publish.revocations.entries and not after_publish.refresh_needed
+    assert tick(warehouse, url, policy).notes == ["registry unchanged"]

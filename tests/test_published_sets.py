@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik import DEPARTMENTS, publish
 from samlet_overblik import warehouse as wh
 from samlet_overblik.generator import generate
 
@@ -36,22 +36,33 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def _set_run_ids(warehouse: Path) -> tuple[str | None, set[str]]:
-    """The run id of the current warehouse and the run ids of its exports, all read through one resolved set."""
+    """The run id of the current warehouse and the ids of the runs that built its exports, all read through one
+    resolved set; every export holds exactly what that warehouse says it should (its fingerprint)."""
     pub = wh.published_set(warehouse)
     with duckdb.connect(str(pub.warehouse), read_only=True) as con:
         latest = con.execute("SELECT run_id FROM meta.runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+        expected = publish.export_fingerprints(con)
     exports = set()
     for dept in DEPARTMENTS:
         with duckdb.connect(str(pub.export(dept)), read_only=True) as con:
-            exports.add(con.execute("SELECT run_id FROM export_info").fetchall()[0][0])
+            run_id, fingerprint = con.execute("SELECT run_id, fingerprint FROM export_info").fetchall()[0]
+        assert fingerprint == expected[dept], dept
+        exports.add(run_id)
     return (latest[0][0] if latest else None), exports
 
 
 def _assert_one_consistent_set(warehouse: Path) -> str:
+    """Every export and the warehouse belong to one set: built by its run, or unchanged and reused from an earlier
+    set (the manifest says so, and the fingerprint matches the set's warehouse)."""
     pub = wh.published_set(warehouse)
     assert pub.set_id is not None
-    latest, exports = _set_run_ids(warehouse)
-    assert exports == {latest} == {pub.set_id}, (latest, exports, pub.set_id)
+    latest, _ = _set_run_ids(warehouse)
+    assert latest == pub.set_id, (latest, pub.set_id)
+    manifest = json.loads((pub.warehouse.parent / wh.MANIFEST).read_text())
+    for dept in DEPARTMENTS:
+        with duckdb.connect(str(pub.export(dept)), read_only=True) as con:
+            built_by = con.execute("SELECT run_id FROM export_info").fetchall()[0][0]
+        assert built_by == pub.set_id or f"{dept}.duckdb" in manifest["reused"], (dept, built_by, pub.set_id)
     # The documented paths lead to the same set.
     assert warehouse.resolve() == pub.warehouse.resolve()
     for dept in DEPARTMENTS:

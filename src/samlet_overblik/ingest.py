@@ -26,6 +26,7 @@ Reading safely (README, "Reading sources"):
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -646,6 +647,68 @@ def ingest_source(
         # The driver's or DuckDB's text can quote a row: name the table and the kind of error only.
         where = f"reading table {current}" if current else "reading"
         raise SourceUnavailable(f"source {source.name}: {where} failed ({_error_code(exc)})") from None
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------------ change detection
+
+# A SQLite file modified this recently may be modified again within the file system's timestamp resolution
+# without its stamp changing: its fingerprint is not trusted until it has been still this long.
+_SETTLE_SECONDS = 2.0
+
+
+def content_fingerprint(source: SourceSpec, url: str) -> str | None:
+    """A digest that changes whenever the content of the source's tables does, taken in a fraction of the time a
+    whole read takes; None where no trustworthy digest is known (the caller then reads the source whole).
+
+    Take it *before* reading: a change committed between the digest and the read is then seen by the next
+    digest, never lost. SQLite: the database file and its WAL and journal as the file system sees them (every
+    commit writes one of them), trusted once they have been still for a moment. PostgreSQL: md5 over every row's
+    text, computed in the server. MariaDB/MySQL: CHECKSUM TABLE (a live checksum of the rows)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:" or db.startswith("file:"):
+            return None
+        now = time.time()
+        parts: list[tuple[int, int, int, int] | None] = []
+        for suffix in ("", "-wal", "-journal"):
+            try:
+                st = os.stat(db + suffix)
+            except FileNotFoundError:
+                if not suffix:
+                    return None  # no file: the read reports the source as unavailable
+                parts.append(None)
+                continue
+            if now - st.st_mtime < _SETTLE_SECONDS:
+                return None
+            parts.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        return f"sqlite:{parts!r}"
+    if backend not in ("postgresql", "mysql", "mariadb"):
+        return None
+    try:
+        engine = sa.create_engine(url)
+    except Exception:
+        return None
+    try:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                digests = [tuple(conn.execute(sa.text(
+                    f'SELECT count(*), md5(string_agg(md5(t::text), \'\' ORDER BY md5(t::text))) FROM "{name}" t'
+                )).one()) for name in source.tables]
+            else:
+                digests = [tuple(r) for r in conn.execute(sa.text(
+                    "CHECKSUM TABLE " + ", ".join(f"`{name}`" for name in source.tables))).fetchall()]
+                if any(r[-1] is None for r in digests):  # a table that is missing or cannot be checksummed
+                    return None
+        return f"{backend}:{digests!r}"
+    except Exception:  # unreachable, no such table: the whole read decides (and fails closed)
+        return None
     finally:
         engine.dispose()
 

@@ -13,13 +13,20 @@ mix of two runs, and a reader holding a previous file keeps its snapshot.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import duckdb
 
 from . import DEPARTMENTS, unified
+from . import warehouse as wh
 from .consent import gate
+from .paths import data_dir
+
+
+CONSENT_BASES = "consent_bases"
 
 
 @dataclass
@@ -27,6 +34,7 @@ class ExportResult:
     department: str
     path: Path
     rows: int
+    reused: bool = False
 
 
 # The contract columns first (DESIGN.md), then what a caseworker also needs.
@@ -95,11 +103,84 @@ def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thr
     con.execute("CREATE INDEX coordination_signals_person ON ex.coordination_signals (person_key)")
     con.execute("CREATE INDEX family_members_person ON ex.family_members (person_key)")
     con.execute("CREATE INDEX family_overview_family ON ex.family_overview (family_id)")
+    # The consent watcher compares what an export carries with the registry after every publish: a few rows to
+    # read instead of every row of the export.
+    con.execute(
+        f"""
+        CREATE TABLE ex.{CONSENT_BASES} AS
+        SELECT DISTINCT basis, source_department, category FROM (
+            SELECT basis, source_department, category FROM ex.interventions
+            UNION ALL SELECT basis, source_department, category FROM ex.coordination_plans
+            UNION ALL SELECT basis, department, category FROM ex.home_visits)
+        WHERE basis LIKE 'samtykke:%'
+        """
+    )
+    con.execute(f"COMMENT ON TABLE ex.{CONSENT_BASES} IS 'Every consent basis this export carries, with the source "
+                "department and category it admits (records, plans and visits).'")
     return counts
 
 
+# ------------------------------------------------------------------------------------------ fingerprints
+#
+# An export is a function of: the code and SQL that build it, the build of the unified layer it scopes (reference
+# date, thresholds, when it was built), how fresh each departmental source is (``data_as_of``), and the gate's
+# admitted decisions for the department (datum, person, basis, category). Two exports with the same fingerprint
+# hold the same rows. A run whose fingerprint for a department equals the current export's reuses that file (a
+# hard link into the new set: the same immutable bytes) instead of rebuilding it, so a withdrawal that changes
+# one department's view rebuilds one export, not every export.
+
+
+@cache
+def _builder_digest() -> str:
+    """The code and SQL an export is built with: a changed builder never reuses an old file."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    files = [here / "publish.py", here / "unified.py", here / "consent" / "gate.py"]
+    for folder in (data_dir("assets") / "unified", data_dir("assets") / "signals", data_dir("warehouse")):
+        files += sorted(folder.glob("*.sql"))
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def export_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The fingerprint of every department's export as this run would build it (see above)."""
+    common = hashlib.sha256(_builder_digest().encode())
+    for query in (
+        "SELECT * FROM unified.build_info",
+        "SELECT source, max(loaded_at) FROM meta.source_loads WHERE status = 'ok' "
+        "AND source IN (SELECT DISTINCT source FROM staging.interventions) GROUP BY 1 ORDER BY 1",
+    ):
+        common.update(repr(con.execute(query).fetchall()).encode())
+    grants = dict(
+        (r[0], r[1:]) for r in con.execute(
+            """
+            SELECT viewer_department, count(*),
+                   bit_xor(hash(source, source_table, record_id, person_key, basis, category)),
+                   sum(hash(record_id, source, basis, person_key, category, source_table)::HUGEINT)
+            FROM consent.record_decisions WHERE decision = 'admitted' GROUP BY 1
+            """).fetchall())
+    out = {}
+    for department in DEPARTMENTS:
+        h = common.copy()
+        h.update(f"{department}|{grants.get(department)}".encode())
+        out[department] = h.hexdigest()
+    return out
+
+
+def fingerprint_of(path: Path) -> str | None:
+    """The fingerprint an existing export was built with (None: absent, unreadable or built before fingerprints)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as econ:
+            return econ.execute("SELECT fingerprint FROM export_info").fetchall()[0][0]
+    except (duckdb.Error, IndexError, OSError):
+        return None
+
+
 def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str,
-                 reference=None, thresholds: unified.Thresholds | None = None) -> ExportResult:
+                 reference=None, thresholds: unified.Thresholds | None = None,
+                 fingerprint: str | None = None) -> ExportResult:
     """Write one department's export to a temporary file and swap it in.
 
     ``reference``/``thresholds`` default to what the latest build of the unified layer used."""
@@ -117,8 +198,9 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
         con.execute("CREATE INDEX interventions_cpr ON ex.interventions (cpr)")
         con.execute("CREATE INDEX interventions_person ON ex.interventions (person_key)")
         con.execute(
-            "CREATE TABLE ex.export_info AS SELECT $department AS department, $run_id AS run_id, now() AS published_at",
-            {"department": department, "run_id": run_id},
+            "CREATE TABLE ex.export_info AS SELECT $department AS department, $run_id AS run_id, now() AS published_at, "
+            "CAST($fingerprint AS VARCHAR) AS fingerprint",
+            {"department": department, "run_id": run_id, "fingerprint": fingerprint},
         )
         _build_views(con, department, reference, thresholds)
         con.execute("CHECKPOINT ex")
@@ -129,8 +211,26 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
 
 
 def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str,
-                  reference=None, thresholds: unified.Thresholds | None = None) -> list[ExportResult]:
-    return [build_export(con, exports_dir, d, run_id, reference, thresholds) for d in DEPARTMENTS]
+                  reference=None, thresholds: unified.Thresholds | None = None,
+                  reuse_from: Path | None = None) -> list[ExportResult]:
+    """Every department's export; with ``reuse_from`` (the current set's exports folder), an export whose
+    fingerprint is unchanged is reused (hard-linked) instead of rebuilt."""
+    fingerprints = export_fingerprints(con)
+    results = []
+    for d in DEPARTMENTS:
+        if reuse_from is not None:
+            old = export_path(reuse_from, d)
+            if fingerprint_of(old) == fingerprints[d]:
+                new = export_path(exports_dir, d)
+                exports_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                new.unlink(missing_ok=True)
+                wh.link_or_copy(old, new)
+                with duckdb.connect(str(new), read_only=True) as econ:
+                    rows = econ.execute("SELECT count(*) FROM interventions").fetchall()[0][0]
+                results.append(ExportResult(d, new, rows, reused=True))
+                continue
+        results.append(build_export(con, exports_dir, d, run_id, reference, thresholds, fingerprints[d]))
+    return results
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, finished, reference) -> tuple[str, str | None]:

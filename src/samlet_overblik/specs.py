@@ -162,16 +162,25 @@ def load_source_spec(path: Path) -> SourceSpec:
     )
 
 
+_SPECS_CACHE: dict[tuple, dict[str, SourceSpec]] = {}
+
+
 def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
-    """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name."""
+    """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name.
+
+    Parsed once per content of the folder (file names, sizes, modification times): a run asks many times, and
+    the consent watcher every tick."""
     folder = folder or data_dir("pipelines")
-    specs = {}
-    for path in sorted(folder.glob("*.yaml")):
-        if path.stem in ("job", "policy") or path.stem.startswith("_"):
-            continue
-        spec = load_source_spec(path)
-        specs[spec.name] = spec
-    return specs
+    paths = [p for p in sorted(folder.glob("*.yaml")) if not (p.stem in ("job", "policy") or p.stem.startswith("_"))]
+    key = (str(folder.resolve()), *((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+    if key not in _SPECS_CACHE:
+        specs = {}
+        for path in paths:
+            spec = load_source_spec(path)
+            specs[spec.name] = spec
+        _SPECS_CACHE.clear()
+        _SPECS_CACHE[key] = specs
+    return dict(_SPECS_CACHE[key])
 
 
 @dataclass(frozen=True)

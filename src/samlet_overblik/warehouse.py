@@ -194,10 +194,21 @@ def release(warehouse: Path) -> None:
 
 
 def _copy_owner_only(source: Path, target: Path) -> None:
-    """Copy a file into a new file that is 0600 from its first byte."""
+    """Copy a file into a new file that is 0600 from its first byte (in the kernel where it can: the warehouse
+    is copied at the start of every run)."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-        shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
+        try:
+            size = os.fstat(src.fileno()).st_size
+            while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30) > 0:
+                pass
+            if os.fstat(dst.fileno()).st_size != size:
+                raise OSError("short copy")
+        except (OSError, AttributeError):  # no copy_file_range here (another kernel, file system or platform)
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
 
 
 def remove_leftovers(warehouse: Path) -> list[str]:
@@ -243,8 +254,10 @@ def start_build(warehouse: Path, run_id: str) -> Path:
 
 
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
-    for path in sorted(data_dir("warehouse").glob("*.sql")):
-        con.execute(path.read_text(encoding="utf-8"))
+    """Create what is missing (every statement is idempotent), in one transaction: one commit, not hundreds."""
+    ddl = "\n".join(path.read_text(encoding="utf-8") for path in sorted(data_dir("warehouse").glob("*.sql")))
+    with transaction(con):
+        con.execute(ddl)
 
 
 @contextmanager
@@ -281,12 +294,29 @@ def _carry_forward(previous: PublishedSet, exports: Path) -> list[str]:
         new = exports / old.name
         if new.exists():
             continue
-        try:
-            os.link(old, new)
-        except OSError:
-            _copy_owner_only(old, new)
+        link_or_copy(old, new)
         carried.append(old.name)
     return carried
+
+
+def _same_files(previous: PublishedSet, exports: Path) -> list[str]:
+    if previous.set_id is None or not exports.is_dir():
+        return []
+    out = []
+    for new in sorted(exports.glob("*.duckdb")):
+        old = previous.exports_dir / new.name
+        if old.is_file() and os.path.samefile(old, new):
+            out.append(new.name)
+    return out
+
+
+def link_or_copy(old: Path, new: Path) -> None:
+    """``new`` holds the same bytes as a published file: a hard link (files of a set are never rewritten in
+    place), or an owner-only copy where the file system refuses links."""
+    try:
+        os.link(old, new)
+    except OSError:
+        _copy_owner_only(old, new)
 
 
 def _open_to_group(folder: Path, group: str) -> None:
@@ -339,11 +369,14 @@ def publish(warehouse: Path, run_id: str, *, status: str = "ok", keep: int = DEF
     _fault_point("publish:before_carry_forward")
     _migrate_plain_layout(warehouse)
     previous = published_set(warehouse)
+    reused = _same_files(previous, folder / EXPORTS)
     carried = _carry_forward(previous, folder / EXPORTS)
     _write_json(folder / MANIFEST, {
         "set_id": run_id, "status": status, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "warehouse": warehouse.name, "exports": sorted(p.name for p in (folder / EXPORTS).glob("*.duckdb")),
         "carried_forward_from": previous.set_id if carried else None, "carried_forward": carried,
+        # Exports the run found unchanged (same fingerprint) and took over from the previous set.
+        "reused": reused,
     })
     if export_group:
         _open_to_group(folder, export_group)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import pyarrow as pa
 from .. import DEPARTMENTS
 from .. import warehouse as wh
 from .policy import Policy
-from .state import check_registry, evaluate_consents
+from .state import CONSENT_STAGING_ASSET, check_registry, evaluate_consents
 
 REVOCATIONS_FILE = "revocations.json"
 CONSENT_SOURCE = "samtykke"
@@ -105,42 +105,50 @@ def _write(warehouse: Path, rev: Revocations) -> None:
     _CACHE.pop(str(revocations_path(warehouse)), None)
 
 
-# The bases a published set's exports carry never change (sets are immutable): read once per set, not per tick.
-_SHOWN_CACHE: dict[str, pa.Table] = {}
+# The bases an export carries never change (published files are replaced, never rewritten, and a run reuses an
+# unchanged export as a hard link): read each file once, keyed by its identity, not once per tick or per set.
+_SHOWN_CACHE: dict[tuple[int, int, int, int], pa.Table] = {}
 
 
 def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet) -> None:
     """``_shown``: every consent basis the current exports carry, per viewer department."""
     con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
-    key = str(published.exports_dir.resolve())
-    if published.set_id is not None and key in _SHOWN_CACHE:
-        con.register("_shown_cached", _SHOWN_CACHE[key])
-        con.execute("INSERT INTO _shown SELECT * FROM _shown_cached")
-        con.unregister("_shown_cached")
-        return
+    seen = set()
     for dept in DEPARTMENTS:
         path = published.export(dept)
-        if not path.is_file():
-            continue
-        con.execute("ATTACH ? AS ex (READ_ONLY)", [str(path)])
         try:
-            tables = {r[0] for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
-            parts = ["SELECT basis, source_department, category FROM ex.interventions"]
-            if "coordination_plans" in tables:
-                parts.append("SELECT basis, source_department, category FROM ex.coordination_plans")
-            if "home_visits" in tables and _has_column(con, "home_visits", "basis"):
-                parts.append("SELECT basis, department, category FROM ex.home_visits")
-            con.execute(
-                f"INSERT INTO _shown SELECT DISTINCT ?, * FROM ({' UNION ALL '.join(parts)}) "
-                "WHERE basis LIKE 'samtykke:%'",
-                [dept],
-            )
-        finally:
-            con.execute("DETACH ex")
-    if published.set_id is not None:
-        _SHOWN_CACHE.clear()  # one set at a time is current
-        _SHOWN_CACHE[key] = con.sql("SELECT * FROM _shown").to_arrow_table()
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        seen.add(key)
+        if key not in _SHOWN_CACHE:
+            _SHOWN_CACHE[key] = _bases_of_export(con, path)
+        con.register("_shown_cached", _SHOWN_CACHE[key])
+        con.execute("INSERT INTO _shown SELECT ?, * FROM _shown_cached", [dept])
+        con.unregister("_shown_cached")
+    for key in set(_SHOWN_CACHE) - seen:
+        del _SHOWN_CACHE[key]
+
+
+def _bases_of_export(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
+    con.execute("ATTACH ? AS ex (READ_ONLY)", [str(path)])
+    try:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
+        from ..publish import CONSENT_BASES
+
+        if CONSENT_BASES in tables:  # written with the export: a few rows instead of every row of the export
+            return con.sql(f"SELECT basis, source_department, category FROM ex.{CONSENT_BASES}").to_arrow_table()
+        parts = ["SELECT basis, source_department, category FROM ex.interventions"]
+        if "coordination_plans" in tables:
+            parts.append("SELECT basis, source_department, category FROM ex.coordination_plans")
+        if "home_visits" in tables and _has_column(con, "home_visits", "basis"):
+            parts.append("SELECT basis, department, category FROM ex.home_visits")
+        return con.sql(
+            f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) WHERE basis LIKE 'samtykke:%'").to_arrow_table()
+    finally:
+        con.execute("DETACH ex")
 
 
 def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
@@ -163,13 +171,61 @@ def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> i
     return con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
 
 
-def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None) -> TickResult:
+@dataclass(frozen=True)
+class _Judgement:
+    """The last whole judgement of a registry against a set, and what it stays valid for."""
+
+    fingerprint: str
+    set_id: str | None
+    policy: str
+    judged_at: datetime
+    next_boundary: datetime | None  # the next moment a consent changes status by itself (given, withdrawn, expiring)
+    read_at: float  # time.monotonic() of the whole read
+    result: TickResult
+    staged: dict[str, pa.Table] = field(repr=False, compare=False, default_factory=dict)
+
+
+# Per (warehouse, registry URL). Reading a large registry whole takes seconds; a tick that did so every second
+# would keep a core busy and slow down the very consent_refresh it starts. A tick reuses the last judgement while
+# the registry's content fingerprint (ingest.content_fingerprint, taken before each whole read), the current set
+# and the policy are unchanged, no consent's status changes by the clock, and the last whole read is younger than
+# ``consent_sensor.full_read_every_seconds``. Without a trustworthy fingerprint every tick reads whole.
+_LAST: dict[tuple[str, str], _Judgement] = {}
+
+
+def _full_read_every() -> float:
+    from ..specs import load_job_settings
+
+    return float((load_job_settings().get("consent_sensor") or {}).get("full_read_every_seconds", 60))
+
+
+def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None,
+         full_read_every: float | None = None) -> TickResult:
     """Judge the registry as it is now against what the current set publishes; write the revocations."""
+    from .. import ingest
+    from ..specs import load_source_specs
+
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     published = wh.published_set(warehouse)
     if not published.warehouse.is_file():
         return TickResult(Revocations(), False, "", notes=["nothing published yet"])
+    key = (str(warehouse.absolute()), registry_url)
+    fingerprint = ingest.content_fingerprint(load_source_specs()[CONSENT_SOURCE], registry_url)
+    last = _LAST.get(key)
+    # The registry is as it was at the last whole read (and that read is recent enough to rely on).
+    unchanged = (last is not None and fingerprint is not None and last.fingerprint == fingerprint
+                 and time.monotonic() - last.read_at < (_full_read_every() if full_read_every is None else full_read_every))
+    if (unchanged and last is not None and last.set_id == published.set_id and last.policy == repr(policy)
+            and last.judged_at <= now and (last.next_boundary is None or now < last.next_boundary)
+            and revocations_path(warehouse).is_file()):
+        return replace(last.result, seconds=time.perf_counter() - started, notes=["registry unchanged"])
+    # Judged again. When only the set, the policy or the clock changed, the rows staged at the last whole read
+    # are judged again (a publish is followed by such a tick: it must not take as long as a whole read).
+    staged = last.staged if unchanged and last is not None else None
+    _LAST.pop(key, None)
+    read_at = last.read_at if staged is not None and last is not None else time.monotonic()
+    next_boundary = None
     con = duckdb.connect()
     notes: list[str] = []
     try:
@@ -182,13 +238,27 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
         reason = None
         rows = 0
         try:
-            rows = _read_registry(con, registry_url, now)
+            if staged is not None:
+                rows = _restore_staged(con, staged)
+                notes.append("registry unchanged: staged rows judged again")
+            else:
+                rows = _read_registry(con, registry_url, now)
+                staged = _capture_staged(con)
         except Exception as exc:  # unreachable, unreadable: fail closed at read time
             reason = "registry_unreachable"
+            staged = None
             notes.append(type(exc).__name__)
         if reason is None:
             evaluate_consents(con, policy, now)
             reason = _verdict(con, policy, now)
+            next_boundary = con.execute(
+                """
+                SELECT min(t) FROM (
+                    SELECT given_at AS t FROM staging.consents
+                    UNION ALL SELECT withdrawn_at FROM staging.consents
+                    UNION ALL SELECT CAST(valid_until AS TIMESTAMP) + INTERVAL 1 DAY FROM staging.consents
+                ) WHERE t > ?
+                """, [now]).fetchall()[0][0]
         _published_bases(con, published)
         if reason is not None:
             entries: set = set()
@@ -220,7 +290,31 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
     _write(warehouse, rev)
     refresh = bool(rev.entries) or (not rev.all_consents and granted_new > 0)
     digest = hashlib.sha256(f"{published.set_id}|{diff_key}".encode()).hexdigest()[:16]
-    return TickResult(rev, refresh, digest, granted_new, time.perf_counter() - started, rows, notes)
+    result = TickResult(rev, refresh, digest, granted_new, time.perf_counter() - started, rows, notes)
+    if fingerprint is not None and staged is not None:
+        _LAST[key] = _Judgement(fingerprint, published.set_id, repr(policy), now, next_boundary, read_at, result, staged)
+    return result
+
+
+# What a whole read of the registry leaves that the judgement reads: the staged consents and scopes, and the
+# quarantined consent rows (a consent with an unreadable version is not used at all).
+_STAGED = {"staging.consents": "SELECT * FROM staging.consents",
+           "staging.consent_scopes": "SELECT * FROM staging.consent_scopes",
+           "quarantine.rejected_rows": f"SELECT * FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'"}
+
+
+def _capture_staged(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
+    return {table: con.sql(query).to_arrow_table() for table, query in _STAGED.items()}
+
+
+def _restore_staged(con: duckdb.DuckDBPyConnection, staged: dict[str, pa.Table]) -> int:
+    for table, rows in staged.items():
+        con.register("_staged", rows)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT * FROM _staged")
+        finally:
+            con.unregister("_staged")
+    return staged["staging.consents"].num_rows
 
 
 def _verdict(con: duckdb.DuckDBPyConnection, policy: Policy, now: datetime) -> str | None:

@@ -50,6 +50,7 @@ def _run_start(context: dg.AssetExecutionContext) -> datetime | None:
 
 def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import publish
+    from .. import warehouse as wh
     from ..consent import gate
 
     @dg.asset(
@@ -67,9 +68,12 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             if closed:
                 context.log.warning(f"consent failed closed ({reason}): the published exports stay as they were")
                 return dg.MaterializeResult(metadata={"published": False, "reason": reason or ""})
-            results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id)
+            results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id,
+                                            reuse_from=wh.published_set(warehouse.published).exports_dir)
         return dg.MaterializeResult(
-            metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results}}
+            metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results},
+                      "rebuilt": dg.MetadataValue.int(sum(not r.reused for r in results)),
+                      "reused_unchanged": dg.MetadataValue.int(sum(r.reused for r in results))}
         )
 
     return _exports

@@ -38,6 +38,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, run_id: str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.building(run_id)))
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from .. import quality
+
+        quality.preload_in_background()
+
 
 class SourceSystem(dg.ConfigurableResource):
     """One source system reached through SQLAlchemy."""
