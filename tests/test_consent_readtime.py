@@ -233,3 +233,29 @@ def test_the_watcher_judges_again_on_every_change_and_only_then(world):
     assert after_publish.notes == ["registry unchanged: staged rows judged again"]
     assert not after_publish.revocations.entries and not after_publish.refresh_needed
     assert tick(warehouse, url, policy).notes == ["registry unchanged"]
+
+
+def test_lineage_after_a_closed_run_explains_what_the_carried_exports_show(world):
+    """A run that fails closed republishes no export: each department keeps the export an earlier run built. Lineage
+    explained those with the closed run's decisions ("blocked: fail_closed") while they still showed the rows."""
+    from samlet_overblik.consent.lineage import lineage_report
+
+    sources, warehouse = world
+    basis, cpr = _shared_basis(warehouse)
+    built_by = wh.published_set(warehouse).set_id
+    (sources / "samtykke.sqlite").rename(sources / "samtykke.offline")
+    closed = run(sources, warehouse, "consent_refresh")
+    assert wh.manifest(wh.published_set(warehouse))["carried_forward_from"] == built_by
+    report = lineage_report(warehouse, cpr)
+    shown = [d for d in report["latest_decisions"] if d["afdeling"] == "beskaeftigelse" and d["grundlag"] == basis]
+    assert shown and all(d["afgoerelse"] == "delt" and d["koersel"] == built_by for d in shown)
+    assert not any(d["koersel"] == closed.run_id and d["afdeling"] != d["ejer"] and d["afgoerelse"] == "delt"
+                   for d in report["latest_decisions"])
+    assert any("ført videre fra kørsel " + built_by in n for n in report["noter"])
+    # Once the set that built the exports is pruned, lineage says so instead of guessing.
+    for _ in range(3):
+        run(sources, warehouse, "consent_refresh")
+    assert built_by not in wh.history(warehouse)["sets"]
+    report = lineage_report(warehouse, cpr)
+    assert not [d for d in report["latest_decisions"] if d["afdeling"] == "beskaeftigelse" and d["afdeling"] != d["ejer"]]
+    assert any("ikke længere er gemt" in n for n in report["noter"]), report["noter"]

@@ -322,6 +322,8 @@ def cmd_lineage(args) -> int:
         d.add_row(name(x["afdeling"]), f"{x['titel'] or ''} ({name(x['ejer'])})", x["kategori"], x["afgoerelse"],
                   x["grundlag"] or x["aarsag"] or "")
     console.print(d)
+    for note in report["noter"]:
+        console.print(note, highlight=False)
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from .. import cpr as cprmod
+from .. import warehouse as wh
 
 DEPARTMENT_NAMES = {
     "boern_familie": "Børn og Familie",
@@ -82,8 +83,50 @@ FROM staging.home_visits
 """
 
 
+_DECISIONS = f"""
+SELECT d.viewer_department, d.source_department, d.category, i.title, d.decision, d.basis, d.reason, d.run_id
+FROM {{db}}consent.record_decisions d
+LEFT JOIN ({_DATA.replace("staging.", "{db}staging.")}) i USING (source, source_table, record_id)
+WHERE d.person_key = $person AND d.viewer_department IN (SELECT unnest($departments))
+ORDER BY d.viewer_department, d.source_department, i.start_date
+"""
+
+
+def _decisions_shown(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet, person_key: str) -> tuple[list, list[str]]:
+    """The decisions behind what each department's current export shows, and notes for compliance.
+
+    An export built or reused by the set's run shows that run's decisions. An export carried forward (the run
+    failed closed and republished nothing) shows what the run that built it decided: read from that run's set
+    while it is kept (``keep_sets``); otherwise said so."""
+    carried: dict[str, str] = {}
+    for name in wh.manifest(published).get("carried_forward", []):
+        department = name.removesuffix(".duckdb")
+        if department in DEPARTMENT_NAMES:
+            with duckdb.connect(str(published.export(department)), read_only=True) as econ:
+                carried[department] = econ.execute("SELECT run_id FROM export_info").fetchall()[0][0]
+    own = [d for d in DEPARTMENT_NAMES if d not in carried]
+    rows = con.execute(_DECISIONS.format(db=""), {"person": person_key, "departments": own}).fetchall()
+    notes = []
+    for department, built_by in sorted(carried.items()):
+        older = published.warehouse.parent.parent / built_by / published.warehouse.name
+        name = DEPARTMENT_NAMES[department]
+        if not older.is_file():
+            notes.append(f"{name}: eksporten er ført videre fra kørsel {built_by}, hvis afgørelser ikke længere er gemt.")
+            continue
+        notes.append(f"{name}: eksporten er ført videre fra kørsel {built_by} (seneste kørsel lukkede for deling); "
+                     "afgørelserne herunder er den kørsels.")
+        con.execute("ATTACH ? AS built_by (READ_ONLY)", [str(older)])
+        try:
+            rows += con.execute(_DECISIONS.format(db="built_by."), {"person": person_key, "departments": [department]}).fetchall()
+        finally:
+            con.execute("DETACH built_by")
+    rows.sort(key=lambda r: list(DEPARTMENT_NAMES).index(r[0]))
+    return rows, notes
+
+
 def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    published = wh.published_set(warehouse)
+    with duckdb.connect(str(published.warehouse), read_only=True) as con:
         citizen = find_citizen(con, raw_cpr)
         if citizen is None:
             return None
@@ -108,15 +151,7 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
             """,
             [citizen.person_key],
         ).fetchall()
-        decisions = con.execute(
-            f"""
-            SELECT d.viewer_department, d.source_department, d.category, i.title, d.decision, d.basis, d.reason, d.run_id
-            FROM consent.record_decisions d
-            LEFT JOIN ({_DATA}) i USING (source, source_table, record_id)
-            WHERE d.person_key = ? ORDER BY d.viewer_department, d.source_department, i.start_date
-            """,
-            [citizen.person_key],
-        ).fetchall()
+        decisions, notes = _decisions_shown(con, published, citizen.person_key)
         runs = con.execute(
             "SELECT run_id, job, reference_time, status FROM meta.runs ORDER BY reference_time"
         ).fetchall()
@@ -149,6 +184,7 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
             for d in decisions
         ],
         "runs": [{"run_id": r[0], "job": r[1], "referencetid": _iso(r[2]), "status": r[3]} for r in runs],
+        "noter": notes,
     }
 
 
