@@ -116,6 +116,14 @@ def published_set(warehouse: Path) -> PublishedSet:
     return PublishedSet(folder.name, folder / warehouse.name, folder / EXPORTS)
 
 
+def manifest(published: PublishedSet) -> dict:
+    """The set's ``set.json`` (empty for the layout before sets or an unreadable file)."""
+    try:
+        return json.loads((published.warehouse.parent / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def history(warehouse: Path) -> dict:
     """The published sets in publish order and the operator events (rollbacks)."""
     path = warehouse.parent / HISTORY
