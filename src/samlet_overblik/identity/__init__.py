@@ -9,20 +9,27 @@ keys stable across runs.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from .. import cpr as cprlib
 from . import engine
 from .engine import Params
 from .normalise import loose_key, normalise_name
 
-__all__ = ["reconcile", "Params", "normalise_name", "loose_key", "CANONICAL"]
+__all__ = ["reconcile", "load_inputs", "Params", "normalise_name", "loose_key", "CANONICAL"]
 
 CANONICAL = ["record_id", "source", "national_id", "given_name", "family_name", "birth_date", "sex",
              "address", "postcode"]
 _REGISTER_COLS = ["cpr", "given_name", "family_name", "birth_date", "sex", "address", "postcode"]
 
 
-def _frame(df: pd.DataFrame | None, cols: list[str]) -> pd.DataFrame:
+# Columns that hold a CPR number: they go to the one CPR rule (cpr.normalise / the normalise_cpr macro) as they
+# came, only turned into text; the rule itself decides about whitespace, separators and a lost leading zero.
+_CPR_COLS = ("national_id", "cpr")
+
+
+def _frame(df: pd.DataFrame | None, cols: list[str], cpr_cols: tuple[str, ...] = _CPR_COLS) -> pd.DataFrame:
     df = pd.DataFrame(columns=cols) if df is None else df.copy()
     for c in cols:
         if c not in df.columns:
@@ -31,27 +38,82 @@ def _frame(df: pd.DataFrame | None, cols: list[str]) -> pd.DataFrame:
     for c in cols:
         if c == "birth_date":
             df[c] = pd.to_datetime(df[c], errors="coerce", format="mixed").dt.date
+        elif c in cpr_cols:
+            df[c] = [_cpr_text(v) for v in df[c].astype(object).where(df[c].notna(), None)]
         else:
             df[c] = df[c].astype(object).where(df[c].notna(), None)
             df[c] = [None if v is None else str(v).strip() or None for v in df[c]]
     return df
 
 
+def _cpr_text(value: object) -> str | None:
+    """A CPR cell as the text the SQL rule reads; what :func:`cpr.normalise` rejects by type (floats, booleans)
+    becomes ``None`` here so that both give the same answer (``str(101901234.0)`` would read as other digits)."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer, str)):
+        return str(value)
+    return None
+
+
 def _V(col: str, alias: bool = True) -> str:
     return f"CAST({col} AS VARCHAR)" + (f" AS {col}" if alias else "")
 
 
-def _id_sql(col: str) -> str:
-    """Digits only; nine digits are a CPR that lost its leading zero (stored as a number)."""
-    d = f"regexp_replace(CAST({col} AS VARCHAR), '[^0-9]', '', 'g')"
-    return f"nullif(CASE WHEN regexp_full_match({d}, '[0-9]{{9}}') THEN '0' || {d} ELSE {d} END, '')"
-_STATUS_SQL = """CASE WHEN n IS NULL THEN 'missing'
-    WHEN length(n) = 10 AND try_strptime(substr(n, 1, 4) || CAST(
-        CAST(substr(n, 5, 2) AS INTEGER) + CASE WHEN CAST(substr(n, 7, 1) AS INTEGER) <= 3 THEN 1900
-            WHEN CAST(substr(n, 7, 1) AS INTEGER) IN (4, 9) THEN CASE WHEN CAST(substr(n, 5, 2) AS INTEGER) <= 36 THEN 2000 ELSE 1900 END
-            ELSE CASE WHEN CAST(substr(n, 5, 2) AS INTEGER) <= 57 THEN 2000 ELSE 1800 END END AS VARCHAR), '%d%m%Y') IS NOT NULL THEN 'valid'
-    WHEN length(n) = 10 AND CAST(substr(n, 1, 2) AS INTEGER) BETWEEN 61 AND 91 AND CAST(substr(n, 3, 2) AS INTEGER) BETWEEN 1 AND 12 THEN 'replacement'
-    ELSE 'invalid' END"""
+def load_inputs(
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    *,
+    register: pd.DataFrame | None = None,
+    name_history: pd.DataFrame | None = None,
+    address_history: pd.DataFrame | None = None,
+    id_kind: str = "cpr",
+) -> pd.DataFrame:
+    """Create the engine's input tables (``id_in_records``, ``id_in_register``, ``id_in_names``,
+    ``id_in_addresses``) on ``con`` from canonical DataFrames, as :func:`reconcile` does.
+
+    Every CPR (``national_id``, the register's ``cpr``) goes through the one CPR rule (:mod:`samlet_overblik.cpr`,
+    the same macros the warehouse's staging SQL uses): ``national_id`` is the 10-digit number or NULL when the value
+    is no CPR number, ``nid_status`` is ``valid``, ``replacement``, ``invalid`` or ``missing``. Register rows whose
+    CPR the rule rejects are left out. With ``id_kind="other"`` the records' ``national_id`` is not a CPR number at
+    all (e.g. another country's identifier): it is kept as trimmed text with status ``other`` (``missing`` when
+    absent), so it is compared like any identifier but never counts as a valid CPR. Returns the canonical records
+    (with ``rid``, the row number).
+    """
+    if id_kind not in ("cpr", "other"):
+        raise ValueError("id_kind must be 'cpr' or 'other'")
+    if "record_id" not in records.columns:
+        records = records.assign(record_id=range(len(records)))
+    rec = _frame(records, CANONICAL, _CPR_COLS if id_kind == "cpr" else ())
+    rec.insert(0, "rid", range(len(rec)))
+    reg = _frame(register, _REGISTER_COLS)
+    names = _frame(name_history, ["cpr", "given_name", "family_name"])
+    addrs = _frame(address_history, ["cpr", "address", "postcode"])
+    cprlib.install_macros(con)
+    con.register("rec_df", rec)
+    con.register("reg_df", reg)
+    con.register("names_df", names)
+    con.register("addrs_df", addrs)
+    nid, status = (("normalise_cpr(national_id)", "cpr_status(n)") if id_kind == "cpr" else
+                   (_V("national_id", False), "CASE WHEN n IS NULL THEN 'missing' ELSE 'other' END"))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_in_records AS
+            SELECT rid, n AS national_id, {status} AS nid_status, {_V('given_name')}, {_V('family_name')},
+                   CAST(birth_date AS DATE) AS birth_date, upper(left({_V('sex', False)}, 1)) AS sex,
+                   {_V('address')}, {_V('postcode')},
+                   FALSE AS is_register
+            FROM (SELECT *, {nid} AS n FROM rec_df)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_in_register AS SELECT * FROM (SELECT normalise_cpr(cpr) AS cpr,
+            {_V('given_name')}, {_V('family_name')}, CAST(birth_date AS DATE) AS birth_date,
+            upper(left({_V('sex', False)}, 1)) AS sex, {_V('address')}, {_V('postcode')} FROM reg_df) WHERE cpr IS NOT NULL"""
+    )
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE id_in_names AS SELECT * FROM (SELECT normalise_cpr(cpr) AS cpr,
+                    {_V('given_name')}, {_V('family_name')} FROM names_df) WHERE cpr IS NOT NULL""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT * FROM (SELECT normalise_cpr(cpr) AS cpr,
+                    {_V('address')}, {_V('postcode')} FROM addrs_df) WHERE cpr IS NOT NULL""")
+    return rec
 
 
 def reconcile(
@@ -64,6 +126,7 @@ def reconcile(
     decisions: pd.DataFrame | None = None,
     params: Params | None = None,
     return_review: bool = False,
+    id_kind: str = "cpr",
 ):
     """Link every record to a person.
 
@@ -74,6 +137,10 @@ def reconcile(
     ``decisions`` (steward decisions: ``record_id_a, record_id_b, decision`` = ``match``/``no_match``;
     when ``source`` is given, ids may be written ``source:record_id``).
 
+    ``national_id`` and the register's ``cpr`` are read with the one CPR rule (:mod:`samlet_overblik.cpr`, the rule
+    the warehouse's staging SQL uses); pass ``id_kind="other"`` when ``national_id`` holds another kind of
+    identifier (it is then only compared, as text; see :func:`load_inputs`).
+
     Returns one row per input record: ``record_id, person_key, method, score`` where method is
     ``cpr_exact``, ``cpr_corrected``, ``probabilistic``, ``steward`` or ``unlinked`` and score the
     match probability (1.0 for deterministic and steward links). Records with the same
@@ -82,35 +149,10 @@ def reconcile(
     df = records.rename(columns=column_map or {})
     if "record_id" not in df.columns:
         df = df.assign(record_id=range(len(df)))
-    rec = _frame(df, CANONICAL)
-    rec.insert(0, "rid", range(len(rec)))
-    reg = _frame(register, _REGISTER_COLS)
-    names = _frame(name_history, ["cpr", "given_name", "family_name"])
-    addrs = _frame(address_history, ["cpr", "address", "postcode"])
     con = duckdb.connect()
     try:
-        con.register("rec_df", rec)
-        con.register("reg_df", reg)
-        con.register("names_df", names)
-        con.register("addrs_df", addrs)
-        con.execute(
-            f"""CREATE TEMP TABLE id_in_records AS
-                SELECT rid, n AS national_id, {_STATUS_SQL} AS nid_status, {_V('given_name')}, {_V('family_name')},
-                       CAST(birth_date AS DATE) AS birth_date, upper(left({_V('sex', False)}, 1)) AS sex,
-                       {_V('address')}, {_V('postcode')},
-                       FALSE AS is_register
-                FROM (SELECT *, {_id_sql('national_id')} AS n
-                      FROM rec_df)"""
-        )
-        con.execute(
-            f"""CREATE TEMP TABLE id_in_register AS SELECT {_id_sql('cpr')} AS cpr,
-                {_V('given_name')}, {_V('family_name')}, CAST(birth_date AS DATE) AS birth_date,
-                upper(left({_V('sex', False)}, 1)) AS sex, {_V('address')}, {_V('postcode')} FROM reg_df WHERE cpr IS NOT NULL"""
-        )
-        con.execute(f"""CREATE TEMP TABLE id_in_names AS SELECT {_id_sql('cpr')} AS cpr,
-                        {_V('given_name')}, {_V('family_name')} FROM names_df WHERE cpr IS NOT NULL""")
-        con.execute(f"""CREATE TEMP TABLE id_in_addresses AS SELECT {_id_sql('cpr')} AS cpr,
-                        {_V('address')}, {_V('postcode')} FROM addrs_df WHERE cpr IS NOT NULL""")
+        rec = load_inputs(con, df, register=register, name_history=name_history, address_history=address_history,
+                          id_kind=id_kind)
         dec = pd.DataFrame(columns=["record_id_a", "record_id_b", "decision"]) if decisions is None else decisions
         keys = {}
         for rid, rid_str, src in zip(rec["rid"], rec["record_id"], rec["source"]):
