@@ -96,3 +96,39 @@ def test_consent_sensor_skips_when_registry_unreachable(tmp_path):
     result = _evaluate(sensor, resources)
     assert not result.run_requests and "hemmeligt" not in (result.skip_message or "")
     assert load_revocations(warehouse).all_consents  # fail closed at read time
+
+
+def test_the_code_location_reads_samlet_config_like_the_cli(tmp_path):
+    """One settings path: under ``dagster dev`` and the daemon the code location is built from the same settings as
+    ``samlet-overblik run`` (SAMLET_CONFIG was never read there). Loaded the way ``dagster dev -w workspace.yaml``
+    loads it: the module ``samlet_overblik.definitions`` in a fresh process, from the repository root."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "samlet.yaml"
+    config.write_text(
+        f"sources_dir: {tmp_path / 'kilder'}\nwarehouse: {tmp_path / 'lager' / 'w.duckdb'}\nkeep_sets: 5\n"
+        f"sources:\n  samtykke: sqlite:///{tmp_path / 'register.sqlite'}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
+    env["SAMLET_CONFIG"] = str(config)
+    code = ("from samlet_overblik.definitions import defs\n"
+            "r = defs.resources\n"
+            "print(r['warehouse'].path, r['warehouse'].keep_sets, r['source_samtykke'].url, r['source_cpr'].url, sep='\\n')\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    warehouse, keep, registry, cpr = out.stdout.split()
+    assert warehouse == str(tmp_path / "lager" / "w.duckdb") and keep == "5"
+    assert registry == f"sqlite:///{tmp_path / 'register.sqlite'}"
+    assert cpr == f"sqlite:///{(tmp_path / 'kilder' / 'cpr.sqlite').resolve()}"
+
+
+def test_job_yaml_retries_are_the_source_reads_retry_policy():
+    from samlet_overblik.orchestration.jobs import job_settings
+
+    cfg = job_settings()["retries"]
+    node = defs.resolve_job_def("nightly").graph.node_dict["raw__samtykke"]
+    policy = node.definition.retry_policy
+    assert policy.max_retries == cfg["max_retries"] and policy.delay == cfg["delay_seconds"]

@@ -15,9 +15,8 @@ from typing import Callable
 import dagster as dg
 
 from .orchestration.build import build_defs
-from .orchestration.resources import RunSettings, WarehouseResource, source_resource
+from .orchestration.resources import resources_for
 from .settings import Settings
-from .specs import load_source_specs
 
 
 @dataclass
@@ -26,22 +25,6 @@ class RunOutcome:
     run_id: str
     seconds: float
     failure: str | None = None
-
-
-def resources_for(settings: Settings) -> dict:
-    res: dict = {
-        "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
-                                       export_group=settings.export_group),
-        "run_settings": RunSettings(
-            reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
-            full_refresh=settings.full_refresh,
-            policy_file=str(settings.policy_file or ""),
-            analytics_demo=settings.analytics_demo,
-        ),
-    }
-    for spec in load_source_specs().values():
-        res[f"source_{spec.name}"] = source_resource(spec, settings.sources_dir, settings.source_urls.get(spec.name))
-    return res
 
 
 class _ProgressHandler(logging.Handler):

@@ -30,6 +30,15 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def _source_retry_policy() -> dg.RetryPolicy:
+    """job.yaml ``retries``: how often a source read that failed is tried again, the first delay (then doubled)."""
+    from .jobs import job_settings
+
+    cfg = job_settings().get("retries") or {}
+    return dg.RetryPolicy(max_retries=int(cfg.get("max_retries", 2)), delay=float(cfg.get("delay_seconds", 1)),
+                          backoff=dg.Backoff.EXPONENTIAL)
+
+
 def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     """Copy every table of one source into ``raw``; a source that is down reuses its last good copy."""
 
@@ -40,7 +49,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         owners=OWNERS,
         kinds={"duckdb", "sqlalchemy"},
         required_resource_keys={"warehouse", "run_settings", f"source_{spec.name}"},
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=1, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=_source_retry_policy(),
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse: WarehouseResource = context.resources.warehouse

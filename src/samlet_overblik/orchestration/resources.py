@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 
 from .. import warehouse as wh
-from ..settings import DEFAULT_SOURCES_DIR, DEFAULT_WAREHOUSE
+from ..settings import DEFAULT_WAREHOUSE, Settings
 from ..specs import SourceSpec
 
 
@@ -67,29 +67,38 @@ class RunSettings(dg.ConfigurableResource):
         return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def source_resource(spec: SourceSpec, sources_dir: Path | None = None, url: str | None = None) -> SourceSystem:
-    """A source's resource: an explicit URL, else ``SAMLET_SOURCE_<NAME>_URL`` (read by Dagster at run
-    time, so the secret stays out of the definitions), else the generated SQLite file."""
-    if url is not None:
-        return SourceSystem(name=spec.name, url=url)
-    if os.environ.get(spec.url_setting):
+def source_resource(spec: SourceSpec, settings: Settings) -> SourceSystem:
+    """A source's resource: its URL from the settings; a URL that came from ``SAMLET_SOURCE_<NAME>_URL`` stays an
+    ``EnvVar`` (read by Dagster at run time, so the secret stays out of the definitions); else the generated
+    SQLite file in the sources folder."""
+    url = settings.source_url(spec)
+    if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == url:
         return SourceSystem(name=spec.name, url=dg.EnvVar(spec.url_setting))
-    folder = sources_dir or Path(os.environ.get("SAMLET_SOURCES_DIR", DEFAULT_SOURCES_DIR))
-    return SourceSystem(name=spec.name, url=f"sqlite:///{(folder / spec.default_file).resolve()}")
+    return SourceSystem(name=spec.name, url=url)
 
 
-def default_resources(sources_dir: Path | None = None, warehouse: Path | None = None) -> dict:
+def resources_for(settings: Settings) -> dict:
+    """THE one way from settings to Dagster resources: the CLI, the code location under ``dagster dev`` and the
+    daemon, and the tests all use it."""
     from ..specs import load_source_specs
 
-    wh_path = warehouse or Path(os.environ.get("SAMLET_WAREHOUSE", DEFAULT_WAREHOUSE))
     res: dict = {
-        "warehouse": WarehouseResource(path=str(wh_path), keep_sets=int(os.environ.get("SAMLET_KEEP_SETS") or wh.DEFAULT_KEEP_SETS),
-                                       export_group=os.environ.get("SAMLET_EXPORT_GROUP", "")),
+        "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
+                                       export_group=settings.export_group),
         "run_settings": RunSettings(
-            reference_time=os.environ.get("SAMLET_REFERENCE_TIME", ""),
-            policy_file=os.environ.get("SAMLET_POLICY_FILE", ""),
+            reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
+            full_refresh=settings.full_refresh,
+            policy_file=str(settings.policy_file or ""),
+            analytics_demo=settings.analytics_demo,
         ),
     }
     for spec in load_source_specs().values():
-        res[f"source_{spec.name}"] = source_resource(spec, sources_dir)
+        res[f"source_{spec.name}"] = source_resource(spec, settings)
     return res
+
+
+def default_resources() -> dict:
+    """The code location's resources: the settings from ``SAMLET_CONFIG`` and ``SAMLET_*`` variables."""
+    from ..settings import load_settings
+
+    return resources_for(load_settings())
