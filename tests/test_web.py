@@ -205,3 +205,16 @@ def test_logout_ends_the_session(app):
     c, token = logged_in(app, "anne")
     assert c.post("/logout", data={"csrf": token}).status_code == 303
     assert c.get("/soeg").status_code == 303
+
+
+def test_search_takes_every_accepted_spelling_as_a_cpr_and_nothing_looser(app, w, audit_url):
+    """The search had its own, looser CPR rule: text that merely looked like a CPR had every non-digit stripped, so
+    '010190_1234' was looked up as 0101901234 while the CLI refused it. Now the one rule (cpr.normalise) decides."""
+    c, token = logged_in(app, "anne")
+    dotted = f"{w.cpr[:2]}.{w.cpr[2:4]}.{w.cpr[4:6]}-{w.cpr[6:]}"
+    r = c.post("/soeg", data={"csrf": token, "soegning": dotted, "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 200 and "<svg" in r.text  # accepted spelling: the citizen's overview
+    r = c.post("/soeg", data={"csrf": token, "soegning": f"{w.cpr[:6]}_{w.cpr[6:]}", "formaal": "Opfølgning på indsats"})
+    assert r.status_code == 400 and "<svg" not in r.text  # not a CPR under the rule: refused, not looked up
+    assert w.cpr not in r.text
+    assert [x["outcome"] for x in audit.lookups(audit_url, user_id="anne")] == ["shown"]

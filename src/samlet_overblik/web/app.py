@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from .. import audit, borger
 from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
 from ..consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 from ..consent.policy import PolicyError, lookup_purposes, policy_in_use
+from .. import cpr as cpr_rule
 from ..cpr import REDACTED, redact_cpr
 from ..users import User, UsersError, load_users, users_file
 from . import logsafe
@@ -47,7 +47,6 @@ from .timeline import COLOURS, timeline_svg
 
 log = logging.getLogger("samlet_overblik.web")
 HERE = Path(__file__).parent
-_CPR_LIKE = re.compile(r"^\s*\d{6}-?\d{3,4}\s*$")
 # The access log's channel for a request that is refused before it reaches a lookup (role, CSRF).
 _CHANNELS = {
     "/soeg": "web:soeg", "/borger": "web:borger", "/familie": "web:familie", "/api/borger": "api:borger",
@@ -339,8 +338,9 @@ def create_app(settings) -> FastAPI:
             purpose, chosen, note = purpose_of(form, user)
         except audit.BadPurpose:
             return _no_purpose(request, user)
-        # A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name.
-        cpr_typed = text if _CPR_LIKE.match(text) else re.sub(r"[^0-9]", "", text) if redact_cpr(text) == REDACTED else None
+        # A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name:
+        # the lookup applies the one CPR rule (cpr.normalise) and refuses what it does not accept.
+        cpr_typed = text if cpr_rule.normalise(text) is not None or redact_cpr(text).strip() == REDACTED else None
         try:
             if cpr_typed is not None:
                 view = borger.citizen_view(stores, user, cpr=cpr_typed, purpose=purpose, channel="web:borger",
