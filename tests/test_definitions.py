@@ -126,9 +126,9 @@ def test_the_code_location_reads_samlet_config_like_the_cli(tmp_path):
 
 
 def test_job_yaml_retries_are_the_source_reads_retry_policy():
-    from samlet_overblik.orchestration.jobs import job_settings
+    from samlet_overblik.specs import load_job_settings
 
-    cfg = job_settings()["retries"]
+    cfg = load_job_settings()["retries"]
     node = defs.resolve_job_def("nightly").graph.node_dict["raw__samtykke"]
     policy = node.definition.retry_policy
     assert policy.max_retries == cfg["max_retries"] and policy.delay == cfg["delay_seconds"]

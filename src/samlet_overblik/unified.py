@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
 from . import DEPARTMENTS
 from .consent import gate
@@ -63,11 +62,13 @@ class Thresholds:
     signal_lookback_days: int = 365
 
 
-def load_thresholds(job_file: Path | None = None) -> Thresholds:
-    """Read ``thresholds:`` from pipelines/job.yaml; keys not given keep their defaults."""
-    path = job_file or data_dir("pipelines") / "job.yaml"
-    doc = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
-    raw = doc.get("thresholds") or {}
+def load_thresholds() -> Thresholds:
+    """Read ``thresholds:`` from pipelines/job.yaml (the one job.yaml loader, ``specs.load_job_settings``); keys not
+    given keep their defaults."""
+    from .specs import load_job_settings
+
+    path = data_dir("pipelines") / "job.yaml"
+    raw = load_job_settings().get("thresholds") or {}
     known = Thresholds.__dataclass_fields__
     unknown = set(raw) - set(known)
     if unknown:

@@ -32,9 +32,9 @@ def _now() -> datetime:
 
 def _source_retry_policy() -> dg.RetryPolicy:
     """job.yaml ``retries``: how often a source read that failed is tried again, the first delay (then doubled)."""
-    from .jobs import job_settings
+    from ..specs import load_job_settings
 
-    cfg = job_settings().get("retries") or {}
+    cfg = load_job_settings().get("retries") or {}
     return dg.RetryPolicy(max_retries=int(cfg.get("max_retries", 2)), delay=float(cfg.get("delay_seconds", 1)),
                           backoff=dg.Backoff.EXPONENTIAL)
 

@@ -9,8 +9,8 @@ import dagster as dg
 
 from . import assets as a
 from . import publish_assets as p
-from ..specs import load_source_specs
-from .jobs import consent_refresh_job, job_settings, nightly_job, nightly_schedule
+from ..specs import load_job_settings, load_source_specs
+from .jobs import consent_refresh_job, nightly_job, nightly_schedule
 from .sensors import consent_registry_sensor
 from .unified_assets import UNIFIED_KEYS, unified_assets
 from .resources import default_resources
@@ -31,7 +31,7 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
     checks = a.quality_checks([st.key for st in stagings])
-    freshness = job_settings().get("freshness_hours", {})
+    freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()
     checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items() if name in specs]
     nightly = nightly_job()

@@ -5,13 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .. import warehouse as wh
-from ..paths import data_dir
-
-import yaml
-
-
-def job_settings() -> dict:
-    return yaml.safe_load((data_dir("pipelines") / "job.yaml").read_text(encoding="utf-8"))
+from ..specs import load_job_settings
 
 
 @dg.failure_hook(required_resource_keys={"warehouse"})
@@ -47,7 +41,7 @@ def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
 
 
 def nightly_schedule(job) -> dg.ScheduleDefinition:
-    cfg = job_settings()["nightly"]
+    cfg = load_job_settings()["nightly"]
     return dg.ScheduleDefinition(
         name="nightly_schedule",
         job=job,

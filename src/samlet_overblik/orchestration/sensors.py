@@ -12,14 +12,14 @@ from __future__ import annotations
 import dagster as dg
 
 from ..settings import redact_url
-from .jobs import job_settings
+from ..specs import load_job_settings
 
 
 def consent_registry_sensor(job) -> dg.SensorDefinition:
     from ..consent.policy import load_policy
     from ..consent.watcher import tick
 
-    interval = int(job_settings()["consent_sensor"]["interval_seconds"])
+    interval = int(load_job_settings()["consent_sensor"]["interval_seconds"])
 
     @dg.sensor(
         name="consent_registry_sensor",
