@@ -232,3 +232,29 @@ def test_an_export_group_may_read_the_exports_but_not_the_warehouse(tiny, tmp_pa
     for dept in DEPARTMENTS:
         st = os.stat(pub.export(dept))
         assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == grp.getgrnam(group).gr_gid
+
+
+def test_exports_built_together_equal_exports_built_one_by_one(tiny, tmp_path):
+    """build_exports computes the family relations once for all departments (they do not depend on the viewer);
+    each export must hold exactly what building it alone, with its own relations, gives."""
+    warehouse = tmp_path / "samlet_overblik.duckdb"
+    run(tiny, warehouse)
+    pub = wh.published_set(warehouse)
+    alone = tmp_path / "alone"
+    copy = tmp_path / "copy.duckdb"  # a published set is never written: build beside a copy of its warehouse
+    copy.write_bytes(pub.warehouse.read_bytes())
+    with duckdb.connect(str(copy)) as con:
+        for dept in DEPARTMENTS:
+            publish.build_export(con, alone, dept, "alone")
+    for dept in DEPARTMENTS:
+        with duckdb.connect(str(pub.export(dept)), read_only=True) as con:
+            con.execute("ATTACH ? AS alone (READ_ONLY)", [str(alone / f"{dept}.duckdb")])
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND table_name <> 'export_info'").fetchall()]
+            assert "family_members" in tables and "consent_bases" in tables
+            for table in tables:
+                diff = con.execute(f"SELECT count(*) FROM ((SELECT * FROM {table} EXCEPT ALL SELECT * FROM alone.{table}) "
+                                   f"UNION ALL (SELECT * FROM alone.{table} EXCEPT ALL SELECT * FROM {table}))").fetchall()
+                assert diff == [(0,)], (dept, table)
+            assert con.execute("SELECT count(*) FROM family_members").fetchall()[0][0] > 0 or dept != "boern_familie"

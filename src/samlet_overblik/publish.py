@@ -56,11 +56,12 @@ def export_path(exports_dir: Path, department: str) -> Path:
     return exports_dir / f"{department}.duckdb"
 
 
-def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thresholds) -> dict[str, int]:
+def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thresholds,
+                 relations: str | None = None) -> dict[str, int]:
     """The unified overviews and signals of one department, inside the attached export ``ex``."""
     for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
         con.execute(f"CREATE TABLE ex.{name} AS SELECT * FROM unified.{name} LIMIT 0")
-    counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True)
+    counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True, relations=relations)
     con.execute("INSERT INTO ex.signal_rules SELECT * FROM unified.signal_rules")
     # The caseworker looks a citizen up by CPR: carry it on the overview (only citizens with visible records),
     # stored in CPR order so a lookup touches one row group besides the ART index.
@@ -180,7 +181,7 @@ def fingerprint_of(path: Path) -> str | None:
 
 def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str,
                  reference=None, thresholds: unified.Thresholds | None = None,
-                 fingerprint: str | None = None) -> ExportResult:
+                 fingerprint: str | None = None, relations: str | None = None) -> ExportResult:
     """Write one department's export to a temporary file and swap it in.
 
     ``reference``/``thresholds`` default to what the latest build of the unified layer used."""
@@ -202,7 +203,7 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
             "CAST($fingerprint AS VARCHAR) AS fingerprint",
             {"department": department, "run_id": run_id, "fingerprint": fingerprint},
         )
-        _build_views(con, department, reference, thresholds)
+        _build_views(con, department, reference, thresholds, relations)
         con.execute("CHECKPOINT ex")
         rows = con.execute("SELECT count(*) FROM ex.interventions").fetchall()[0][0]
     finally:
@@ -216,6 +217,11 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     """Every department's export; with ``reuse_from`` (the current set's exports folder), an export whose
     fingerprint is unchanged is reused (hard-linked) instead of rebuilt."""
     fingerprints = export_fingerprints(con)
+    if reference is None or thresholds is None:
+        ref0, t0 = unified.settings_of_build(con)
+        reference = reference or ref0
+        thresholds = thresholds or t0
+    relations = None  # computed once, for the first export that is built
     results = []
     for d in DEPARTMENTS:
         if reuse_from is not None:
@@ -229,7 +235,10 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
                     rows = econ.execute("SELECT count(*) FROM interventions").fetchall()[0][0]
                 results.append(ExportResult(d, new, rows, reused=True))
                 continue
-        results.append(build_export(con, exports_dir, d, run_id, reference, thresholds, fingerprints[d]))
+        relations = relations or unified.relations_at(con, reference, thresholds)
+        results.append(build_export(con, exports_dir, d, run_id, reference, thresholds, fingerprints[d], relations))
+    if relations is not None:
+        con.execute(f"DROP TABLE IF EXISTS {relations}")
     return results
 
 

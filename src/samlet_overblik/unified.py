@@ -179,10 +179,24 @@ WHERE r.relation IN ('foraelder', 'foraeldremyndighed')
 """
 
 
-def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: date, thresholds: Thresholds) -> None:
-    """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see."""
+def relations_at(con: duckdb.DuckDBPyConnection, ref: date, thresholds: Thresholds, name: str = "_relations_at_ref") -> str:
+    """The family relations in force at ``ref`` as a temporary table (the same for every department: the
+    exports of one run compute them once and pass the name to ``build_scoped``)."""
+    _define_settings(con, ref, thresholds, all_family_members=False)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_RELATIONS}")
+    con.execute("DROP TABLE IF EXISTS scope_settings")
+    return name
+
+
+def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: date, thresholds: Thresholds,
+                 relations: str | None = None) -> None:
+    """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see.
+    ``relations``: a table from ``relations_at`` for the same reference date (else computed here)."""
     _define_settings(con, ref, thresholds, all_family_members=department is None)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS {_RELATIONS}")
+    if relations is not None:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS SELECT * FROM {relations}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_relations AS {_RELATIONS}")
     if department is None:
         con.execute("CREATE OR REPLACE TEMP VIEW scope_interventions AS SELECT * FROM unified.interventions")
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {_VISITS}")
@@ -255,13 +269,14 @@ def build_scoped(
     rules: list[SignalRule] | None = None,
     with_visits: bool = False,
     steps: tuple[str, ...] = ALL_STEPS,
+    relations: str | None = None,
 ) -> dict[str, int]:
     """Fill ``steps`` (citizen_overview, family_members, family_overview, coordination_signals) for one scope
     into the schema ``target`` (``unified`` or an attached export, e.g. ``ex``), whose tables exist. A later
     step reads the earlier ones from ``target``."""
     rules = load_signal_rules() if rules is None else rules
     counts: dict[str, int] = {}
-    define_scope(con, department, ref, thresholds)
+    define_scope(con, department, ref, thresholds, relations)
     try:
         for name in ("citizen_overview", "family_members"):
             con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
