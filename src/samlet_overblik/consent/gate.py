@@ -116,66 +116,62 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         WHERE e.status <> 'in_force' GROUP BY ALL
         """
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _decided AS
-        WITH pairs AS (
-            SELECT r.*, v.viewer_department FROM _records r CROSS JOIN (SELECT unnest($departments) AS viewer_department) v
-        ),
-        has_consent AS (SELECT DISTINCT cpr FROM consent.effective_grants)
-        SELECT p.source, p.source_table, p.record_id, p.person_key, p.source_department, p.category, p.viewer_department,
-            CASE
-                WHEN p.viewer_department = p.source_department THEN $own
-                WHEN $fail_closed THEN NULL
-                ELSE coalesce(cb.basis, lb.basis)
-            END AS basis,
-            CASE
-                WHEN p.viewer_department = p.source_department THEN NULL
-                WHEN $fail_closed THEN 'fail_closed'
-                WHEN cb.basis IS NOT NULL OR lb.basis IS NOT NULL THEN NULL
-                WHEN p.cpr IS NULL THEN 'no_identified_person'
-                WHEN nf.status IN ('withdrawn', 'expired', 'giver_without_custody', 'invalid_version', 'not_yet_given', 'purpose_not_covered')
-                    THEN 'consent_' || nf.status
-                WHEN hc.cpr IS NOT NULL THEN 'scope_excludes'
-                WHEN nf.status = 'superseded' THEN 'consent_superseded'
-                ELSE 'no_consent'
-            END AS reason
-        FROM pairs p
-        LEFT JOIN _consent_basis cb ON cb.cpr = p.cpr AND cb.from_department = p.source_department
-             AND cb.to_department = p.viewer_department AND cb.category = p.category
-        LEFT JOIN _legal_basis lb ON lb.source = p.source AND lb.source_table = p.source_table
-             AND lb.record_id = p.record_id AND lb.viewer_department = p.viewer_department
-        LEFT JOIN _not_in_force nf ON nf.cpr = p.cpr AND nf.from_department = p.source_department
-             AND nf.to_department = p.viewer_department AND nf.category = p.category
-        LEFT JOIN has_consent hc ON hc.cpr = p.cpr
-        """,
-        params,
-    )
+    # Every (datum, viewer) pair, decided: written once, straight into consent.record_decisions (5 million rows at
+    # 1,000,000 citizens); the grants, the per-run counts and the flow history are read back from it.
     with transaction(con):
         con.execute(
             """
             CREATE OR REPLACE TABLE consent.record_decisions AS
             SELECT $run_id AS run_id, source, source_table, record_id, person_key, source_department, category,
                    viewer_department, CASE WHEN basis IS NULL THEN 'blocked' ELSE 'admitted' END AS decision, basis, reason
-            FROM _decided
+            FROM (
+                WITH pairs AS (
+                    SELECT r.*, v.viewer_department FROM _records r CROSS JOIN (SELECT unnest($departments) AS viewer_department) v
+                ),
+                has_consent AS (SELECT DISTINCT cpr FROM consent.effective_grants)
+                SELECT p.source, p.source_table, p.record_id, p.person_key, p.source_department, p.category, p.viewer_department,
+                    CASE
+                        WHEN p.viewer_department = p.source_department THEN $own
+                        WHEN $fail_closed THEN NULL
+                        ELSE coalesce(cb.basis, lb.basis)
+                    END AS basis,
+                    CASE
+                        WHEN p.viewer_department = p.source_department THEN NULL
+                        WHEN $fail_closed THEN 'fail_closed'
+                        WHEN cb.basis IS NOT NULL OR lb.basis IS NOT NULL THEN NULL
+                        WHEN p.cpr IS NULL THEN 'no_identified_person'
+                        WHEN nf.status IN ('withdrawn', 'expired', 'giver_without_custody', 'invalid_version', 'not_yet_given', 'purpose_not_covered')
+                            THEN 'consent_' || nf.status
+                        WHEN hc.cpr IS NOT NULL THEN 'scope_excludes'
+                        WHEN nf.status = 'superseded' THEN 'consent_superseded'
+                        ELSE 'no_consent'
+                    END AS reason
+                FROM pairs p
+                LEFT JOIN _consent_basis cb ON cb.cpr = p.cpr AND cb.from_department = p.source_department
+                     AND cb.to_department = p.viewer_department AND cb.category = p.category
+                LEFT JOIN _legal_basis lb ON lb.source = p.source AND lb.source_table = p.source_table
+                     AND lb.record_id = p.record_id AND lb.viewer_department = p.viewer_department
+                LEFT JOIN _not_in_force nf ON nf.cpr = p.cpr AND nf.from_department = p.source_department
+                     AND nf.to_department = p.viewer_department AND nf.category = p.category
+                LEFT JOIN has_consent hc ON hc.cpr = p.cpr
+            )
             """,
-            {"run_id": run_id},
+            {**params, "run_id": run_id},
         )
         con.execute(
             """
             CREATE OR REPLACE TABLE unified.access_grants AS
             SELECT source, source_table, record_id, person_key, source_department, viewer_department, basis
-            FROM _decided WHERE basis IS NOT NULL
+            FROM consent.record_decisions WHERE decision = 'admitted'
             """
         )
         con.execute(
             """
             INSERT INTO consent.decisions
-            SELECT ?, ?, source_department, viewer_department,
-                   CASE WHEN basis IS NULL THEN 'blocked' ELSE 'admitted' END,
+            SELECT ?, ?, source_department, viewer_department, decision,
                    CASE WHEN basis IS NULL THEN 'default_deny' WHEN basis LIKE 'samtykke:%' THEN 'samtykke' ELSE basis END,
                    reason, count(*)
-            FROM _decided GROUP BY ALL
+            FROM consent.record_decisions GROUP BY ALL
             """,
             [run_id, ref],
         )
@@ -183,10 +179,10 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         if not fail_closed:
             opened, closed = _update_flow_intervals(con, run_id, ref)
     counts = con.execute(
-        "SELECT count(*) FILTER (basis IS NOT NULL), count(*) FILTER (basis IS NULL), "
-        "count(*) FILTER (basis IS NOT NULL AND viewer_department <> source_department) FROM _decided"
+        "SELECT count(*) FILTER (decision = 'admitted'), count(*) FILTER (decision = 'blocked'), "
+        "count(*) FILTER (decision = 'admitted' AND viewer_department <> source_department) FROM consent.record_decisions"
     ).fetchall()[0]
-    for t in ("_data", "_records", "_person_facts", "_consent_basis", "_legal_basis", "_not_in_force", "_decided"):
+    for t in ("_data", "_records", "_person_facts", "_consent_basis", "_legal_basis", "_not_in_force"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return AccessResult(counts[0], counts[1], counts[2], opened, closed)
 
@@ -197,11 +193,11 @@ def _update_flow_intervals(con: duckdb.DuckDBPyConnection, run_id: str, ref: dat
         """
         UPDATE consent.flow_intervals f
         SET to_run = $run_id, to_time = $ref,
-            stop_reason = coalesce((SELECT d.reason FROM _decided d WHERE d.source = f.source AND d.source_table = f.source_table
+            stop_reason = coalesce((SELECT d.reason FROM consent.record_decisions d WHERE d.source = f.source AND d.source_table = f.source_table
                                     AND d.record_id = f.record_id AND d.viewer_department = f.viewer_department),
                                    'record_removed')
         WHERE f.to_run IS NULL AND NOT EXISTS (
-            SELECT 1 FROM _decided d WHERE d.source = f.source AND d.source_table = f.source_table
+            SELECT 1 FROM consent.record_decisions d WHERE d.source = f.source AND d.source_table = f.source_table
               AND d.record_id = f.record_id AND d.viewer_department = f.viewer_department AND d.basis = f.basis)
         """,
         {"run_id": run_id, "ref": ref},
@@ -211,7 +207,7 @@ def _update_flow_intervals(con: duckdb.DuckDBPyConnection, run_id: str, ref: dat
         INSERT INTO consent.flow_intervals
         SELECT d.source, d.source_table, d.record_id, d.person_key, d.source_department, d.viewer_department, d.basis,
                $run_id, $ref, NULL, NULL, NULL
-        FROM _decided d
+        FROM consent.record_decisions d
         WHERE d.basis IS NOT NULL AND d.viewer_department <> d.source_department AND NOT EXISTS (
             SELECT 1 FROM consent.flow_intervals f WHERE f.to_run IS NULL AND f.source = d.source
               AND f.source_table = d.source_table AND f.record_id = d.record_id
