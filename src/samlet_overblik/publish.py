@@ -179,16 +179,22 @@ def fingerprint_of(path: Path) -> str | None:
         return None
 
 
+def _build_settings(con: duckdb.DuckDBPyConnection, reference, thresholds):
+    """The reference date and thresholds given, else those the latest build of the unified layer used."""
+    if reference is None or thresholds is None:
+        ref0, t0 = unified.settings_of_build(con)
+        reference = reference or ref0
+        thresholds = thresholds or t0
+    return reference, thresholds
+
+
 def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str,
                  reference=None, thresholds: unified.Thresholds | None = None,
                  fingerprint: str | None = None, relations: str | None = None) -> ExportResult:
     """Write one department's export to a temporary file and swap it in.
 
     ``reference``/``thresholds`` default to what the latest build of the unified layer used."""
-    if reference is None or thresholds is None:
-        ref0, t0 = unified.settings_of_build(con)
-        reference = reference or ref0
-        thresholds = thresholds or t0
+    reference, thresholds = _build_settings(con, reference, thresholds)
     exports_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = export_path(exports_dir, department)
     final.unlink(missing_ok=True)  # a retried step rebuilds its own file; published sets are never written
@@ -217,10 +223,7 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     """Every department's export; with ``reuse_from`` (the current set's exports folder), an export whose
     fingerprint is unchanged is reused (hard-linked) instead of rebuilt."""
     fingerprints = export_fingerprints(con)
-    if reference is None or thresholds is None:
-        ref0, t0 = unified.settings_of_build(con)
-        reference = reference or ref0
-        thresholds = thresholds or t0
+    reference, thresholds = _build_settings(con, reference, thresholds)
     relations = None  # computed once, for the first export that is built
     results = []
     for d in DEPARTMENTS:

@@ -8,6 +8,7 @@ The generator creates tables from it; ingestion reads by it. ``job.yaml``'s ``in
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -162,25 +163,34 @@ def load_source_spec(path: Path) -> SourceSpec:
     )
 
 
-_SPECS_CACHE: dict[tuple, dict[str, SourceSpec]] = {}
+# Parsed files by what they are called and their stamps (name, size, modification time): a run asks for the specs
+# and the job settings many times, and the consent watcher every tick; an edited file is parsed again.
+_PARSED: dict[str, tuple[tuple, object]] = {}
+
+
+def _parsed_once(what: str, paths: list[Path], parse):
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    cached = _PARSED.get(what)
+    if cached is None or cached[0] != key:
+        cached = (key, parse())
+        _PARSED[what] = cached
+    return cached[1]
 
 
 def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
-    """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name.
-
-    Parsed once per content of the folder (file names, sizes, modification times): a run asks many times, and
-    the consent watcher every tick."""
+    """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name (parsed once per
+    content of the folder)."""
     folder = folder or data_dir("pipelines")
     paths = [p for p in sorted(folder.glob("*.yaml")) if not (p.stem in ("job", "policy") or p.stem.startswith("_"))]
-    key = (str(folder.resolve()), *((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
-    if key not in _SPECS_CACHE:
+
+    def parse() -> dict[str, SourceSpec]:
         specs = {}
         for path in paths:
             spec = load_source_spec(path)
             specs[spec.name] = spec
-        _SPECS_CACHE.clear()
-        _SPECS_CACHE[key] = specs
-    return dict(_SPECS_CACHE[key])
+        return specs
+
+    return dict(_parsed_once(f"specs:{folder.resolve()}", paths, parse))  # the specs themselves are frozen
 
 
 @dataclass(frozen=True)
@@ -212,13 +222,17 @@ def _number(doc: dict, key: str, where: str, *, integer: bool = False, low: floa
 
 def load_job_settings(folder: Path | None = None) -> dict:
     path = (folder or data_dir("pipelines")) / "job.yaml"
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise SpecError(f"{path.name}: not valid YAML") from None
-    if not isinstance(doc, dict):
-        raise SpecError(f"{path.name}: must be a mapping of sections")
-    return doc
+
+    def parse() -> dict:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            raise SpecError(f"{path.name}: not valid YAML") from None
+        if not isinstance(doc, dict):
+            raise SpecError(f"{path.name}: must be a mapping of sections")
+        return doc
+
+    return copy.deepcopy(_parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
 
 
 def load_ingest_settings(folder: Path | None = None) -> IngestSettings:
