@@ -7,6 +7,10 @@ WITH visits AS (
     WHERE v.home IS NOT NULL AND v.person_key IS NOT NULL
       AND v.visit_date BETWEEN p.reference_date - p.signal_lookback_days AND p.reference_date
 ),
+shared_days AS (
+    -- The few homes that two or more departments visited on one day, found before any list is built.
+    SELECT home, visit_date FROM visits GROUP BY home, visit_date HAVING count(DISTINCT department) >= 2
+),
 same_day AS (
     SELECT home, visit_date,
            list_sort(list(DISTINCT department)) AS departments,
@@ -14,9 +18,8 @@ same_day AS (
            list(DISTINCT person_key) AS persons,
            list({'source': source, 'source_table': source_table, 'record_id': record_id}
                 ORDER BY source, source_table, record_id) AS records
-    FROM visits
+    FROM visits SEMI JOIN shared_days USING (home, visit_date)
     GROUP BY home, visit_date
-    HAVING count(DISTINCT department) >= 2
 )
 SELECT unnest(persons) AS person_key,
        visit_date AS signal_date,

@@ -57,11 +57,11 @@ def export_path(exports_dir: Path, department: str) -> Path:
 
 
 def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thresholds,
-                 relations: str | None = None) -> dict[str, int]:
+                 shared: unified.SharedScope | None = None) -> dict[str, int]:
     """The unified overviews and signals of one department, inside the attached export ``ex``."""
     for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
         con.execute(f"CREATE TABLE ex.{name} AS SELECT * FROM unified.{name} LIMIT 0")
-    counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True, relations=relations)
+    counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True, shared=shared)
     con.execute("INSERT INTO ex.signal_rules SELECT * FROM unified.signal_rules")
     # The caseworker looks a citizen up by CPR: carry it on the overview (only citizens with visible records),
     # stored in CPR order so a lookup touches one row group besides the ART index.
@@ -190,7 +190,7 @@ def _build_settings(con: duckdb.DuckDBPyConnection, reference, thresholds):
 
 def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: str, run_id: str,
                  reference=None, thresholds: unified.Thresholds | None = None,
-                 fingerprint: str | None = None, relations: str | None = None) -> ExportResult:
+                 fingerprint: str | None = None, shared: unified.SharedScope | None = None) -> ExportResult:
     """Write one department's export to a temporary file and swap it in.
 
     ``reference``/``thresholds`` default to what the latest build of the unified layer used."""
@@ -209,7 +209,7 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
             "CAST($fingerprint AS VARCHAR) AS fingerprint",
             {"department": department, "run_id": run_id, "fingerprint": fingerprint},
         )
-        _build_views(con, department, reference, thresholds, relations)
+        _build_views(con, department, reference, thresholds, shared)
         con.execute("CHECKPOINT ex")
         rows = con.execute("SELECT count(*) FROM ex.interventions").fetchall()[0][0]
     finally:
@@ -224,7 +224,7 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     fingerprint is unchanged is reused (hard-linked) instead of rebuilt."""
     fingerprints = export_fingerprints(con)
     reference, thresholds = _build_settings(con, reference, thresholds)
-    relations = None  # computed once, for the first export that is built
+    shared = None  # computed once, for the first export that is built
     results = []
     for d in DEPARTMENTS:
         if reuse_from is not None:
@@ -238,10 +238,10 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
                     rows = econ.execute("SELECT count(*) FROM interventions").fetchall()[0][0]
                 results.append(ExportResult(d, new, rows, reused=True))
                 continue
-        relations = relations or unified.relations_at(con, reference, thresholds)
-        results.append(build_export(con, exports_dir, d, run_id, reference, thresholds, fingerprints[d], relations))
-    if relations is not None:
-        con.execute(f"DROP TABLE IF EXISTS {relations}")
+        shared = shared or unified.shared_scope_at(con, reference, thresholds)
+        results.append(build_export(con, exports_dir, d, run_id, reference, thresholds, fingerprints[d], shared))
+    if shared is not None:
+        shared.drop(con)
     return results
 
 

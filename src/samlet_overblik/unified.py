@@ -179,28 +179,49 @@ WHERE r.relation IN ('foraelder', 'foraeldremyndighed')
 """
 
 
-def relations_at(con: duckdb.DuckDBPyConnection, ref: date, thresholds: Thresholds, name: str = "_relations_at_ref") -> str:
-    """The family relations in force at ``ref`` as a temporary table (the same for every department: the
-    exports of one run compute them once and pass the name to ``build_scoped``)."""
+@dataclass(frozen=True)
+class SharedScope:
+    """What every department's scope is cut from and that does not depend on the viewer: the family relations
+    in force at the reference date, and the home visits and coordination plans with their person keys. The
+    exports of one run compute them once (``shared_scope_at``) and pass them to ``build_scoped``."""
+
+    relations: str = "_shared_relations"
+    home_visits: str = "_shared_home_visits"
+    coordination_plans: str = "_shared_coordination_plans"
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name in (self.relations, self.home_visits, self.coordination_plans):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def shared_scope_at(con: duckdb.DuckDBPyConnection, ref: date, thresholds: Thresholds) -> SharedScope:
+    """The viewer-independent relations at ``ref``, as temporary tables (see ``SharedScope``)."""
+    shared = SharedScope()
     _define_settings(con, ref, thresholds, all_family_members=False)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_RELATIONS}")
-    con.execute("DROP TABLE IF EXISTS scope_settings")
-    return name
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {shared.relations} AS {_RELATIONS}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {shared.home_visits} AS {_VISITS}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {shared.coordination_plans} AS {_PLANS}")
+    finally:
+        con.execute("DROP TABLE IF EXISTS scope_settings")
+    return shared
 
 
 def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: date, thresholds: Thresholds,
-                 relations: str | None = None) -> None:
+                 shared: SharedScope | None = None) -> None:
     """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see.
-    ``relations``: a table from ``relations_at`` for the same reference date (else computed here)."""
+    ``shared``: the tables of ``shared_scope_at`` for the same reference date (else computed here)."""
     _define_settings(con, ref, thresholds, all_family_members=department is None)
-    if relations is not None:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS SELECT * FROM {relations}")
+    if shared is not None:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS SELECT * FROM {shared.relations}")
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE scope_relations AS {_RELATIONS}")
+    visits = f"SELECT * FROM {shared.home_visits}" if shared is not None else _VISITS
+    plans = f"SELECT * FROM {shared.coordination_plans}" if shared is not None else _PLANS
     if department is None:
         con.execute("CREATE OR REPLACE TEMP VIEW scope_interventions AS SELECT * FROM unified.interventions")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {_VISITS}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_coordination_plans AS {_PLANS}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {visits}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW scope_coordination_plans AS {plans}")
         return
     if department not in DEPARTMENTS:
         raise ValueError(f"unknown department: {department}")
@@ -217,7 +238,7 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
     )
     # Home visits and coordination plans (with their tovholder) are data of their own in the consent gate:
     # exactly the admitted ones, like the records above. Nothing here re-decides the sharing rule.
-    for scope, select in (("scope_home_visits", _VISITS), ("scope_coordination_plans", _PLANS)):
+    for scope, select in (("scope_home_visits", visits), ("scope_coordination_plans", plans)):
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {scope} AS
@@ -269,14 +290,14 @@ def build_scoped(
     rules: list[SignalRule] | None = None,
     with_visits: bool = False,
     steps: tuple[str, ...] = ALL_STEPS,
-    relations: str | None = None,
+    shared: SharedScope | None = None,
 ) -> dict[str, int]:
     """Fill ``steps`` (citizen_overview, family_members, family_overview, coordination_signals) for one scope
     into the schema ``target`` (``unified`` or an attached export, e.g. ``ex``), whose tables exist. A later
     step reads the earlier ones from ``target``."""
     rules = load_signal_rules() if rules is None else rules
     counts: dict[str, int] = {}
-    define_scope(con, department, ref, thresholds, relations)
+    define_scope(con, department, ref, thresholds, shared)
     try:
         for name in ("citizen_overview", "family_members"):
             con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
