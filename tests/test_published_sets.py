@@ -235,7 +235,7 @@ def test_an_export_group_may_read_the_exports_but_not_the_warehouse(tiny, tmp_pa
 
 
 def test_exports_built_together_equal_exports_built_one_by_one(tiny, tmp_path):
-    """build_exports computes the family relations once for all departments (they do not depend on the viewer);
+    """build_exports computes the viewer-independent scope once for all departments (unified.SharedScope);
     each export must hold exactly what building it alone, with its own relations, gives."""
     warehouse = tmp_path / "samlet_overblik.duckdb"
     run(tiny, warehouse)
