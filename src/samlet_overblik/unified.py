@@ -17,9 +17,9 @@ The restricted warehouse builds the tables in ``unified`` over everything; a dep
 *same* SQL over only what that department may see (``unified.access_grants``), so an overview or a signal in
 an export can never be built from, or point at, a record the department may not see.
 
-Adding a signal rule: one SQL file in ``assets/signals/`` (header ``-- id:``, ``-- title:``,
-``-- description:``; output columns ``person_key, signal_date, detail, departments, records``) and one
-line in ``SIGNAL_RULES`` below.
+Adding a signal rule: one SQL file ``assets/signals/<id>.sql`` (header ``-- id: <id>``, ``-- title:``,
+``-- description:`` in Danish; output columns ``person_key, signal_date, detail, departments, records``). Every
+file in that folder is a rule: there is no registry to keep in step with it.
 """
 
 from __future__ import annotations
@@ -36,14 +36,6 @@ from .consent import gate
 from .paths import data_dir
 from .staging import sql_header
 from .warehouse import transaction
-
-# Registered coordination-signal rules: one line each, the file assets/signals/<id>.sql.
-SIGNAL_RULES: tuple[str, ...] = (
-    "randers_sanktion_under_kontaktperson",
-    "hjemmebesoeg_samme_dag",
-    "dobbelt_kompensation",
-    "mange_sagsbehandlere_uden_tovholder",
-)
 
 # Tables computed per scope, in order (each file assets/unified/<name>.sql); coordination_signals follows.
 SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_overview")
@@ -92,17 +84,18 @@ class SignalRule:
         return self.path.read_text(encoding="utf-8")
 
 
-def load_signal_rules(folder: Path | None = None, registered: tuple[str, ...] = SIGNAL_RULES) -> list[SignalRule]:
+def load_signal_rules(folder: Path | None = None) -> list[SignalRule]:
+    """Every rule in ``assets/signals/`` (one ``<id>.sql`` each, in file-name order). A file whose header does not
+    name its own id or lacks a description is an error, not a rule silently left out."""
     folder = folder or data_dir("assets") / "signals"
     rules = []
-    for rule_id in registered:
-        path = folder / f"{rule_id}.sql"
-        if not path.is_file():
-            raise FileNotFoundError(f"signal rule {rule_id} is registered but {path.name} is missing")
+    for path in sorted(folder.glob("*.sql")):
         header = sql_header(path)
-        if header.get("id") != rule_id or "description" not in header:
-            raise ValueError(f"{path.name}: header needs '-- id: {rule_id}' and '-- description: ...'")
-        rules.append(SignalRule(rule_id, header.get("title", rule_id), header["description"], path))
+        if header.get("id") != path.stem or not header.get("description"):
+            raise ValueError(f"{path.name}: header needs '-- id: {path.stem}' and '-- description: ...'")
+        rules.append(SignalRule(path.stem, header.get("title", path.stem), header["description"], path))
+    if not rules:
+        raise FileNotFoundError(f"no signal rules in {folder}")
     return rules
 
 

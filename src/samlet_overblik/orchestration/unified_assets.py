@@ -96,13 +96,13 @@ def coordination_signals_asset() -> dg.AssetsDefinition:
 
     def compute(con, _context, _settings) -> dict:
         counts = unified.build_coordination_signals(con)
-        for rule in unified.SIGNAL_RULES:
-            counts.setdefault(f"signals.{rule}", 0)
+        for rule in unified.load_signal_rules():
+            counts.setdefault(f"signals.{rule.id}", 0)
         return _counts(counts)
 
     return warehouse_asset(
         COORDINATION_SIGNALS, [UNIFIED_INTERVENTIONS], "unified",
-        f"Coordination signals, one SQL rule each in assets/signals/ ({', '.join(unified.SIGNAL_RULES)}) "
+        "Coordination signals, one SQL rule per file in assets/signals/ (found by convention) "
         "→ unified.coordination_signals, unified.signal_rules and a view unified.signal_<id> per rule.",
         compute,
     )
