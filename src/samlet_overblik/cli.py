@@ -16,7 +16,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from . import DEPARTMENTS, SOURCES, __version__
+from . import __version__, vocabulary
 from .cpr import redact_cpr
 
 console = Console(stderr=False)
@@ -41,8 +41,8 @@ def _target(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError("expected SOURCE=SQLALCHEMY_URL")
     name, url = text.split("=", 1)
-    if name not in SOURCES:
-        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+    if name not in vocabulary.sources():
+        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(vocabulary.sources())})")
     return name, url
 
 
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("id", metavar="ID", help="User id (lower-case letters, digits, '.', '_', '-').")
     ua.add_argument("--name", required=True, help="Full name.")
     ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
-    ua.add_argument("--department", choices=list(DEPARTMENTS), help="Department (required for sagsbehandler).")
+    ua.add_argument("--department", choices=list(vocabulary.departments()), help="Department (required for sagsbehandler).")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
     ur = us_sub.add_parser("remove", help="Remove a user; their sessions end at once.")

@@ -146,12 +146,13 @@ def load_source_spec(path: Path) -> SourceSpec:
     if read not in ("incremental", "snapshot"):
         raise SpecError(f"{path.name}: read must be incremental or snapshot")
     codes = doc.get("codes") or {}
-    from . import CATEGORIES
+    from .vocabulary import categories
 
+    known = categories()
     for fld, mapping in codes.items():
         for code, m in (mapping or {}).items():
-            if not isinstance(m, dict) or m.get("category") not in CATEGORIES:
-                raise SpecError(f"{path.name}: codes.{fld}.{code}: category must be one of {', '.join(CATEGORIES)}")
+            if not isinstance(m, dict) or m.get("category") not in known:
+                raise SpecError(f"{path.name}: codes.{fld}.{code}: category must be one of {', '.join(known)}")
     return SourceSpec(
         codes={str(f): {str(c): dict(m) for c, m in (mp or {}).items()} for f, mp in codes.items()},
         name=doc["name"],
@@ -168,7 +169,7 @@ def load_source_spec(path: Path) -> SourceSpec:
 _PARSED: dict[str, tuple[tuple, object]] = {}
 
 
-def _parsed_once(what: str, paths: list[Path], parse):
+def parsed_once(what: str, paths: list[Path], parse):
     key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     cached = _PARSED.get(what)
     if cached is None or cached[0] != key:
@@ -190,7 +191,7 @@ def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
             specs[spec.name] = spec
         return specs
 
-    return dict(_parsed_once(f"specs:{folder.resolve()}", paths, parse))  # the specs themselves are frozen
+    return dict(parsed_once(f"specs:{folder.resolve()}", paths, parse))  # the specs themselves are frozen
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def load_job_settings(folder: Path | None = None) -> dict:
             raise SpecError(f"{path.name}: must be a mapping of sections")
         return doc
 
-    return copy.deepcopy(_parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
+    return copy.deepcopy(parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
 
 
 def load_ingest_settings(folder: Path | None = None) -> IngestSettings:

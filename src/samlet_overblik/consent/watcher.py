@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .. import DEPARTMENTS
+from .. import vocabulary
 from .. import warehouse as wh
 from .policy import Policy
 from .state import CONSENT_STAGING_ASSET, check_registry, evaluate_consents
@@ -114,7 +114,7 @@ def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet)
     """``_shown``: every consent basis the current exports carry, per viewer department."""
     con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
     seen = set()
-    for dept in DEPARTMENTS:
+    for dept in vocabulary.departments():
         path = published.export(dept)
         try:
             st = os.stat(path)
