@@ -485,13 +485,12 @@ def cmd_watch(args) -> int:
     from .consent.policy import load_policy
     from .consent.watcher import watch
     from .settings import load_settings
-    from .specs import load_source_specs
 
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     if args.interval <= 0:
         raise CliError("--interval must be positive")
     warehouse = _published_warehouse(settings.warehouse)
-    url = settings.source_url(load_source_specs()["samtykke"])
+    url = settings.source_url(vocabulary.consent_registry())
     policy = load_policy(settings.policy_file)
     refresh_cmd = [sys.executable, "-m", "samlet_overblik.cli", "run", "--job", "consent_refresh",
                    "--warehouse", str(warehouse)]

@@ -27,6 +27,11 @@ class SpecError(ValueError):
     """A source spec is malformed."""
 
 
+# Roles a source can play besides holding records: the consent registry decides what may cross a department
+# boundary; the person register is the master that identities link to. Exactly one source plays each.
+ROLES = ("consent_registry", "person_register")
+
+
 @dataclass(frozen=True)
 class TableSpec:
     name: str
@@ -55,6 +60,13 @@ class SourceSpec:
     snapshot: bool = False
     # "table.column" -> code -> {title, category, legal}: the mapping to the canonical model.
     codes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # What the pipeline uses the source for besides its records (``ROLES``); None for a departmental system.
+    role: str | None = None
+
+    @property
+    def person_table(self) -> str | None:
+        """The table whose rows are persons (``person_table: true``), the first one if several."""
+        return next((t.name for t in self.tables.values() if t.person_table), None)
 
     def code_rows(self) -> list[tuple[str, str, str, str | None, str, str | None]]:
         """(source, field, code, title, category, legal paragraph) rows for ``staging.code_map``."""
@@ -142,6 +154,9 @@ def load_source_spec(path: Path) -> SourceSpec:
             person_table=bool(t.get("person_table", False)),
             description=str(t.get("description", "")),
         )
+    role = doc.get("role")
+    if role is not None and role not in ROLES:
+        raise SpecError(f"{path.name}: role must be one of {', '.join(ROLES)}")
     read = doc.get("read", "incremental")
     if read not in ("incremental", "snapshot"):
         raise SpecError(f"{path.name}: read must be incremental or snapshot")
@@ -161,6 +176,7 @@ def load_source_spec(path: Path) -> SourceSpec:
         default_file=doc.get("default_file", f"{doc['name']}.sqlite"),
         tables=tables,
         snapshot=read == "snapshot",
+        role=role,
     )
 
 

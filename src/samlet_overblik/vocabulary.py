@@ -15,7 +15,7 @@ from __future__ import annotations
 import yaml
 
 from .paths import data_dir
-from .specs import SpecError, parsed_once, load_source_specs
+from .specs import SourceSpec, SpecError, load_source_specs, parsed_once
 
 _POLICY_FILE = "policy.yaml"
 
@@ -54,3 +54,20 @@ def departments() -> tuple[str, ...]:
 def categories() -> tuple[str, ...]:
     """The data categories a record can have (the shipped policy's ``categories:``)."""
     return _shipped_policy_lists()["categories"]
+
+
+def _playing(role: str) -> SourceSpec:
+    found = [s for s in load_source_specs().values() if s.role == role]
+    if len(found) != 1:
+        raise SpecError(f"exactly one source spec must have 'role: {role}' (found {len(found)})")
+    return found[0]
+
+
+def consent_registry() -> SourceSpec:
+    """The source that is the consent registry (``role: consent_registry``)."""
+    return _playing("consent_registry")
+
+
+def person_register() -> SourceSpec:
+    """The source that is the person register (``role: person_register``)."""
+    return _playing("person_register")
