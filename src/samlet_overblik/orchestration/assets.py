@@ -127,7 +127,7 @@ def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["staging", sql_asset.name]),
         deps=[raw_key(source_system)],
-        metadata={"target": sql_asset.target},
+        metadata={"target": sql_asset.target, "source_system": source_system},
         group_name="staging",
         description=f"{sql_asset.description} → {sql_asset.target} (rejected rows → quarantine.rejected_rows)",
         owners=OWNERS,
@@ -253,15 +253,16 @@ def access_grants_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
 
 
-def quality_checks(staging_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
     """One blocking asset check per Great Expectations suite: a failed critical expectation stops publishing."""
     from .. import quality
 
+    source_of = {s.key: s.metadata_by_key[s.key]["source_system"] for s in stagings}
     checks = []
     for suite in quality.load_suites():
         target = dg.AssetKey(suite.attach_to.split("/"))
         # A source's suite reads all of that source's staged tables: run it after every one of them.
-        siblings = [k for k in staging_keys if k.path[-1].startswith(f"{suite.name}__") and k != target]
+        siblings = [k for k, system in source_of.items() if system == source_of.get(target) and k != target]
 
         def _make(suite=suite, target=target, siblings=siblings):
             @dg.asset_check(

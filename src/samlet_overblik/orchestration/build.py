@@ -32,7 +32,7 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
         [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
-    checks = a.quality_checks([st.key for st in stagings])
+    checks = a.quality_checks(stagings)
     freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()
     checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items() if name in specs]
