@@ -15,6 +15,8 @@ Files are opened read-only and closed again per call, so a run that swaps in new
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -347,6 +349,36 @@ CONSENT_CHANGED_TEXT = ("Et samtykke er ændret siden overblikket blev beregnet.
                         "skjult; nøgletal, signaler og tovholder vises igen, når overblikket er genberegnet.")
 
 
+@dataclass
+class _Lookup:
+    """One citizen looked up for a department: the open warehouse and export, and the citizen's visible records."""
+
+    wcon: duckdb.DuckDBPyConnection
+    econ: duckdb.DuckDBPyConnection
+    person_key: str
+    department: str
+    reference: date
+    revoked: Revocations
+    purpose: str
+    records: dict  # _one(): the citizen's visible records and what was hidden
+
+
+@contextmanager
+def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | None, purpose: str, channel: str,
+               requested_department: str | None) -> Iterator[_Lookup | None]:
+    """The authorised lookup of one citizen (None: refused or not found, logged either way)."""
+    purpose = _required_purpose(purpose)
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
+        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
+        if pk is None:
+            yield None
+            return
+        ref = _reference(wcon)
+        with _connect(published.export(department)) as econ:
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, _one(wcon, econ, pk, department, ref, revoked))
+
+
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
                  purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
@@ -354,62 +386,53 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
     a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
     are left out (read-time enforcement), and so is everything computed with them."""
-    purpose = _required_purpose(purpose)
-    published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
-        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
-        if pk is None:
+    with _looked_up(stores, user, cpr, person_key, purpose, channel, requested_department) as found:
+        if found is None:
             return None
-        ref = _reference(wcon)
-        with _connect(published.export(department)) as econ:
-            part = _one(wcon, econ, pk, department, ref, revoked)
-            if not part["indsatser"]:
-                return _not_visible(stores, user, pk, purpose, channel, department)
-            person = _person(wcon, pk)
-            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
-            changed = part["samtykke_aendret"]
-            view = {
-                "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-                "person": person, "overblik": None if changed else _overview(econ, pk),
-                "signaler": [] if changed else _signals(econ, pk), "familie": family,
-                "familie_ikke_vist": family_hidden,
-                "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
-                "referencedato": ref.isoformat(), "data": _export_info(econ), **part,
-            }
+        pk, department, econ, part = found.person_key, found.department, found.econ, found.records
+        if not part["indsatser"]:
+            return _not_visible(stores, user, pk, found.purpose, channel, department)
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        changed = part["samtykke_aendret"]
+        view = {
+            "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
+            "person": _person(found.wcon, pk), "overblik": None if changed else _overview(econ, pk),
+            "signaler": [] if changed else _signals(econ, pk), "familie": family,
+            "familie_ikke_vist": family_hidden,
+            "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+            "referencedato": found.reference.isoformat(), "data": _export_info(econ), **part,
+        }
         # Logged before anything is returned: no log, no answer.
-        _log(stores, user, pk, purpose, channel, len(view["indsatser"]), "shown")
+        _log(stores, user, pk, found.purpose, channel, len(view["indsatser"]), "shown")
     return view
 
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
                 requested_department: str | None = None) -> dict | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
-    purpose = _required_purpose(purpose)
-    published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
-        pk, department = _authorised_citizen(stores, wcon, user, None, person_key, purpose, channel, requested_department)
-        if pk is None:
+    with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
+        if found is None:
             return None
-        ref = _reference(wcon)
-        with _connect(published.export(department)) as econ:
-            first = _one(wcon, econ, pk, department, ref, revoked)
-            if not first["indsatser"]:
-                return _not_visible(stores, user, pk, purpose, channel, department)
-            members = [{**(_person(wcon, pk) or {}), "relation": "borgeren selv", **first}]
-            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
-            for m in family:
-                members.append({**m, **_one(wcon, econ, m["person_key"], department, ref, revoked)})
-            changed = any(m["samtykke_aendret"] for m in members)
-            fams = [] if changed else econ.execute(
-                """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
-                   FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
-                [pk, pk]).fetchall()
+        pk, department, econ, first = found.person_key, found.department, found.econ, found.records
+        if not first["indsatser"]:
+            return _not_visible(stores, user, pk, found.purpose, channel, department)
+        members = [{**(_person(found.wcon, pk) or {}), "relation": "borgeren selv", **first}]
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        for m in family:
+            members.append({**m, **_one(found.wcon, econ, m["person_key"], department, found.reference, found.revoked)})
+        changed = any(m["samtykke_aendret"] for m in members)
+        fams = [] if changed else econ.execute(
+            """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
+               FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
+            [pk, pk]).fetchall()
         for m in members:
-            _log(stores, user, m["person_key"], purpose, channel, len(m["indsatser"]), "shown")
+            _log(stores, user, m["person_key"], found.purpose, channel, len(m["indsatser"]), "shown")
     return {
         "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-        "person_key": pk, "referencedato": ref.isoformat(), "medlemmer": members, "familie_ikke_vist": family_hidden,
-        "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+        "person_key": pk, "referencedato": found.reference.isoformat(), "medlemmer": members,
+        "familie_ikke_vist": family_hidden, "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
         "familier": [{"familie": f[0], "boern": f[1], "voksne": f[2], "barn_med_indsats_og_voksen_med_ydelse": bool(f[3]),
                       "aarlig_udgift": float(f[4] or 0)} for f in fams],
     }

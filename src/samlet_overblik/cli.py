@@ -51,6 +51,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"samlet-overblik: error: {message}\n")
 
 
+def _lookup_parser(sub, name: str, summary: str, who: str, purpose: str) -> argparse.ArgumentParser:
+    """A command that looks one citizen up as a user (the lookup is recorded in the access log)."""
+    p = sub.add_parser(name, help=summary)
+    p.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
+    p.add_argument("--user", required=True, help=f"Who asks: {who} (recorded in the access log).")
+    p.add_argument("--purpose", default=purpose, help="Why (recorded in the access log).")
+    p.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    p.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="samlet-overblik", description="One cross-sector overview of a citizen's interventions, within consent.")
     p.add_argument("--version", action="version", version=f"samlet-overblik {__version__}")
@@ -85,19 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--write", type=Path, nargs="?", const=Path("warehouse/README.md"), default=None,
                     help="Write it to this file instead (default when given without a path: warehouse/README.md).")
 
-    li = sub.add_parser("lineage", help="Compliance report for one citizen: consents over time, what flowed where and why (Danish).")
-    li.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    li.add_argument("--user", required=True, help="Who asks: a user id with role compliance in the users file (recorded in the access log).")
-    li.add_argument("--purpose", default="compliance: samtykkesporing", help="Why (recorded in the access log).")
-    li.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
-    li.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
-
-    bo = sub.add_parser("borger", help="A citizen's overview as USER's department may see it (Danish); the lookup is logged.")
-    bo.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    bo.add_argument("--user", required=True, help="Who asks: a user id in the users file (role sagsbehandler; the department comes from there).")
-    bo.add_argument("--purpose", default="Sagsbehandling i egen sag", help="Why (recorded in the access log).")
-    bo.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
-    bo.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+    _lookup_parser(sub, "lineage", "Compliance report for one citizen: consents over time, what flowed where and why (Danish).",
+                   "a user id with role compliance in the users file", "compliance: samtykkesporing")
+    _lookup_parser(sub, "borger", "A citizen's overview as USER's department may see it (Danish); the lookup is logged.",
+                   "a user id in the users file (role sagsbehandler; the department comes from there)",
+                   "Sagsbehandling i egen sag")
 
     rb = sub.add_parser("rollback", help="Make the previously published set (warehouse and exports) current again; recorded.")
     rb.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
