@@ -365,8 +365,9 @@ class _Lookup:
 
 @contextmanager
 def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | None, purpose: str, channel: str,
-               requested_department: str | None) -> Iterator[_Lookup | None]:
-    """The authorised lookup of one citizen (None: refused or not found, logged either way)."""
+               requested_department: str | None) -> Iterator[_Lookup | dict | None]:
+    """The authorised lookup of one citizen; instead, the answer to give at once: None (refused or not found) or
+    the answer for a citizen the department has no visible record of (logged either way)."""
     purpose = _required_purpose(purpose)
     published, revoked = stores.published(), stores.revocations()
     with _connect(published.warehouse) as wcon:
@@ -376,7 +377,11 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
             return
         ref = _reference(wcon)
         with _connect(published.export(department)) as econ:
-            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, _one(wcon, econ, pk, department, ref, revoked))
+            records = _one(wcon, econ, pk, department, ref, revoked)
+            if not records["indsatser"]:
+                yield _not_visible(stores, user, pk, purpose, channel, department)
+                return
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
 
 
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
@@ -387,11 +392,9 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
     a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
     are left out (read-time enforcement), and so is everything computed with them."""
     with _looked_up(stores, user, cpr, person_key, purpose, channel, requested_department) as found:
-        if found is None:
-            return None
+        if not isinstance(found, _Lookup):
+            return found
         pk, department, econ, part = found.person_key, found.department, found.econ, found.records
-        if not part["indsatser"]:
-            return _not_visible(stores, user, pk, found.purpose, channel, department)
         family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
                                                  found.revoked)
         changed = part["samtykke_aendret"]
@@ -412,11 +415,9 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
                 requested_department: str | None = None) -> dict | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
     with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
-        if found is None:
-            return None
+        if not isinstance(found, _Lookup):
+            return found
         pk, department, econ, first = found.person_key, found.department, found.econ, found.records
-        if not first["indsatser"]:
-            return _not_visible(stores, user, pk, found.purpose, channel, department)
         members = [{**(_person(found.wcon, pk) or {}), "relation": "borgeren selv", **first}]
         family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
                                                  found.revoked)

@@ -332,6 +332,12 @@ def settings_of_build(con: duckdb.DuckDBPyConnection) -> tuple[date, Thresholds]
     return r[0], Thresholds(r[1], r[2], float(r[3]), r[4], r[5])
 
 
+def interventions_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """unified.interventions by status, and how many rows come from a stale source."""
+    by_status = {f"status.{k}": n for k, n in _rows(con, "SELECT status, count(*) FROM unified.interventions GROUP BY 1")}
+    return {**by_status, "stale_rows": _count(con, "unified.interventions WHERE data_status = 'stale'")}
+
+
 def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
                         thresholds: Thresholds | None = None) -> int:
     """unified.interventions, and unified.build_info (the reference date and thresholds of this build)."""
@@ -366,11 +372,19 @@ def _rebuild(con: duckdb.DuckDBPyConnection, steps: tuple[str, ...], extra=None)
 
 
 def build_citizen_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return _rebuild(con, ("citizen_overview",))
+    """unified.citizen_overview; its row count and how many citizens each targeting flag marks."""
+    counts = _rebuild(con, ("citizen_overview",))
+    flags = _rows(con, "SELECT count(*) FILTER (flag_departments), count(*) FILTER (flag_services), "
+                       "count(*) FILTER (flag_cost), count(*) FILTER (complex_case) FROM unified.citizen_overview")[0]
+    return {**counts, **dict(zip(("flag_departments", "flag_services", "flag_cost", "complex_cases"), flags))}
 
 
 def build_family_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return _rebuild(con, ("family_members", "family_overview"))
+    """unified.family_members and unified.family_overview; their row counts and the families with a child's case
+    beside an adult's benefits."""
+    counts = _rebuild(con, ("family_members", "family_overview"))
+    both = _count(con, "unified.family_overview WHERE child_case_and_adult_benefits")
+    return {**counts, "child_case_and_adult_benefits": both}
 
 
 def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -385,6 +399,8 @@ def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]
         )
 
     counts = _rebuild(con, (SIGNALS_TABLE,), catalogue)
+    for r in rules:
+        counts.setdefault(f"signals.{r.id}", 0)
     for r in rules:
         # Each rule is also a view of its own (unified.signal_<id>) for SQL tools.
         con.execute(

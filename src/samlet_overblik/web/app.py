@@ -345,12 +345,16 @@ def create_app(settings) -> FastAPI:
                 return _view_page(request, user, view, chosen, note)
             hits = borger.search_by_name(stores, user, text, purpose=purpose, channel="web:navnesoeg",
                                          requested_department=requested)
-        except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
-                        fejl=str(exc).capitalize())
-        except borger.AccessDenied as exc:
-            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        except (borger.BadLookup, borger.AccessDenied) as exc:
+            return lookup_refused(request, user, chosen, note, exc)
         return page(request, "soeg.html", afdeling=user.department, formaal=chosen, note=note, hits=hits, soegt=True)
+
+    def lookup_refused(request: Request, user: User, chosen, note, exc: Exception):
+        """A lookup that could not be made (the search page with the reason) or was denied (logged by borger)."""
+        if isinstance(exc, borger.AccessDenied):
+            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
+                    fejl=str(exc).capitalize())
 
     async def _by_ref(request: Request, fn, channel: str, template: str):
         user = require(request, "sagsbehandler")
@@ -363,11 +367,8 @@ def create_app(settings) -> FastAPI:
         try:
             view = fn(stores, user, person_key=form.get("ref", ""), purpose=purpose, channel=channel,
                       requested_department=requested)
-        except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
-                        fejl=str(exc).capitalize())
-        except borger.AccessDenied as exc:
-            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        except (borger.BadLookup, borger.AccessDenied) as exc:
+            return lookup_refused(request, user, chosen, note, exc)
         if template == "borger.html":
             return _view_page(request, user, view, chosen, note)
         if view is None or not view["synlig"]:
@@ -425,14 +426,21 @@ def create_app(settings) -> FastAPI:
         require(request, "compliance")
         return page(request, "compliance.html")
 
-    @app.post("/compliance/samtykke", response_class=HTMLResponse)
-    async def compliance_lineage(request: Request):
+    async def compliance_form(request: Request):
+        """(user, form, purpose) of a compliance officer's lookup, or the page that refuses it."""
         user = require(request, "compliance")
         form = await form_with_csrf(request, user)
         try:
-            purpose = purpose_of(form, user)[0]
+            return user, form, purpose_of(form, user)[0]
         except audit.BadPurpose:
             return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
+
+    @app.post("/compliance/samtykke", response_class=HTMLResponse)
+    async def compliance_lineage(request: Request):
+        asked = await compliance_form(request)
+        if not isinstance(asked, tuple):
+            return asked
+        user, form, purpose = asked
         try:
             report = lineage_report(stores.warehouse, form.get("cpr", ""))
         except LookupError_ as exc:
@@ -451,12 +459,10 @@ def create_app(settings) -> FastAPI:
 
     @app.post("/compliance/adgangslog", response_class=HTMLResponse)
     async def compliance_log(request: Request):
-        user = require(request, "compliance")
-        form = await form_with_csrf(request, user)
-        try:
-            purpose = purpose_of(form, user)[0]
-        except audit.BadPurpose:
-            return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
+        asked = await compliance_form(request)
+        if not isinstance(asked, tuple):
+            return asked
+        user, form, purpose = asked
         cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
         if cpr:
             from .. import cpr as cprmod
