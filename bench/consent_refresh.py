@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from samlet_overblik import DEPARTMENTS, borger
+from samlet_overblik import borger, vocabulary
 from samlet_overblik import warehouse as wh
 from samlet_overblik.consent.watcher import load_revocations
 from samlet_overblik.runner import run_job
@@ -54,7 +54,7 @@ def p95(values: list[float]) -> float:
 
 def export_rows(exports: Path, basis: str) -> int:
     n = 0
-    for d in DEPARTMENTS:
+    for d in vocabulary.departments():
         with duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) as con:
             n += con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall()[0][0]
     return n

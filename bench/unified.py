@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from samlet_overblik import DEPARTMENTS, analytics, publish, unified
+from samlet_overblik import analytics, publish, unified, vocabulary
 from samlet_overblik.warehouse import apply_ddl
 
 BASELINE = """
@@ -132,7 +132,7 @@ def main() -> None:
         print(f"ratio whole unified layer / bare DuckDB overview: {layer / bare:.2f}x")
 
         # Lookup by CPR in the largest department export (a fresh read-only connection, as a caseworker tool would).
-        sizes = {d: duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) for d in DEPARTMENTS}
+        sizes = {d: duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) for d in vocabulary.departments()}
         dept = max(sizes, key=lambda d: sizes[d].execute("SELECT count(*) FROM citizen_overview").fetchall()[0][0])
         for d, c in sizes.items():
             if d != dept:

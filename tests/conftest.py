@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,9 @@ def _unavailable(what: str, exc: Exception) -> None:
     pytest.skip(reason)
 
 
-def _fresh_database(admin_url: str, kind: str):
+@contextmanager
+def _fresh_database(admin_url: str, kind: str, drop: str) -> Iterator[str]:
+    """A new, empty database on the server (its URL), dropped afterwards with ``drop`` (the server's own words)."""
     name = f"samlet_t_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -33,28 +37,26 @@ def _fresh_database(admin_url: str, kind: str):
     except sa.exc.OperationalError as exc:
         engine.dispose()
         _unavailable(kind, exc)
-    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    return engine, name, url
+    try:
+        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(drop.format(name=name)))
+        engine.dispose()
 
 
 @pytest.fixture
 def pg_url():
     """A fresh, empty PostgreSQL database; dropped afterwards."""
-    engine, name, url = _fresh_database(PG_ADMIN_URL, "PostgreSQL")
-    yield url
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    engine.dispose()
+    with _fresh_database(PG_ADMIN_URL, "PostgreSQL", "DROP DATABASE IF EXISTS {name} WITH (FORCE)") as url:
+        yield url
 
 
 @pytest.fixture
 def mariadb_url():
     """A fresh, empty MariaDB database; dropped afterwards."""
-    engine, name, url = _fresh_database(MARIADB_ADMIN_URL, "MariaDB")
-    yield url
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-    engine.dispose()
+    with _fresh_database(MARIADB_ADMIN_URL, "MariaDB", "DROP DATABASE IF EXISTS {name}") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_web_support import PASSWORD, dashed, web_env, world
+from test_web_support import PASSWORD, dashed, served, web_env, world
 
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -31,46 +25,13 @@ def _need_chromium():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser test skipped locally")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _restore_signals():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @pytest.fixture
 def server(tmp_path_factory, small_municipality, tmp_path):
     _need_chromium()
     w = world(tmp_path_factory, small_municipality)
-    port = _free_port()
     env = web_env(w, f"sqlite:///{tmp_path / 'audit.sqlite'}")
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "samlet_overblik.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_restore_signals)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/login", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "server.log").read_text())
-                time.sleep(0.1)
+    with served(env, tmp_path / "server.log", url_host="localhost") as url:
         yield w, url, env["SAMLET_AUDIT_URL"], tmp_path / "server.log"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path):

@@ -164,32 +164,32 @@ def test_consent_refresh_rebuilds_only_the_exports_a_change_touches(world):
     import json
     import os
 
-    from samlet_overblik import DEPARTMENTS
+    from samlet_overblik.vocabulary import departments
 
     sources, warehouse = world
     first = wh.published_set(warehouse)
     run(sources, warehouse, "consent_refresh")
     unchanged = wh.published_set(warehouse)
     assert unchanged.set_id != first.set_id
-    for dept in DEPARTMENTS:
+    for dept in departments():
         assert os.path.samefile(first.export(dept), unchanged.export(dept)), dept
     manifest = json.loads((unchanged.warehouse.parent / wh.MANIFEST).read_text())
-    assert sorted(manifest["reused"]) == sorted(f"{d}.duckdb" for d in DEPARTMENTS)
+    assert sorted(manifest["reused"]) == sorted(f"{d}.duckdb" for d in departments())
 
     basis, _ = _shared_basis(warehouse)
     showing = set()
-    for dept in DEPARTMENTS:
+    for dept in departments():
         with duckdb.connect(str(unchanged.export(dept)), read_only=True) as con:
             n = con.execute("SELECT (SELECT count(*) FROM interventions WHERE basis = $b) + "
                             "(SELECT count(*) FROM coordination_plans WHERE basis = $b) + "
                             "(SELECT count(*) FROM home_visits WHERE basis = $b)", {"b": basis}).fetchall()[0][0]
         if n:
             showing.add(dept)
-    assert "beskaeftigelse" in showing and showing != set(DEPARTMENTS)
+    assert "beskaeftigelse" in showing and showing != set(departments())
     _withdraw(sources, basis)
     run(sources, warehouse, "consent_refresh")
     after = wh.published_set(warehouse)
-    for dept in DEPARTMENTS:
+    for dept in departments():
         same = os.path.samefile(unchanged.export(dept), after.export(dept))
         assert same == (dept not in showing), dept
         with duckdb.connect(str(after.export(dept)), read_only=True) as con:

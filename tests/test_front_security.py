@@ -315,38 +315,18 @@ def test_cpr_in_any_spelling_in_a_path_is_not_logged(app, caplog):
 
 def test_served_app_redacts_everything_it_logs(w, tmp_path):
     """The real server (uvicorn) with the app's logging: paths with CPR numbers never reach its output."""
-    import signal
-    import socket
-    import time
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    from test_web_support import web_env
+    from test_web_support import served, web_env
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = web_env(w, f"sqlite:///{tmp_path / 'audit.sqlite'}")
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "samlet_overblik.cli", "serve", "--port", str(port)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(base + "/login", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, log_path.read_text()
-                time.sleep(0.1)
+    with served(env, log_path) as base:
         for spelling in SPELLINGS:
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(base + "/borger/" + urllib.parse.quote(spelling), timeout=5)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
     text = log_path.read_text()
     assert "GET /borger/[fjernet] 404" in text and "3461" not in text
 

@@ -152,3 +152,29 @@ def test_linking_errors_carry_no_cpr():
 
     msg = _scrub('Constraint Error: Duplicate key "cpr: 0102801234" violates; also 010280-1234\nmore')
     assert "0102801234" not in msg and "010280-1234" not in msg and "\n" not in msg
+
+
+def test_identity_context_is_one_sql_file_per_kind(staged, tmp_path, monkeypatch):
+    """What sources say about who a person record may be lives in assets/identity/context_*.sql, found by
+    convention; a file that reads a source this warehouse has not read is skipped."""
+    import shutil
+
+    from samlet_overblik import linking
+    from samlet_overblik.paths import data_dir
+
+    con = staged
+    linking.load_inputs(con)
+    shipped = con.execute("SELECT count(*) FROM id_in_context").fetchall()[0][0]
+    assert shipped > 0  # parties on children's cases point at the children's registered parents
+    assets = tmp_path / "assets"
+    shutil.copytree(data_dir("assets"), assets)
+    (assets / "identity" / "context_test.sql").write_text(
+        "SELECT source, source_table, record_id, '0101011234' AS candidate_cpr FROM staging.person_records "
+        "WHERE source = 'sundhed_aeldre' ORDER BY record_id LIMIT 3", encoding="utf-8")
+    (assets / "identity" / "context_absent.sql").write_text(
+        "SELECT 'x' AS source, 'y' AS source_table, 'z' AS record_id, c AS candidate_cpr FROM raw.no_such__table",
+        encoding="utf-8")
+    monkeypatch.setenv("SAMLET_ASSETS_DIR", str(assets))
+    linking.load_inputs(con)
+    added, total = con.execute("SELECT count(*) FILTER (cpr = '0101011234'), count(*) FROM id_in_context").fetchall()[0]
+    assert added == 3 and total == shipped + 3

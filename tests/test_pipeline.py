@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik.vocabulary import departments
 
 from pipeline_helpers import query, run
 
@@ -23,7 +23,7 @@ def test_nightly_job_builds_and_publishes(small_municipality, tmp_path):
     assert query(warehouse, "SELECT count(*) FROM identity.person_links")[0][0] == n_person > 0
     n_data = query(warehouse, "SELECT (SELECT count(*) FROM staging.interventions) + (SELECT count(*) FROM "
                               "staging.coordination_plans) + (SELECT count(*) FROM staging.home_visits)")[0][0]
-    assert query(warehouse, "SELECT count(*) FROM consent.record_decisions")[0][0] == n_data * len(DEPARTMENTS)
+    assert query(warehouse, "SELECT count(*) FROM consent.record_decisions")[0][0] == n_data * len(departments())
     # CPR in staging is normalised to 10 digits (lost leading zeros restored).
     assert query(warehouse, "SELECT count(*) FROM staging.person_records WHERE national_id IS NOT NULL "
                             "AND NOT regexp_full_match(national_id, '[0-9]{10}')")[0][0] == 0
@@ -32,7 +32,7 @@ def test_nightly_job_builds_and_publishes(small_municipality, tmp_path):
     assert reasons and all(r for r in reasons)
     assert query(warehouse, "SELECT count(*) FROM quarantine.rejected_rows WHERE raw_row IS NULL")[0][0] == 0
 
-    for dept in DEPARTMENTS:
+    for dept in departments():
         export = warehouse.parent / "exports" / f"{dept}.duckdb"
         rows = query(export, "SELECT source_department, basis FROM interventions")
         assert rows, dept

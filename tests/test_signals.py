@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
+import pytest
 
 from consent_fixtures import add_consent, run_consent
 from samlet_overblik import publish, unified
@@ -13,10 +16,44 @@ SKP = dict(kind="kontakt", category="kontakt", paragraph="SEL § 99", title="St�
 SANCTION = dict(kind="sanktion", category="ydelser", paragraph="LAS", title="Sanktion: Udeblivelse fra samtale")
 
 
-def test_rules_are_registered_with_danish_descriptions():
+def test_every_rule_file_is_a_rule_with_a_danish_description():
     rules = unified.load_signal_rules()
-    assert [r.id for r in rules] == list(unified.SIGNAL_RULES)
+    files = sorted(p.stem for p in (unified.data_dir("assets") / "signals").glob("*.sql"))
+    assert [r.id for r in rules] == files and len(files) >= 4
     assert all(r.description and r.title for r in rules)
+
+
+NEW_RULE = """-- id: mange_aktive_indsatser
+-- title: Mange aktive indsatser
+-- description: Borgeren har tre eller flere aktive indsatser på én gang.
+SELECT person_key, max(start_date) AS signal_date, 'mange indsatser' AS detail,
+       list_sort(list(DISTINCT department)) AS departments,
+       list({'source': source, 'source_table': source_table, 'record_id': record_id}
+            ORDER BY source, source_table, record_id) AS records
+FROM scope_interventions WHERE status = 'aktiv' AND person_key IS NOT NULL
+GROUP BY person_key HAVING count(*) >= 3
+"""
+
+
+def test_a_rule_is_one_file_dropped_in_assets_signals(tmp_path, monkeypatch):
+    """No registry: a new file in (a copy of) assets/signals/ is a rule the next build runs, in the warehouse and in
+    every department's copy; a file whose header does not name itself is refused with the file's name."""
+    assets = tmp_path / "assets"
+    shutil.copytree(unified.data_dir("assets"), assets)
+    (assets / "signals" / "mange_aktive_indsatser.sql").write_text(NEW_RULE, encoding="utf-8")
+    monkeypatch.setenv("SAMLET_ASSETS_DIR", str(assets))
+    con = new_warehouse()
+    a, b = add_person(con, "0101801111"), add_person(con, "0101801112")
+    for n, dept in enumerate(("social_voksen", "social_voksen", "beskaeftigelse")):
+        add_iv(con, f"a{n}", a, dept, start="2026-01-01")
+    add_iv(con, "b0", b, "social_voksen", start="2026-01-01")
+    build(con)
+    found = signals(con, "mange_aktive_indsatser")
+    assert [row[1] for row in found] == [a] and record_ids(found[0]) == {"a0", "a1", "a2"}
+    assert "mange_aktive_indsatser" in {r[0] for r in con.execute("SELECT signal_id FROM unified.signal_rules").fetchall()}
+    (assets / "signals" / "uden_id.sql").write_text("-- description: x\nSELECT 1", encoding="utf-8")
+    with pytest.raises(ValueError, match="uden_id.sql"):
+        unified.load_signal_rules()
 
 
 def test_randers_sanction_while_contact_person_is_active():

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +109,35 @@ def logged_in(app, user: str, password: str = PASSWORD):
     assert r.status_code == 303, r.text
     page = c.get(r.headers["location"])
     return c, csrf_of(page.text)
+
+
+@contextmanager
+def served(env: dict[str, str], log_path: Path, url_host: str = "127.0.0.1") -> Iterator[str]:
+    """``samlet-overblik serve`` on a free port as its own process (the real uvicorn server and its logging);
+    yields the base URL once the login page answers, and stops the server afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "samlet_overblik.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)))
+    base = f"http://{url_host}:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(base + "/login", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(log_path.read_text()) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -110,7 +110,7 @@ COMMENT ON COLUMN unified.family_overview.reference_date IS 'Reference date.';
 CREATE TABLE IF NOT EXISTS unified.signal_rules (
     signal_id VARCHAR NOT NULL, title VARCHAR NOT NULL, description VARCHAR NOT NULL, sql_file VARCHAR NOT NULL
 );
-COMMENT ON TABLE unified.signal_rules IS 'The registered coordination-signal rules (one SQL file each in assets/signals/).';
+COMMENT ON TABLE unified.signal_rules IS 'The coordination-signal rules: every SQL file in assets/signals/ is one.';
 COMMENT ON COLUMN unified.signal_rules.signal_id IS 'Rule id (the SQL file name).';
 COMMENT ON COLUMN unified.signal_rules.title IS 'Short Danish title.';
 COMMENT ON COLUMN unified.signal_rules.description IS 'What the rule finds and why it matters, in Danish.';

@@ -2,6 +2,4 @@
 
 __version__ = "0.1.0"
 
-DEPARTMENTS = ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre")
-CATEGORIES = ("indsatser", "ydelser", "helbred", "misbrug", "kontakt")
-SOURCES = ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre", "samtykke", "cpr")
+# Sources, departments and categories are not written here: ``vocabulary`` reads them from the specs and the policy.

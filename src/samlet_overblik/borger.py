@@ -15,13 +15,15 @@ Files are opened read-only and closed again per call, so a run that swaps in new
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from . import DEPARTMENTS, audit
+from . import audit, vocabulary
 from . import cpr as cprmod
 from . import warehouse as wh
 from .consent import gate
@@ -60,7 +62,7 @@ class Stores:
         return self.warehouse.parent / "exports"
 
     def export(self, department: str) -> Path:
-        if department not in DEPARTMENTS:  # never a path from the request
+        if department not in vocabulary.departments():  # never a path from the request
             raise AccessDenied("unknown department")
         return self.exports_dir / f"{department}.duckdb"
 
@@ -110,7 +112,7 @@ def _log(stores: Stores, user: User, person_key: str | None, purpose: str, chann
 def authorise(stores: Stores, user: User, *, person_key: str | None, purpose: str, channel: str,
               requested_department: str | None = None) -> str:
     """The department whose export the user may read. Denials are logged, then raised."""
-    if user.role != "sagsbehandler" or user.department not in DEPARTMENTS:
+    if user.role != "sagsbehandler" or user.department not in vocabulary.departments():
         _log(stores, user, person_key, purpose, channel, 0, "denied_role")
         raise AccessDenied("kun sagsbehandlere kan slå borgere op i overblikket")
     if requested_department and requested_department != user.department:
@@ -286,7 +288,7 @@ def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revoc
     groups: dict[str, list[dict]] = {}
     for i in items:
         groups.setdefault(i["afdeling"], []).append(i)
-    order = [department] + [d for d in DEPARTMENTS if d != department]
+    order = [department] + [d for d in vocabulary.departments() if d != department]
     return {
         "indsatser": items,
         "afdelinger": [{"afdeling": d, "navn": DEPARTMENT_NAMES[d], "egen": d == department, "indsatser": groups[d]}
@@ -347,6 +349,41 @@ CONSENT_CHANGED_TEXT = ("Et samtykke er ændret siden overblikket blev beregnet.
                         "skjult; nøgletal, signaler og tovholder vises igen, når overblikket er genberegnet.")
 
 
+@dataclass
+class _Lookup:
+    """One citizen looked up for a department: the open warehouse and export, and the citizen's visible records."""
+
+    wcon: duckdb.DuckDBPyConnection
+    econ: duckdb.DuckDBPyConnection
+    person_key: str
+    department: str
+    reference: date
+    revoked: Revocations
+    purpose: str
+    records: dict  # _one(): the citizen's visible records and what was hidden
+
+
+@contextmanager
+def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | None, purpose: str, channel: str,
+               requested_department: str | None) -> Iterator[_Lookup | dict | None]:
+    """The authorised lookup of one citizen; instead, the answer to give at once: None (refused or not found) or
+    the answer for a citizen the department has no visible record of (logged either way)."""
+    purpose = _required_purpose(purpose)
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
+        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
+        if pk is None:
+            yield None
+            return
+        ref = _reference(wcon)
+        with _connect(published.export(department)) as econ:
+            records = _one(wcon, econ, pk, department, ref, revoked)
+            if not records["indsatser"]:
+                yield _not_visible(stores, user, pk, purpose, channel, department)
+                return
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
+
+
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
                  purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
@@ -354,62 +391,49 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
     a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
     are left out (read-time enforcement), and so is everything computed with them."""
-    purpose = _required_purpose(purpose)
-    published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
-        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
-        if pk is None:
-            return None
-        ref = _reference(wcon)
-        with _connect(published.export(department)) as econ:
-            part = _one(wcon, econ, pk, department, ref, revoked)
-            if not part["indsatser"]:
-                return _not_visible(stores, user, pk, purpose, channel, department)
-            person = _person(wcon, pk)
-            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
-            changed = part["samtykke_aendret"]
-            view = {
-                "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-                "person": person, "overblik": None if changed else _overview(econ, pk),
-                "signaler": [] if changed else _signals(econ, pk), "familie": family,
-                "familie_ikke_vist": family_hidden,
-                "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
-                "referencedato": ref.isoformat(), "data": _export_info(econ), **part,
-            }
+    with _looked_up(stores, user, cpr, person_key, purpose, channel, requested_department) as found:
+        if not isinstance(found, _Lookup):
+            return found
+        pk, department, econ, part = found.person_key, found.department, found.econ, found.records
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        changed = part["samtykke_aendret"]
+        view = {
+            "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
+            "person": _person(found.wcon, pk), "overblik": None if changed else _overview(econ, pk),
+            "signaler": [] if changed else _signals(econ, pk), "familie": family,
+            "familie_ikke_vist": family_hidden,
+            "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+            "referencedato": found.reference.isoformat(), "data": _export_info(econ), **part,
+        }
         # Logged before anything is returned: no log, no answer.
-        _log(stores, user, pk, purpose, channel, len(view["indsatser"]), "shown")
+        _log(stores, user, pk, found.purpose, channel, len(view["indsatser"]), "shown")
     return view
 
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
                 requested_department: str | None = None) -> dict | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
-    purpose = _required_purpose(purpose)
-    published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
-        pk, department = _authorised_citizen(stores, wcon, user, None, person_key, purpose, channel, requested_department)
-        if pk is None:
-            return None
-        ref = _reference(wcon)
-        with _connect(published.export(department)) as econ:
-            first = _one(wcon, econ, pk, department, ref, revoked)
-            if not first["indsatser"]:
-                return _not_visible(stores, user, pk, purpose, channel, department)
-            members = [{**(_person(wcon, pk) or {}), "relation": "borgeren selv", **first}]
-            family, family_hidden = _visible_members(econ, _family(wcon, pk, ref), department, revoked)
-            for m in family:
-                members.append({**m, **_one(wcon, econ, m["person_key"], department, ref, revoked)})
-            changed = any(m["samtykke_aendret"] for m in members)
-            fams = [] if changed else econ.execute(
-                """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
-                   FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
-                [pk, pk]).fetchall()
+    with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
+        if not isinstance(found, _Lookup):
+            return found
+        pk, department, econ, first = found.person_key, found.department, found.econ, found.records
+        members = [{**(_person(found.wcon, pk) or {}), "relation": "borgeren selv", **first}]
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        for m in family:
+            members.append({**m, **_one(found.wcon, econ, m["person_key"], department, found.reference, found.revoked)})
+        changed = any(m["samtykke_aendret"] for m in members)
+        fams = [] if changed else econ.execute(
+            """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
+               FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
+            [pk, pk]).fetchall()
         for m in members:
-            _log(stores, user, m["person_key"], purpose, channel, len(m["indsatser"]), "shown")
+            _log(stores, user, m["person_key"], found.purpose, channel, len(m["indsatser"]), "shown")
     return {
         "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-        "person_key": pk, "referencedato": ref.isoformat(), "medlemmer": members, "familie_ikke_vist": family_hidden,
-        "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+        "person_key": pk, "referencedato": found.reference.isoformat(), "medlemmer": members,
+        "familie_ikke_vist": family_hidden, "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
         "familier": [{"familie": f[0], "boern": f[1], "voksne": f[2], "barn_med_indsats_og_voksen_med_ydelse": bool(f[3]),
                       "aarlig_udgift": float(f[4] or 0)} for f in fams],
     }

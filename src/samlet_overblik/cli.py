@@ -16,7 +16,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from . import DEPARTMENTS, SOURCES, __version__
+from . import __version__, vocabulary
 from .cpr import redact_cpr
 
 console = Console(stderr=False)
@@ -41,14 +41,25 @@ def _target(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError("expected SOURCE=SQLALCHEMY_URL")
     name, url = text.split("=", 1)
-    if name not in SOURCES:
-        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+    if name not in vocabulary.sources():
+        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(vocabulary.sources())})")
     return name, url
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(2, f"samlet-overblik: error: {message}\n")
+
+
+def _lookup_parser(sub, name: str, summary: str, who: str, purpose: str) -> argparse.ArgumentParser:
+    """A command that looks one citizen up as a user (the lookup is recorded in the access log)."""
+    p = sub.add_parser(name, help=summary)
+    p.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
+    p.add_argument("--user", required=True, help=f"Who asks: {who} (recorded in the access log).")
+    p.add_argument("--purpose", default=purpose, help="Why (recorded in the access log).")
+    p.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    p.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,19 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--write", type=Path, nargs="?", const=Path("warehouse/README.md"), default=None,
                     help="Write it to this file instead (default when given without a path: warehouse/README.md).")
 
-    li = sub.add_parser("lineage", help="Compliance report for one citizen: consents over time, what flowed where and why (Danish).")
-    li.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    li.add_argument("--user", required=True, help="Who asks: a user id with role compliance in the users file (recorded in the access log).")
-    li.add_argument("--purpose", default="compliance: samtykkesporing", help="Why (recorded in the access log).")
-    li.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
-    li.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
-
-    bo = sub.add_parser("borger", help="A citizen's overview as USER's department may see it (Danish); the lookup is logged.")
-    bo.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    bo.add_argument("--user", required=True, help="Who asks: a user id in the users file (role sagsbehandler; the department comes from there).")
-    bo.add_argument("--purpose", default="Sagsbehandling i egen sag", help="Why (recorded in the access log).")
-    bo.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
-    bo.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+    _lookup_parser(sub, "lineage", "Compliance report for one citizen: consents over time, what flowed where and why (Danish).",
+                   "a user id with role compliance in the users file", "compliance: samtykkesporing")
+    _lookup_parser(sub, "borger", "A citizen's overview as USER's department may see it (Danish); the lookup is logged.",
+                   "a user id in the users file (role sagsbehandler; the department comes from there)",
+                   "Sagsbehandling i egen sag")
 
     rb = sub.add_parser("rollback", help="Make the previously published set (warehouse and exports) current again; recorded.")
     rb.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
@@ -121,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("id", metavar="ID", help="User id (lower-case letters, digits, '.', '_', '-').")
     ua.add_argument("--name", required=True, help="Full name.")
     ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
-    ua.add_argument("--department", choices=list(DEPARTMENTS), help="Department (required for sagsbehandler).")
+    ua.add_argument("--department", choices=list(vocabulary.departments()), help="Department (required for sagsbehandler).")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
     ur = us_sub.add_parser("remove", help="Remove a user; their sessions end at once.")
@@ -485,13 +488,12 @@ def cmd_watch(args) -> int:
     from .consent.policy import load_policy
     from .consent.watcher import watch
     from .settings import load_settings
-    from .specs import load_source_specs
 
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     if args.interval <= 0:
         raise CliError("--interval must be positive")
     warehouse = _published_warehouse(settings.warehouse)
-    url = settings.source_url(load_source_specs()["samtykke"])
+    url = settings.source_url(vocabulary.consent_registry())
     policy = load_policy(settings.policy_file)
     refresh_cmd = [sys.executable, "-m", "samlet_overblik.cli", "run", "--job", "consent_refresh",
                    "--warehouse", str(warehouse)]

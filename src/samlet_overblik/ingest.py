@@ -50,7 +50,6 @@ CHUNK_ROWS = 50_000
 META_COLUMNS = ("_source", "_ingested_at", "_run_id", "_problem", "_problem_columns")
 # The consent registry is read whole every run whatever its spec says: a change hidden from an incremental read
 # (a deletion, a stamp in the future) must never keep a withdrawal from taking effect.
-CONSENT_SOURCE = "samtykke"
 # Spec types used as keys and in joins: a value that does not fit is taken out of the row (and the row marked)
 # instead of turning the whole column into text, so staging never compares text with numbers.
 STRICT_TYPES = {"INTEGER": "invalid_integer", "BIGINT": "invalid_integer", "BOOLEAN": "invalid_boolean"}
@@ -510,7 +509,7 @@ def ingest_table(
     strict = [STRICT_TYPES.get(table.columns[c].upper()) for c in names]
 
     exists = _table_exists(con, target)
-    snapshot = source.snapshot or source.name == CONSENT_SOURCE
+    snapshot = source.snapshot or source.role == "consent_registry"
     read_from, last_key_check = _last_read(con, source.name, table.name) if exists else (None, None)
     incremental = bool(
         exists and table.update_stamp and not snapshot and not full_refresh and read_from is not None

@@ -20,10 +20,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
 from .identity import engine
+from .paths import data_dir
 from .warehouse import transaction
 
 
@@ -42,6 +44,28 @@ class LinkResult:
 _NEW_KEY = "'p' || replace(CAST(gen_random_uuid() AS VARCHAR), '-', '')[1:15]"
 
 
+def _register_params() -> dict[str, str | None]:
+    """The person register's source and person table (``role: person_register`` in its spec)."""
+    from .vocabulary import person_register
+
+    register = person_register()
+    return {"register": register.name, "register_table": register.person_table}
+
+
+def context_queries(folder: Path | None = None) -> list[str]:
+    """The SQL of every ``assets/identity/context_*.sql``, in file-name order."""
+    folder = folder or data_dir("assets") / "identity"
+    return [p.read_text(encoding="utf-8").rstrip().rstrip(";") for p in sorted(folder.glob("context_*.sql"))]
+
+
+def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Every raw table the query reads exists (a source not configured in this warehouse has none)."""
+    raw = set(re.findall(r"\braw\.(\w+)", sql))
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND database_name = current_database()").fetchall()}
+    return raw <= have
+
+
 def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
     """The engine's input tables from staging and the steward decisions."""
     con.execute(
@@ -53,8 +77,9 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE TEMP TABLE id_in_records AS
            SELECT m.rid, p.national_id, p.national_id_status AS nid_status, p.given_name, p.family_name,
                   p.birth_date, p.sex, p.address, p.postcode,
-                  (p.source = 'cpr' AND p.source_table = 'personer') AS is_register
-           FROM staging.person_records p JOIN id_recmap m USING (source, source_table, record_id)"""
+                  (p.source = $register AND p.source_table = $register_table) AS is_register
+           FROM staging.person_records p JOIN id_recmap m USING (source, source_table, record_id)""",
+        _register_params(),
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_in_register AS
@@ -62,21 +87,17 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("CREATE OR REPLACE TEMP TABLE id_in_names AS SELECT cpr, given_name, family_name FROM staging.cpr_name_history")
     con.execute("CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT cpr, address, postcode FROM staging.cpr_address_history")
-    # Context: a parent on a child's case (boern_familie.sag_part) points at the child's registered
-    # parents and custody holders, which settles parents recorded without a CPR.
-    has_raw = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'boern_familie__sag_part'"
-    ).fetchall()[0][0]
-    if has_raw:
+    # Context: what the sources say about who a person record may be, one SQL file per kind of context in
+    # assets/identity/context_*.sql (e.g. a parent on a child's case points at the child's registered parents and
+    # custody holders). A file whose source has not been read in this warehouse is skipped.
+    con.execute("DROP TABLE IF EXISTS id_in_context")
+    contexts = [q for q in context_queries() if _reads_present(con, q)]
+    if contexts:
+        union = " UNION ".join(f"SELECT source, source_table, record_id, candidate_cpr FROM ({q})" for q in contexts)
         con.execute(
-            """CREATE OR REPLACE TEMP TABLE id_in_context AS
-               SELECT DISTINCT m.rid, r.related_cpr AS cpr
-               FROM raw.boern_familie__sag_part sp
-               JOIN id_recmap m ON m.source = 'boern_familie' AND m.source_table = 'sag_part'
-                    AND m.record_id = CAST(sp.part_id AS VARCHAR)
-               JOIN staging.person_records c ON c.source = 'boern_familie' AND c.source_table = 'sag'
-                    AND c.record_id = CAST(sp.sags_id AS VARCHAR) AND c.national_id_status = 'valid'
-               JOIN staging.cpr_relations r ON r.child_cpr = c.national_id"""
+            f"""CREATE TEMP TABLE id_in_context AS
+                SELECT DISTINCT m.rid, c.candidate_cpr AS cpr
+                FROM ({union}) c JOIN id_recmap m USING (source, source_table, record_id)"""
         )
     # The newest decision on a pair wins (either order of the two records).
     con.execute(
@@ -192,16 +213,17 @@ def write_review(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_review_out AS
             SELECT m.source, m.source_table AS "table", m.record_id,
-                   coalesce(c.source, 'cpr') AS candidate_source, coalesce(c.source_table, 'personer') AS candidate_table,
+                   coalesce(c.source, $register) AS candidate_source, coalesce(c.source_table, $register_table) AS candidate_table,
                    coalesce(c.record_id, v.candidate_cpr) AS candidate_record_id,
                    l.person_key, cl.person_key AS candidate_person_key, v.score, v.weight,
                    {engine.evidence_sql('v.lev')} AS evidence
             FROM id_review v JOIN id_recmap m ON m.rid = v.rid
             LEFT JOIN id_recmap c ON c.rid = v.candidate_rid
             LEFT JOIN identity.person_links l ON l.source = m.source AND l."table" = m.source_table AND l.record_id = m.record_id
-            LEFT JOIN identity.person_links cl ON cl.source = coalesce(c.source, 'cpr')
-                 AND cl."table" = coalesce(c.source_table, 'personer') AND cl.record_id = coalesce(c.record_id, v.candidate_cpr)
-            WHERE l.person_key IS DISTINCT FROM cl.person_key"""
+            LEFT JOIN identity.person_links cl ON cl.source = coalesce(c.source, $register)
+                 AND cl."table" = coalesce(c.source_table, $register_table) AND cl.record_id = coalesce(c.record_id, v.candidate_cpr)
+            WHERE l.person_key IS DISTINCT FROM cl.person_key""",
+        _register_params(),
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_review_old AS SELECT source, "table", record_id, candidate_source,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import DEPARTMENTS, unified
+from . import unified, vocabulary
 from . import warehouse as wh
 from .consent import gate
 from .paths import data_dir
@@ -163,7 +163,7 @@ def export_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             FROM consent.record_decisions WHERE decision = 'admitted' GROUP BY 1
             """).fetchall())
     out = {}
-    for department in DEPARTMENTS:
+    for department in vocabulary.departments():
         h = common.copy()
         h.update(f"{department}|{grants.get(department)}".encode())
         out[department] = h.hexdigest()
@@ -226,7 +226,7 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     reference, thresholds = _build_settings(con, reference, thresholds)
     shared = None  # computed once, for the first export that is built
     results = []
-    for d in DEPARTMENTS:
+    for d in vocabulary.departments():
         if reuse_from is not None:
             old = export_path(reuse_from, d)
             if fingerprint_of(old) == fingerprints[d]:

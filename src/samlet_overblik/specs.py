@@ -27,6 +27,11 @@ class SpecError(ValueError):
     """A source spec is malformed."""
 
 
+# Roles a source can play besides holding records: the consent registry decides what may cross a department
+# boundary; the person register is the master that identities link to. Exactly one source plays each.
+ROLES = ("consent_registry", "person_register")
+
+
 @dataclass(frozen=True)
 class TableSpec:
     name: str
@@ -55,6 +60,13 @@ class SourceSpec:
     snapshot: bool = False
     # "table.column" -> code -> {title, category, legal}: the mapping to the canonical model.
     codes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # What the pipeline uses the source for besides its records (``ROLES``); None for a departmental system.
+    role: str | None = None
+
+    @property
+    def person_table(self) -> str | None:
+        """The table whose rows are persons (``person_table: true``), the first one if several."""
+        return next((t.name for t in self.tables.values() if t.person_table), None)
 
     def code_rows(self) -> list[tuple[str, str, str, str | None, str, str | None]]:
         """(source, field, code, title, category, legal paragraph) rows for ``staging.code_map``."""
@@ -142,16 +154,20 @@ def load_source_spec(path: Path) -> SourceSpec:
             person_table=bool(t.get("person_table", False)),
             description=str(t.get("description", "")),
         )
+    role = doc.get("role")
+    if role is not None and role not in ROLES:
+        raise SpecError(f"{path.name}: role must be one of {', '.join(ROLES)}")
     read = doc.get("read", "incremental")
     if read not in ("incremental", "snapshot"):
         raise SpecError(f"{path.name}: read must be incremental or snapshot")
     codes = doc.get("codes") or {}
-    from . import CATEGORIES
+    from .vocabulary import categories
 
+    known = categories()
     for fld, mapping in codes.items():
         for code, m in (mapping or {}).items():
-            if not isinstance(m, dict) or m.get("category") not in CATEGORIES:
-                raise SpecError(f"{path.name}: codes.{fld}.{code}: category must be one of {', '.join(CATEGORIES)}")
+            if not isinstance(m, dict) or m.get("category") not in known:
+                raise SpecError(f"{path.name}: codes.{fld}.{code}: category must be one of {', '.join(known)}")
     return SourceSpec(
         codes={str(f): {str(c): dict(m) for c, m in (mp or {}).items()} for f, mp in codes.items()},
         name=doc["name"],
@@ -160,6 +176,7 @@ def load_source_spec(path: Path) -> SourceSpec:
         default_file=doc.get("default_file", f"{doc['name']}.sqlite"),
         tables=tables,
         snapshot=read == "snapshot",
+        role=role,
     )
 
 
@@ -168,7 +185,7 @@ def load_source_spec(path: Path) -> SourceSpec:
 _PARSED: dict[str, tuple[tuple, object]] = {}
 
 
-def _parsed_once(what: str, paths: list[Path], parse):
+def parsed_once(what: str, paths: list[Path], parse):
     key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     cached = _PARSED.get(what)
     if cached is None or cached[0] != key:
@@ -190,7 +207,7 @@ def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
             specs[spec.name] = spec
         return specs
 
-    return dict(_parsed_once(f"specs:{folder.resolve()}", paths, parse))  # the specs themselves are frozen
+    return dict(parsed_once(f"specs:{folder.resolve()}", paths, parse))  # the specs themselves are frozen
 
 
 @dataclass(frozen=True)
@@ -232,7 +249,7 @@ def load_job_settings(folder: Path | None = None) -> dict:
             raise SpecError(f"{path.name}: must be a mapping of sections")
         return doc
 
-    return copy.deepcopy(_parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
+    return copy.deepcopy(parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
 
 
 def load_ingest_settings(folder: Path | None = None) -> IngestSettings:

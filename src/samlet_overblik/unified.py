@@ -17,9 +17,9 @@ The restricted warehouse builds the tables in ``unified`` over everything; a dep
 *same* SQL over only what that department may see (``unified.access_grants``), so an overview or a signal in
 an export can never be built from, or point at, a record the department may not see.
 
-Adding a signal rule: one SQL file in ``assets/signals/`` (header ``-- id:``, ``-- title:``,
-``-- description:``; output columns ``person_key, signal_date, detail, departments, records``) and one
-line in ``SIGNAL_RULES`` below.
+Adding a signal rule: one SQL file ``assets/signals/<id>.sql`` (header ``-- id: <id>``, ``-- title:``,
+``-- description:`` in Danish; output columns ``person_key, signal_date, detail, departments, records``). Every
+file in that folder is a rule: there is no registry to keep in step with it.
 """
 
 from __future__ import annotations
@@ -31,19 +31,11 @@ from typing import Any
 
 import duckdb
 
-from . import DEPARTMENTS
+from . import vocabulary
 from .consent import gate
 from .paths import data_dir
 from .staging import sql_header
 from .warehouse import transaction
-
-# Registered coordination-signal rules: one line each, the file assets/signals/<id>.sql.
-SIGNAL_RULES: tuple[str, ...] = (
-    "randers_sanktion_under_kontaktperson",
-    "hjemmebesoeg_samme_dag",
-    "dobbelt_kompensation",
-    "mange_sagsbehandlere_uden_tovholder",
-)
 
 # Tables computed per scope, in order (each file assets/unified/<name>.sql); coordination_signals follows.
 SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_overview")
@@ -92,17 +84,18 @@ class SignalRule:
         return self.path.read_text(encoding="utf-8")
 
 
-def load_signal_rules(folder: Path | None = None, registered: tuple[str, ...] = SIGNAL_RULES) -> list[SignalRule]:
+def load_signal_rules(folder: Path | None = None) -> list[SignalRule]:
+    """Every rule in ``assets/signals/`` (one ``<id>.sql`` each, in file-name order). A file whose header does not
+    name its own id or lacks a description is an error, not a rule silently left out."""
     folder = folder or data_dir("assets") / "signals"
     rules = []
-    for rule_id in registered:
-        path = folder / f"{rule_id}.sql"
-        if not path.is_file():
-            raise FileNotFoundError(f"signal rule {rule_id} is registered but {path.name} is missing")
+    for path in sorted(folder.glob("*.sql")):
         header = sql_header(path)
-        if header.get("id") != rule_id or "description" not in header:
-            raise ValueError(f"{path.name}: header needs '-- id: {rule_id}' and '-- description: ...'")
-        rules.append(SignalRule(rule_id, header.get("title", rule_id), header["description"], path))
+        if header.get("id") != path.stem or not header.get("description"):
+            raise ValueError(f"{path.name}: header needs '-- id: {path.stem}' and '-- description: ...'")
+        rules.append(SignalRule(path.stem, header.get("title", path.stem), header["description"], path))
+    if not rules:
+        raise FileNotFoundError(f"no signal rules in {folder}")
     return rules
 
 
@@ -223,7 +216,7 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {visits}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_coordination_plans AS {plans}")
         return
-    if department not in DEPARTMENTS:
+    if department not in vocabulary.departments():
         raise ValueError(f"unknown department: {department}")
     params = {"dept": department}
     # Records: exactly the admitted (record, viewer) pairs of the consent layer.
@@ -339,6 +332,12 @@ def settings_of_build(con: duckdb.DuckDBPyConnection) -> tuple[date, Thresholds]
     return r[0], Thresholds(r[1], r[2], float(r[3]), r[4], r[5])
 
 
+def interventions_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """unified.interventions by status, and how many rows come from a stale source."""
+    by_status = {f"status.{k}": n for k, n in _rows(con, "SELECT status, count(*) FROM unified.interventions GROUP BY 1")}
+    return {**by_status, "stale_rows": _count(con, "unified.interventions WHERE data_status = 'stale'")}
+
+
 def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | datetime | None = None,
                         thresholds: Thresholds | None = None) -> int:
     """unified.interventions, and unified.build_info (the reference date and thresholds of this build)."""
@@ -373,11 +372,19 @@ def _rebuild(con: duckdb.DuckDBPyConnection, steps: tuple[str, ...], extra=None)
 
 
 def build_citizen_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return _rebuild(con, ("citizen_overview",))
+    """unified.citizen_overview; its row count and how many citizens each targeting flag marks."""
+    counts = _rebuild(con, ("citizen_overview",))
+    flags = _rows(con, "SELECT count(*) FILTER (flag_departments), count(*) FILTER (flag_services), "
+                       "count(*) FILTER (flag_cost), count(*) FILTER (complex_case) FROM unified.citizen_overview")[0]
+    return {**counts, **dict(zip(("flag_departments", "flag_services", "flag_cost", "complex_cases"), flags))}
 
 
 def build_family_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return _rebuild(con, ("family_members", "family_overview"))
+    """unified.family_members and unified.family_overview; their row counts and the families with a child's case
+    beside an adult's benefits."""
+    counts = _rebuild(con, ("family_members", "family_overview"))
+    both = _count(con, "unified.family_overview WHERE child_case_and_adult_benefits")
+    return {**counts, "child_case_and_adult_benefits": both}
 
 
 def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -392,6 +399,8 @@ def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]
         )
 
     counts = _rebuild(con, (SIGNALS_TABLE,), catalogue)
+    for r in rules:
+        counts.setdefault(f"signals.{r.id}", 0)
     for r in rules:
         # Each rule is also a view of its own (unified.signal_<id>) for SQL tools.
         con.execute(

@@ -9,10 +9,10 @@
 
 from .gate import AccessResult, decide_access
 from .policy import LegalRule, Policy, PolicyError, default_policy_path, load_policy
-from .state import CONSENT_STAGING_ASSET, ConsentState, check_registry, evaluate_consents, record_history, refresh_consent_state
+from .state import consent_staging_asset, ConsentState, check_registry, evaluate_consents, record_history, refresh_consent_state
 
 __all__ = [
-    "AccessResult", "CONSENT_STAGING_ASSET", "ConsentState", "LegalRule", "Policy", "PolicyError",
+    "AccessResult", "consent_staging_asset", "ConsentState", "LegalRule", "Policy", "PolicyError",
     "check_registry", "decide_access", "default_policy_path", "evaluate_consents", "load_policy",
     "record_history", "refresh_consent_state",
 ]

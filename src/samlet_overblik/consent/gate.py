@@ -13,7 +13,7 @@ from datetime import datetime
 
 import duckdb
 
-from .. import DEPARTMENTS
+from .. import vocabulary
 from ..warehouse import transaction
 from .policy import Policy
 
@@ -30,7 +30,7 @@ class AccessResult:
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
     fail_closed, _reason = run_is_closed(con, run_id)
-    params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(DEPARTMENTS)}
+    params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(vocabulary.departments())}
     # Every datum that can cross a department boundary, with the department it belongs to and its category:
     # records (interventions, benefits, contacts), coordination plans with their tovholder (contact information
     # of the lead department) and home visits (the category of the service they deliver; a visit whose service

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .. import CATEGORIES, DEPARTMENTS
+from .. import vocabulary
 from ..paths import data_dir
 
 CONDITIONS = {
@@ -118,9 +118,10 @@ def load_policy(path: Path | None = None) -> Policy:
     version = c.string(doc, "policy_version")
     if doc.get("default") != "deny":
         raise c.err(doc, "default", "default must be 'deny' (the policy is default deny)")
-    c.values(doc, "departments", DEPARTMENTS, "department")
-    c.values(doc, "categories", CATEGORIES, "category")
-    sensitive = c.values(doc, "sensitive_categories", CATEGORIES, "category")
+    departments, categories = vocabulary.departments(), vocabulary.categories()
+    c.values(doc, "departments", departments, "department")
+    c.values(doc, "categories", categories, "category")
+    sensitive = c.values(doc, "sensitive_categories", categories, "category")
     missing = [x for x in ALWAYS_SENSITIVE if x not in sensitive]
     if missing:
         raise c.err(doc, "sensitive_categories", f"sensitive_categories must include {', '.join(ALWAYS_SENSITIVE)} "
@@ -155,10 +156,10 @@ def load_policy(path: Path | None = None) -> Policy:
             raise c.err(rule, "id", f"duplicate legal rule id {rule_id!r}")
         seen.add(rule_id)
         reference = c.string(rule, "reference")
-        from_departments = c.values(rule, "from", DEPARTMENTS, "department", required=True)
-        to_departments = c.values(rule, "to", DEPARTMENTS, "department", required=True)
-        categories = c.values(rule, "categories", CATEGORIES, "category", required=True)
-        sensitive_in_rule = sorted(set(categories) & set(sensitive))
+        from_departments = c.values(rule, "from", departments, "department", required=True)
+        to_departments = c.values(rule, "to", departments, "department", required=True)
+        rule_categories = c.values(rule, "categories", categories, "category", required=True)
+        sensitive_in_rule = sorted(set(rule_categories) & set(sensitive))
         if sensitive_in_rule:
             # Health and abuse data cross only on a consent that names them, never on a general rule.
             raise c.err(rule, "categories", f"legal rule {rule_id!r} may not cover sensitive categories: {', '.join(sensitive_in_rule)}")
@@ -172,7 +173,7 @@ def load_policy(path: Path | None = None) -> Policy:
         if not isinstance(enabled, bool):
             raise c.err(rule, "enabled", "enabled must be true or false")
         rules.append(LegalRule(id=rule_id, enabled=enabled, reference=reference, from_departments=from_departments,
-                               to_departments=to_departments, categories=categories, condition=cond))
+                               to_departments=to_departments, categories=rule_categories, condition=cond))
 
     lookup = c.mapping(doc, "lookup_purposes")
     for role in lookup:

@@ -12,12 +12,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 import duckdb
 
+from .. import vocabulary
 from .policy import Policy
 
-CONSENT_STAGING_ASSET = "samtykke__samtykke"
+# The staged tables the consent state is computed from (the registry's versions and scopes, and the custody
+# relations of the person register): the staging assets that write them are the consent state's inputs.
+READS = ("staging.consents", "staging.consent_scopes", "staging.cpr_relations")
+
+
+def consent_staging_asset() -> str:
+    """The staging asset that stages the registry's consent versions (target ``staging.consents``): its quarantined
+    rows are consent versions that could not be read."""
+    from ..paths import data_dir
+
+    return _staging_asset_of("staging.consents", data_dir("assets") / "staging")
+
+
+@cache
+def _staging_asset_of(target: str, folder: Path) -> str:
+    from ..staging import load_sql_assets
+
+    names = [a.name for a in load_sql_assets("staging", folder) if a.target == target]
+    if len(names) != 1:
+        raise ValueError(f"exactly one staging asset must target {target} (found {len(names)})")
+    return names[0]
 
 
 @dataclass
@@ -74,7 +97,7 @@ def evaluate_consents(con: duckdb.DuckDBPyConnection, policy: Policy, ref: datet
             -- A consent with a version that could not be read is not used at all: an older, broader
             -- version must not come back to life because its replacement was malformed.
             SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id') AS samtykke_id
-            FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'
+            FROM quarantine.rejected_rows WHERE asset = '{consent_staging_asset()}'
         ),
         ranked AS (
             SELECT c.*,
@@ -135,7 +158,7 @@ def _registry_keys(con: duckdb.DuckDBPyConnection) -> None:
         SELECT DISTINCT samtykke_id, CAST(version AS VARCHAR) AS version FROM staging.consents
         UNION
         SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id'), json_extract_string(raw_row, '$.version')
-        FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'
+        FROM quarantine.rejected_rows WHERE asset = '{consent_staging_asset()}'
         """
     )
 
@@ -154,11 +177,12 @@ def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, 
 
         max_lost_share = load_ingest_settings().registry_max_lost_share
     unreachable = con.execute(
-        "SELECT count(*) FROM meta.source_loads WHERE run_id = ? AND source = 'samtykke' AND status <> 'ok'", [run_id]
+        "SELECT count(*) FROM meta.source_loads WHERE run_id = ? AND source = ? AND status <> 'ok'",
+        [run_id, vocabulary.consent_registry().name]
     ).fetchall()[0][0]
     rows = con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
     quarantined = con.execute(
-        "SELECT count(*) FROM quarantine.rejected_rows WHERE asset = ?", [CONSENT_STAGING_ASSET]
+        "SELECT count(*) FROM quarantine.rejected_rows WHERE asset = ?", [consent_staging_asset()]
     ).fetchall()[0][0]
     previous = con.execute(
         "SELECT consent_rows FROM consent.run_status WHERE run_id <> ? AND NOT fail_closed "

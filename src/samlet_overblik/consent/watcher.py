@@ -26,13 +26,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .. import DEPARTMENTS
+from .. import vocabulary
 from .. import warehouse as wh
 from .policy import Policy
-from .state import CONSENT_STAGING_ASSET, check_registry, evaluate_consents
+from .state import READS, check_registry, consent_staging_asset, evaluate_consents
 
 REVOCATIONS_FILE = "revocations.json"
-CONSENT_SOURCE = "samtykke"
 _WATCH_RUN = "consent-watcher"
 
 
@@ -114,7 +113,7 @@ def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet)
     """``_shown``: every consent basis the current exports carry, per viewer department."""
     con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
     seen = set()
-    for dept in DEPARTMENTS:
+    for dept in vocabulary.departments():
         path = published.export(dept)
         try:
             st = os.stat(path)
@@ -160,13 +159,12 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
 def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> int:
     """The registry, whole, through the same ingest and staging SQL a run uses; returns its consent rows."""
     from .. import ingest, staging
-    from ..specs import load_source_specs
 
-    spec = load_source_specs()[CONSENT_SOURCE]
+    spec = vocabulary.consent_registry()
     ingest.ingest_source(con, spec, url, _WATCH_RUN, now, full_refresh=True)
     staging.refresh_code_map(con, spec)
     for asset in staging.load_sql_assets("staging"):
-        if asset.source_system == CONSENT_SOURCE and asset.target in ("staging.consents", "staging.consent_scopes"):
+        if asset.source_system == spec.name and asset.target in READS:
             staging.run_staging_asset(con, asset, _WATCH_RUN, now)
     return con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
 
@@ -203,7 +201,6 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
          full_read_every: float | None = None) -> TickResult:
     """Judge the registry as it is now against what the current set publishes; write the revocations."""
     from .. import ingest
-    from ..specs import load_source_specs
 
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
@@ -211,7 +208,7 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
     if not published.warehouse.is_file():
         return TickResult(Revocations(), False, "", notes=["nothing published yet"])
     key = (str(warehouse.absolute()), registry_url)
-    fingerprint = ingest.content_fingerprint(load_source_specs()[CONSENT_SOURCE], registry_url)
+    fingerprint = ingest.content_fingerprint(vocabulary.consent_registry(), registry_url)
     last = _LAST.get(key)
     # The registry is as it was at the last whole read (and that read is recent enough to rely on).
     unchanged = (last is not None and fingerprint is not None and last.fingerprint == fingerprint
@@ -298,13 +295,11 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
 
 # What a whole read of the registry leaves that the judgement reads: the staged consents and scopes, and the
 # quarantined consent rows (a consent with an unreadable version is not used at all).
-_STAGED = {"staging.consents": "SELECT * FROM staging.consents",
-           "staging.consent_scopes": "SELECT * FROM staging.consent_scopes",
-           "quarantine.rejected_rows": f"SELECT * FROM quarantine.rejected_rows WHERE asset = '{CONSENT_STAGING_ASSET}'"}
-
-
 def _capture_staged(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
-    return {table: con.sql(query).to_arrow_table() for table, query in _STAGED.items()}
+    return {"staging.consents": con.sql("SELECT * FROM staging.consents").to_arrow_table(),
+            "staging.consent_scopes": con.sql("SELECT * FROM staging.consent_scopes").to_arrow_table(),
+            "quarantine.rejected_rows": con.sql("SELECT * FROM quarantine.rejected_rows WHERE asset = ?",
+                                                params=[consent_staging_asset()]).to_arrow_table()}
 
 
 def _restore_staged(con: duckdb.DuckDBPyConnection, staged: dict[str, pa.Table]) -> int:
@@ -324,8 +319,9 @@ def _verdict(con: duckdb.DuckDBPyConnection, policy: Policy, now: datetime) -> s
         if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'pub' AND schema_name = 'consent' "
                        "AND table_name = ?", [table]).fetchall()[0][0]:
             con.execute(f"INSERT INTO consent.{table} BY NAME SELECT * FROM pub.consent.{table}")
-    con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, status) VALUES (?, ?, 'samtykke', 'ok')",
-                [_WATCH_RUN, CONSENT_SOURCE])
+    registry = vocabulary.consent_registry()
+    con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, status) VALUES (?, ?, ?, 'ok')",
+                [_WATCH_RUN, registry.name, next(iter(registry.tables))])
     return check_registry(con, policy, _WATCH_RUN, now).reason
 
 

@@ -19,7 +19,6 @@ from ..specs import SourceSpec, load_source_specs
 from .resources import RunSettings, WarehouseResource
 
 OWNERS = ["team:data-engineering"]
-CONSENT_SOURCE = "samtykke"
 
 
 def raw_key(source: str) -> dg.AssetKey:
@@ -100,7 +99,7 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
     ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
     have = [t for t in spec.tables if ingest._table_exists(con, ingest.raw_table_name(spec.name, t))]
     if len(have) < len(spec.tables):
-        if spec.name != CONSENT_SOURCE:
+        if spec.role != "consent_registry":
             return []
         # The consent registry has never been read: stage it as empty so the run can go on and
         # fail closed (nothing crosses a department boundary) instead of failing outright.
@@ -128,6 +127,7 @@ def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["staging", sql_asset.name]),
         deps=[raw_key(source_system)],
+        metadata={"target": sql_asset.target, "source_system": source_system},
         group_name="staging",
         description=f"{sql_asset.description} → {sql_asset.target} (rejected rows → quarantine.rejected_rows)",
         owners=OWNERS,
@@ -253,15 +253,16 @@ def access_grants_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
 
 
-def quality_checks(staging_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
     """One blocking asset check per Great Expectations suite: a failed critical expectation stops publishing."""
     from .. import quality
 
+    source_of = {s.key: s.metadata_by_key[s.key]["source_system"] for s in stagings}
     checks = []
     for suite in quality.load_suites():
         target = dg.AssetKey(suite.attach_to.split("/"))
         # A source's suite reads all of that source's staged tables: run it after every one of them.
-        siblings = [k for k in staging_keys if k.path[-1].startswith(f"{suite.name}__") and k != target]
+        siblings = [k for k, system in source_of.items() if system == source_of.get(target) and k != target]
 
         def _make(suite=suite, target=target, siblings=siblings):
             @dg.asset_check(

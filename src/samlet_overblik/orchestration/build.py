@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ..consent import state as consent
 from . import assets as a
 from . import publish_assets as p
 from ..specs import load_job_settings, load_source_specs
@@ -20,7 +21,8 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
     raws, stagings = a.source_assets()
     # Identity reads the person records and the register: it waits for every staging asset.
     identity = a.identity_asset([s.key for s in stagings])
-    consent_stagings = [s.key for s in stagings if s.key.path[-1].startswith(("samtykke__", "cpr__relationer"))]
+    # The consent state waits for the staging assets that write what it reads (from their SQL headers).
+    consent_stagings = [s.key for s in stagings if s.metadata_by_key[s.key]["target"] in consent.READS]
     state = a.consent_state_asset(consent_stagings)
     grants = a.access_grants_asset([state.key, identity.key, *[s.key for s in stagings]])
     unified = unified_assets([identity.key, *[s.key for s in stagings]])
@@ -30,7 +32,7 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
         [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
-    checks = a.quality_checks([st.key for st in stagings])
+    checks = a.quality_checks(stagings)
     freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()
     checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items() if name in specs]

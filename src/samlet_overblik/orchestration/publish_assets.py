@@ -14,19 +14,17 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
 PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
 
 
+def _publishing(key: dg.AssetKey, deps: list[dg.AssetKey], description: str):
+    return dg.asset(key=key, deps=deps, group_name="published", description=description, owners=OWNERS, kinds={"duckdb"})
+
+
 def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import publish
     from .. import warehouse as wh
 
-    @dg.asset(
-        key=PUBLISHED_WAREHOUSE,
-        deps=deps,
-        group_name="published",
-        description="Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
-        "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).",
-        owners=OWNERS,
-        kinds={"duckdb"},
-    )
+    @_publishing(PUBLISHED_WAREHOUSE, deps,
+                 "Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
+                 "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).")
     def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
         with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
             status, message = publish.record_run(
@@ -53,15 +51,9 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from .. import warehouse as wh
     from ..consent import gate
 
-    @dg.asset(
-        key=PUBLISHED_EXPORTS,
-        deps=deps,
-        group_name="published",
-        description="exports/<department>.duckdb: only what each department may see, each row with its basis; "
-        "swapped in atomically. Not republished when the run failed closed.",
-        owners=OWNERS,
-        kinds={"duckdb"},
-    )
+    @_publishing(PUBLISHED_EXPORTS, deps,
+                 "exports/<department>.duckdb: only what each department may see, each row with its basis; "
+                 "swapped in atomically. Not republished when the run failed closed.")
     def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with value_free_errors(PUBLISHED_EXPORTS), warehouse.connect(context.run_id) as con:
             closed, reason = gate.run_is_closed(con, context.run_id)

@@ -19,6 +19,7 @@ import time
 
 import dagster as dg
 
+from .. import unified
 from .assets import OWNERS, value_free_errors, warehouse_asset
 from .resources import RunSettings, WarehouseResource
 
@@ -36,16 +37,11 @@ def _counts(counts: dict[str, int]) -> dict:
 
 
 def interventions_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    from .. import unified
-
     def compute(con, _context, run_settings) -> dict:
         thresholds = unified.load_thresholds()
         n = unified.build_interventions(con, run_settings.reference().date(), thresholds)
-        by_status = dict(con.execute("SELECT status, count(*) FROM unified.interventions GROUP BY 1").fetchall())
-        stale = con.execute("SELECT count(*) FROM unified.interventions WHERE data_status = 'stale'").fetchall()[0][0]
-        return {"rows": n, **{f"status.{k}": v for k, v in by_status.items()}, "stale_rows": stale,
-                "min_departments": thresholds.min_departments, "min_services": thresholds.min_services,
-                "min_annual_cost_dkk": thresholds.min_annual_cost_dkk}
+        return {"rows": n, **unified.interventions_counts(con), "min_departments": thresholds.min_departments,
+                "min_services": thresholds.min_services, "min_annual_cost_dkk": thresholds.min_annual_cost_dkk}
 
     return warehouse_asset(
         UNIFIED_INTERVENTIONS, deps, "unified",
@@ -55,57 +51,26 @@ def interventions_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
 
 
-def citizen_overview_asset() -> dg.AssetsDefinition:
-    from .. import unified
-
-    def compute(con, _context, _settings) -> dict:
-        counts = unified.build_citizen_overview(con)
-        flags = con.execute(
-            "SELECT count(*) FILTER (flag_departments), count(*) FILTER (flag_services), count(*) FILTER (flag_cost), "
-            "count(*) FILTER (complex_case) FROM unified.citizen_overview"
-        ).fetchall()[0]
-        return {**_counts(counts), "flag_departments": flags[0], "flag_services": flags[1], "flag_cost": flags[2],
-                "complex_cases": flags[3]}
-
-    return warehouse_asset(
-        CITIZEN_OVERVIEW, [UNIFIED_INTERVENTIONS], "unified",
-        "One row per citizen: departments, active interventions, 12-month cost, coordinating caseworker and "
-        "Høje-Taastrup's flags explained in Danish (unified.citizen_overview; thresholds in pipelines/job.yaml).",
-        compute,
-    )
+def _unified_table(key: dg.AssetKey, after: dg.AssetKey, description: str, build) -> dg.AssetsDefinition:
+    """An asset that rebuilds one part of the unified layer with ``build(con)`` (which returns its counts)."""
+    return warehouse_asset(key, [after], "unified", description, lambda con, _context, _settings: _counts(build(con)))
 
 
-def family_overview_asset() -> dg.AssetsDefinition:
-    from .. import unified
-
-    def compute(con, _context, _settings) -> dict:
-        counts = unified.build_family_overview(con)
-        both = con.execute("SELECT count(*) FROM unified.family_overview WHERE child_case_and_adult_benefits").fetchall()[0][0]
-        return {**_counts(counts), "child_case_and_adult_benefits": both}
-
-    return warehouse_asset(
-        FAMILY_OVERVIEW, [CITIZEN_OVERVIEW], "unified",
-        "Families from the person register's parent and custody relations: children's measures beside the "
-        "adults' benefits and social services (unified.family_overview, per member unified.family_members).",
-        compute,
-    )
-
-
-def coordination_signals_asset() -> dg.AssetsDefinition:
-    from .. import unified
-
-    def compute(con, _context, _settings) -> dict:
-        counts = unified.build_coordination_signals(con)
-        for rule in unified.SIGNAL_RULES:
-            counts.setdefault(f"signals.{rule}", 0)
-        return _counts(counts)
-
-    return warehouse_asset(
-        COORDINATION_SIGNALS, [UNIFIED_INTERVENTIONS], "unified",
-        f"Coordination signals, one SQL rule each in assets/signals/ ({', '.join(unified.SIGNAL_RULES)}) "
-        "→ unified.coordination_signals, unified.signal_rules and a view unified.signal_<id> per rule.",
-        compute,
-    )
+# The rest of the unified layer: (asset, the asset it follows, description, the function that builds it).
+_TABLES = (
+    (CITIZEN_OVERVIEW, UNIFIED_INTERVENTIONS,
+     "One row per citizen: departments, active interventions, 12-month cost, coordinating caseworker and "
+     "Høje-Taastrup's flags explained in Danish (unified.citizen_overview; thresholds in pipelines/job.yaml).",
+     unified.build_citizen_overview),
+    (FAMILY_OVERVIEW, CITIZEN_OVERVIEW,
+     "Families from the person register's parent and custody relations: children's measures beside the "
+     "adults' benefits and social services (unified.family_overview, per member unified.family_members).",
+     unified.build_family_overview),
+    (COORDINATION_SIGNALS, UNIFIED_INTERVENTIONS,
+     "Coordination signals, one SQL rule per file in assets/signals/ (found by convention) "
+     "→ unified.coordination_signals, unified.signal_rules and a view unified.signal_<id> per rule.",
+     unified.build_coordination_signals),
+)
 
 
 def analytics_asset() -> dg.AssetsDefinition:
@@ -153,10 +118,4 @@ def analytics_asset() -> dg.AssetsDefinition:
 def unified_assets(deps: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     """The unified layer and the analytics export; ``deps`` are what unified/interventions waits for
     (every staging asset and identity/person_links)."""
-    return [
-        interventions_asset(deps),
-        citizen_overview_asset(),
-        family_overview_asset(),
-        coordination_signals_asset(),
-        analytics_asset(),
-    ]
+    return [interventions_asset(deps), *[_unified_table(*table) for table in _TABLES], analytics_asset()]

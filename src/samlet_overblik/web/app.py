@@ -217,19 +217,22 @@ def create_app(settings) -> FastAPI:
             return JSONResponse({"fejl": "ikke logget ind"}, status_code=401)
         return RedirectResponse("/login", status_code=303)
 
+    def refusal(request: Request, status: int, api_text: str, titel: str, besked: str, **extra):
+        """The API's one-line JSON error, or the error page, for a request that is refused."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": api_text}, status_code=status)
+        return page(request, "fejl.html", status, titel=titel, besked=besked, **extra)
+
     @app.exception_handler(_Forbidden)
     async def _h_forbidden(request: Request, exc):
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"fejl": "ingen adgang"}, status_code=403)
-        return page(request, "fejl.html", 403, titel="Ingen adgang",
-                    besked="Du har ikke adgang til denne side, eller formularen var udløbet. Gå tilbage og prøv igen.")
+        return refusal(request, 403, "ingen adgang", "Ingen adgang",
+                       "Du har ikke adgang til denne side, eller formularen var udløbet. Gå tilbage og prøv igen.")
 
     @app.exception_handler(StarletteHTTPException)
     async def _h_http(request: Request, exc: StarletteHTTPException):
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"fejl": "ikke fundet" if exc.status_code == 404 else "fejl"}, status_code=exc.status_code)
-        titel = "Siden findes ikke" if exc.status_code == 404 else "Fejl"
-        return page(request, "fejl.html", exc.status_code, titel=titel, besked="Tjek adressen, eller gå til forsiden.")
+        missing = exc.status_code == 404
+        return refusal(request, exc.status_code, "ikke fundet" if missing else "fejl",
+                       "Siden findes ikke" if missing else "Fejl", "Tjek adressen, eller gå til forsiden.")
 
     @app.exception_handler(RequestValidationError)
     async def _h_validation(request: Request, exc):
@@ -238,11 +241,9 @@ def create_app(settings) -> FastAPI:
     @app.exception_handler(audit.AuditUnavailable)
     async def _h_audit(request: Request, exc):
         log.error("access log unavailable: %s %s refused", request.method, safe_path(request))
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"fejl": "adgangsloggen kan ikke skrives; opslaget er afvist"}, status_code=503)
-        return page(request, "fejl.html", 503, titel="Opslaget er afvist",
-                    besked="Adgangsloggen kan ikke skrives lige nu. Af hensyn til borgerens retssikkerhed vises "
-                           "ingen oplysninger, før loggen virker igen. Kontakt IT-support.")
+        return refusal(request, 503, "adgangsloggen kan ikke skrives; opslaget er afvist", "Opslaget er afvist",
+                       "Adgangsloggen kan ikke skrives lige nu. Af hensyn til borgerens retssikkerhed vises "
+                       "ingen oplysninger, før loggen virker igen. Kontakt IT-support.")
 
     @app.exception_handler(borger.NoWarehouse)
     async def _h_nowh(request: Request, exc):
@@ -254,18 +255,14 @@ def create_app(settings) -> FastAPI:
     async def _h_users(request: Request, exc):
         # e.g. the users file was made writable for others while serving: nobody is let in until it is fixed
         log.error("users file refused: %s", exc)
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"fejl": "brugeradministrationen er utilgængelig"}, status_code=503)
-        return page(request, "fejl.html", 503, user=None, titel="Log ind er ikke muligt lige nu",
-                    besked="Brugeropsætningen kan ikke bruges. Kontakt IT-support.")
+        return refusal(request, 503, "brugeradministrationen er utilgængelig", "Log ind er ikke muligt lige nu",
+                       "Brugeropsætningen kan ikke bruges. Kontakt IT-support.", user=None)
 
     @app.exception_handler(PolicyError)
     async def _h_policy(request: Request, exc):
         log.error("policy refused: %s", exc)
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"fejl": "delingspolitikken kan ikke læses"}, status_code=503)
-        return page(request, "fejl.html", 503, titel="Opslaget er afvist",
-                    besked="Delingspolitikken kan ikke læses. Kontakt IT-support.")
+        return refusal(request, 503, "delingspolitikken kan ikke læses", "Opslaget er afvist",
+                       "Delingspolitikken kan ikke læses. Kontakt IT-support.")
 
     # ------------------------------------------------------------------ login / logout
 
@@ -348,12 +345,16 @@ def create_app(settings) -> FastAPI:
                 return _view_page(request, user, view, chosen, note)
             hits = borger.search_by_name(stores, user, text, purpose=purpose, channel="web:navnesoeg",
                                          requested_department=requested)
-        except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
-                        fejl=str(exc).capitalize())
-        except borger.AccessDenied as exc:
-            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        except (borger.BadLookup, borger.AccessDenied) as exc:
+            return lookup_refused(request, user, chosen, note, exc)
         return page(request, "soeg.html", afdeling=user.department, formaal=chosen, note=note, hits=hits, soegt=True)
+
+    def lookup_refused(request: Request, user: User, chosen, note, exc: Exception):
+        """A lookup that could not be made (the search page with the reason) or was denied (logged by borger)."""
+        if isinstance(exc, borger.AccessDenied):
+            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
+                    fejl=str(exc).capitalize())
 
     async def _by_ref(request: Request, fn, channel: str, template: str):
         user = require(request, "sagsbehandler")
@@ -366,11 +367,8 @@ def create_app(settings) -> FastAPI:
         try:
             view = fn(stores, user, person_key=form.get("ref", ""), purpose=purpose, channel=channel,
                       requested_department=requested)
-        except borger.BadLookup as exc:
-            return page(request, "soeg.html", 400, afdeling=user.department, formaal=chosen, note=note,
-                        fejl=str(exc).capitalize())
-        except borger.AccessDenied as exc:
-            return page(request, "fejl.html", 403, titel="Ingen adgang", besked=str(exc).capitalize() + ". Forsøget er logget.")
+        except (borger.BadLookup, borger.AccessDenied) as exc:
+            return lookup_refused(request, user, chosen, note, exc)
         if template == "borger.html":
             return _view_page(request, user, view, chosen, note)
         if view is None or not view["synlig"]:
@@ -428,14 +426,21 @@ def create_app(settings) -> FastAPI:
         require(request, "compliance")
         return page(request, "compliance.html")
 
-    @app.post("/compliance/samtykke", response_class=HTMLResponse)
-    async def compliance_lineage(request: Request):
+    async def compliance_form(request: Request):
+        """(user, form, purpose) of a compliance officer's lookup, or the page that refuses it."""
         user = require(request, "compliance")
         form = await form_with_csrf(request, user)
         try:
-            purpose = purpose_of(form, user)[0]
+            return user, form, purpose_of(form, user)[0]
         except audit.BadPurpose:
             return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
+
+    @app.post("/compliance/samtykke", response_class=HTMLResponse)
+    async def compliance_lineage(request: Request):
+        asked = await compliance_form(request)
+        if not isinstance(asked, tuple):
+            return asked
+        user, form, purpose = asked
         try:
             report = lineage_report(stores.warehouse, form.get("cpr", ""))
         except LookupError_ as exc:
@@ -454,12 +459,10 @@ def create_app(settings) -> FastAPI:
 
     @app.post("/compliance/adgangslog", response_class=HTMLResponse)
     async def compliance_log(request: Request):
-        user = require(request, "compliance")
-        form = await form_with_csrf(request, user)
-        try:
-            purpose = purpose_of(form, user)[0]
-        except audit.BadPurpose:
-            return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
+        asked = await compliance_form(request)
+        if not isinstance(asked, tuple):
+            return asked
+        user, form, purpose = asked
         cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
         if cpr:
             from .. import cpr as cprmod

@@ -1,0 +1,72 @@
+"""Sources, departments and categories come from the specs and the policy, never from a list in code."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from samlet_overblik import vocabulary
+from samlet_overblik.consent.policy import PolicyError, load_policy
+from samlet_overblik.paths import data_dir
+from samlet_overblik.specs import SpecError
+
+SCHOOL_SPEC = """name: skole
+department: skole
+description: The school administration (a department of its own).
+default_file: skole.sqlite
+tables:
+  elev:
+    primary_key: [elev_id]
+    update_stamp: null
+    columns:
+      elev_id: INTEGER
+      cpr: VARCHAR(10)
+      foranstaltning: VARCHAR(40)
+codes:
+  foranstaltning:
+    specialundervisning: {category: %s}
+"""
+
+
+@pytest.fixture
+def pipelines(tmp_path, monkeypatch):
+    folder = tmp_path / "pipelines"
+    shutil.copytree(data_dir("pipelines"), folder)
+    monkeypatch.setenv("SAMLET_PIPELINES_DIR", str(folder))
+    return folder
+
+
+def test_the_shipped_vocabulary():
+    assert vocabulary.departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre")
+    assert set(vocabulary.sources()) == {"boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre",
+                                         "samtykke", "cpr"}
+    assert vocabulary.categories() == ("indsatser", "ydelser", "helbred", "misbrug", "kontakt")
+
+
+def test_a_source_of_a_new_department_is_one_yaml(pipelines):
+    (pipelines / "skole.yaml").write_text(SCHOOL_SPEC % "indsatser", encoding="utf-8")
+    assert "skole" in vocabulary.sources()
+    # Not in the policy's list (yet): after the departments it orders.
+    assert vocabulary.departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre", "skole")
+    # The policy may now name it in a rule; a department no source owns is still an error naming the line.
+    policy = (pipelines / "policy.yaml").read_text(encoding="utf-8")
+    (pipelines / "policy.yaml").write_text(
+        policy.replace("departments: [boern_familie,", "departments: [skole, boern_familie,"), encoding="utf-8")
+    assert vocabulary.departments()[0] == "skole"
+    assert load_policy().version
+    (pipelines / "policy.yaml").write_text(
+        policy.replace("departments: [boern_familie,", "departments: [kultur, boern_familie,"), encoding="utf-8")
+    with pytest.raises(PolicyError, match="kultur"):
+        load_policy()
+
+
+def test_a_category_is_one_line_of_the_policy(pipelines):
+    (pipelines / "skole.yaml").write_text(SCHOOL_SPEC % "undervisning", encoding="utf-8")
+    with pytest.raises(SpecError, match="category must be one of"):
+        vocabulary.sources()
+    policy = (pipelines / "policy.yaml").read_text(encoding="utf-8")
+    (pipelines / "policy.yaml").write_text(
+        policy.replace("categories: [indsatser,", "categories: [undervisning, indsatser,"), encoding="utf-8")
+    assert "undervisning" in vocabulary.categories()
+    assert "skole" in vocabulary.sources()
