@@ -589,7 +589,9 @@ def ingest_table(
     ).fetchall()[0]
     if _table_exists(con, "meta.source_reads"):
         con.execute(
-            "INSERT INTO meta.source_reads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.source_reads (run_id, source, source_table, mode, read_at, read_from, next_read_from, "
+            "rows_read, rows_total, rows_deleted, keys_compared, future_stamped_rows, problem_rows) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, source.name, table.name, mode, ingested_at, read_from, next_from, rows_read, total, deleted,
              keys_compared, future, problem_rows],
         )

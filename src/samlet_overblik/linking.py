@@ -181,7 +181,8 @@ def assign_keys(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> t
            FROM mv JOIN dest d USING (prev_key)"""
     )
     con.execute(
-        """INSERT INTO identity.key_events SELECT ?, ?, event, prev_key, person_key, n, why FROM id_moves""",
+        """INSERT INTO identity.key_events (run_id, event_at, event, from_key, to_key, records, reason)
+           SELECT ?, ?, event, prev_key, person_key, n, why FROM id_moves""",
         [run_id, now],
     )
     con.execute(
@@ -201,7 +202,7 @@ def assign_keys(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> t
 def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     con.execute("DELETE FROM identity.person_links")
     con.execute(
-        """INSERT INTO identity.person_links
+        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id)
            SELECT m.source, m.source_table, m.record_id, f.person_key, f.method, f.score,
                   CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END
            FROM id_final f JOIN id_recmap m USING (rid)""",
@@ -231,8 +232,8 @@ def write_review(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     )
     con.execute("DELETE FROM identity.review_queue")
     con.execute(
-        """INSERT INTO identity.review_queue
-           SELECT n.*, coalesce(o.first_seen_run, ?), ? FROM id_review_out n
+        """INSERT INTO identity.review_queue BY NAME
+           SELECT n.*, coalesce(o.first_seen_run, ?) AS first_seen_run, ? AS run_id FROM id_review_out n
            LEFT JOIN id_review_old o USING (source, "table", record_id, candidate_source, candidate_table, candidate_record_id)""",
         [run_id, run_id],
     )
@@ -272,7 +273,8 @@ def _link(con, run_id: str, now: datetime, params) -> LinkResult:
         by_method = dict(con.execute("SELECT method, count(*) FROM identity.person_links GROUP BY 1 ORDER BY 1").fetchall())
         after = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
         con.execute(
-            "INSERT INTO identity.link_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO identity.link_runs (run_id, finished_at, records, by_method, new_keys, merges, splits, "
+            "review_pairs, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, now, sum(by_method.values()), json.dumps(by_method), after - before, merges, splits, review,
              json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None],
         )

@@ -62,7 +62,7 @@ def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thr
     for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
         con.execute(f"CREATE TABLE ex.{name} AS SELECT * FROM unified.{name} LIMIT 0")
     counts = unified.build_scoped(con, "ex", department, reference, thresholds, with_visits=True, shared=shared)
-    con.execute("INSERT INTO ex.signal_rules SELECT * FROM unified.signal_rules")
+    con.execute("INSERT INTO ex.signal_rules BY NAME SELECT * FROM unified.signal_rules")
     # The caseworker looks a citizen up by CPR: carry it on the overview (only citizens with visible records),
     # stored in CPR order so a lookup touches one row group besides the ART index.
     con.execute(
@@ -253,7 +253,7 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, f
     closed, _reason = gate.run_is_closed(con, run_id)
     status = "consent_fail_closed" if closed else ("degraded" if stale else "ok")
     message = ("stale sources: " + ", ".join(stale)) if stale else None
-    con.execute("INSERT OR REPLACE INTO meta.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, job, started, finished, reference, status, message])
+    con.execute("INSERT OR REPLACE INTO meta.runs (run_id, job, started_at, finished_at, reference_time, status, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", [run_id, job, started, finished, reference, status, message])
     return status, message
 

@@ -153,7 +153,8 @@ def validate_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str) ->
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     con.execute("DELETE FROM quality.validation_results WHERE run_id = ? AND suite = ?", [run_id, suite.name])
     con.executemany(
-        "INSERT INTO quality.validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO quality.validation_results (run_id, suite, expectation, kwargs, severity, success, element_count, "
+        "unexpected_count, unexpected_percent, validated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (run_id, suite.name, o.expectation, json.dumps(o.kwargs, ensure_ascii=False, default=str), o.severity, o.success,
              o.element_count, o.unexpected_count, o.unexpected_percent, now)

@@ -163,8 +163,8 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
             con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
             id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
             con.execute(
-                "INSERT INTO quarantine.rejected_rows "
-                f"SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
+                "INSERT INTO quarantine.rejected_rows (run_id, asset, source, source_table, record_id, reason, raw_row, "
+                f"rejected_at) SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
                 [run_id, asset.name, asset.source_system, asset.source_table, now],
             )
             rejected = dict(
@@ -174,7 +174,8 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
             )
             for reason, n in rejected.items():
                 con.execute(
-                    "INSERT INTO quarantine.counts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO quarantine.counts (run_id, asset, source, source_table, reason, rows, counted_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
                 )
             rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
@@ -192,4 +193,5 @@ def refresh_code_map(con: duckdb.DuckDBPyConnection, spec) -> None:
     con.execute("DELETE FROM staging.code_map WHERE source = ?", [spec.name])
     rows = spec.code_rows()
     if rows:
-        con.executemany("INSERT INTO staging.code_map VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO staging.code_map (source, field, code, title, category, legal_paragraph) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", rows)

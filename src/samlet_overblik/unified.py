@@ -350,7 +350,8 @@ def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | dateti
             _fill(con, "unified.interventions", unified_sql("interventions"))
             con.execute("DELETE FROM unified.build_info")
             con.execute(
-                "INSERT INTO unified.build_info VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                "INSERT INTO unified.build_info (reference_date, min_departments, min_services, min_annual_cost_dkk, "
+                "min_caseworkers, signal_lookback_days, built_at) VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
                 [ref, t.min_departments, t.min_services, t.min_annual_cost_dkk, t.min_caseworkers, t.signal_lookback_days],
             )
     finally:
@@ -394,7 +395,7 @@ def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]
     def catalogue():
         con.execute("DELETE FROM unified.signal_rules")
         con.executemany(
-            "INSERT INTO unified.signal_rules VALUES (?, ?, ?, ?)",
+            "INSERT INTO unified.signal_rules (signal_id, title, description, sql_file) VALUES (?, ?, ?, ?)",
             [[r.id, r.title, r.description, f"assets/signals/{r.path.name}"] for r in rules],
         )
 

@@ -167,7 +167,8 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         )
         con.execute(
             """
-            INSERT INTO consent.decisions
+            INSERT INTO consent.decisions (run_id, reference_time, source_department, viewer_department, decision, rule,
+                                           reason, records)
             SELECT ?, ?, source_department, viewer_department, decision,
                    CASE WHEN basis IS NULL THEN 'default_deny' WHEN basis LIKE 'samtykke:%' THEN 'samtykke' ELSE basis END,
                    reason, count(*)
@@ -204,9 +205,10 @@ def _update_flow_intervals(con: duckdb.DuckDBPyConnection, run_id: str, ref: dat
     ).fetchall()[0][0]
     opened = con.execute(
         """
-        INSERT INTO consent.flow_intervals
+        INSERT INTO consent.flow_intervals (source, source_table, record_id, person_key, source_department,
+                                            viewer_department, basis, from_run, from_time)
         SELECT d.source, d.source_table, d.record_id, d.person_key, d.source_department, d.viewer_department, d.basis,
-               $run_id, $ref, NULL, NULL, NULL
+               $run_id, $ref
         FROM consent.record_decisions d
         WHERE d.basis IS NOT NULL AND d.viewer_department <> d.source_department AND NOT EXISTS (
             SELECT 1 FROM consent.flow_intervals f WHERE f.to_run IS NULL AND f.source = d.source

@@ -78,7 +78,9 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str, ref: datetime) -
     )
     con.execute(
         """
-        INSERT INTO consent.history
+        INSERT INTO consent.history (samtykke_id, version, cpr, given_by_cpr, purpose, given_at, valid_until, withdrawn_at,
+               channel, registered_by, updated_at, scope, content_hash, first_seen_run, first_seen_at, last_seen_run,
+               last_seen_at)
         SELECT samtykke_id, version, cpr, given_by_cpr, purpose, given_at, valid_until, withdrawn_at, channel,
                registered_by, updated_at, scope, content_hash, ?, ?, ?, ?
         FROM _seen s WHERE NOT EXISTS (SELECT 1 FROM consent.history h WHERE h.content_hash = s.content_hash)
@@ -207,7 +209,8 @@ def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, 
     if reason is None:
         # Trusted: this run's registry becomes the baseline the next run is compared with.
         con.execute("DELETE FROM consent.registry_keys")
-        con.execute("INSERT INTO consent.registry_keys SELECT samtykke_id, version, ? FROM _registry_now", [run_id])
+        con.execute("INSERT INTO consent.registry_keys (samtykke_id, version, run_id) "
+                    "SELECT samtykke_id, version, ? FROM _registry_now", [run_id])
     con.execute("DROP TABLE _registry_now")
     con.execute("DELETE FROM consent.run_status WHERE run_id = ?", [run_id])
     con.execute(
@@ -237,4 +240,5 @@ def _write_policy_rules(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
         if f != t
     ]
     rows.append((policy.own_rule_id, policy.version, "own_department", policy.own_reference, None, None, None, None))
-    con.executemany("INSERT INTO consent.policy_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO consent.policy_rules (rule_id, policy_version, kind, reference, from_department, "
+                    "to_department, category, condition) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

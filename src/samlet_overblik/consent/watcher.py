@@ -306,7 +306,7 @@ def _restore_staged(con: duckdb.DuckDBPyConnection, staged: dict[str, pa.Table])
     for table, rows in staged.items():
         con.register("_staged", rows)
         try:
-            con.execute(f"INSERT INTO {table} SELECT * FROM _staged")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _staged")
         finally:
             con.unregister("_staged")
     return staged["staging.consents"].num_rows

@@ -70,7 +70,8 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 return dg.MaterializeResult(metadata={"status": "stale", "tables": len(stale)})
             for r in results:
                 con.execute(
-                    "INSERT INTO meta.source_loads VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, NULL)",
+                    "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, "
+                    "status, loaded_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
                     [context.run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
                 )
         # Counts only: never a value from a row.
@@ -113,7 +114,8 @@ def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reas
             [spec.name, table_name],
         ).fetchall()[0]
         con.execute(
-            "INSERT INTO meta.source_loads VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
+            "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, "
+            "loaded_at, message) VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
             [run_id, spec.name, table_name, last[1], last[0], reason],
         )
     return have
