@@ -37,12 +37,13 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from samlet_overblik import borger, vocabulary
-from samlet_overblik import warehouse as wh
+from samlet_overblik.access import borger
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent.watcher import load_revocations
 from samlet_overblik.runner import run_job
-from samlet_overblik.settings import load_settings
-from samlet_overblik.users import User
+from samlet_overblik.core.settings import load_settings
+from samlet_overblik.access.users import User
 
 PURPOSE = "Opfølgning på indsats"
 
@@ -79,7 +80,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=1.0, help="the watcher's interval (seconds)")
     p.add_argument("--workdir", type=Path, help="keep (and on a later call reuse) the municipality and warehouse here")
     args = p.parse_args()
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
 
     with tempfile.TemporaryDirectory(prefix="bench-consent-") as scratch:
         tmp = args.workdir or Path(scratch)

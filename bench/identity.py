@@ -38,7 +38,7 @@ def worker_ours(db: Path, sources: Path) -> dict:
     import pandas as pd
 
     from samlet_overblik.identity.evaluate import evaluate_warehouse
-    from samlet_overblik.linking import link_person_records
+    from samlet_overblik.identity.linking import link_person_records
 
     con = duckdb.connect(str(db))
     started = time.perf_counter()
@@ -115,7 +115,7 @@ def worker_splink(db: Path, sources: Path) -> dict:
 def _prepare(size: int, work: Path, seed: int) -> tuple[Path, Path, dict]:
     import duckdb
 
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
     from samlet_overblik.identity.staged import stage_sources
 
     src = work / f"src_{size}"

@@ -63,7 +63,7 @@ def baseline_copy(sources: Path, target: Path) -> tuple[float, int, str]:
 
 def our_ingest(sources: Path, warehouse: Path) -> tuple[float, dict]:
     from samlet_overblik.runner import run_job
-    from samlet_overblik.settings import load_settings
+    from samlet_overblik.core.settings import load_settings
 
     # The nightly job also links, applies consent and publishes: the ingest share is read off the step timings
     # (steps run one after another in-process).
@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=None, help="Keep the generated files here (default: a temp folder).")
     args = p.parse_args()
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = args.workdir or Path(tmp)
@@ -103,8 +103,8 @@ def main() -> None:
 
         total_s, steps = our_ingest(sources, work / "wh" / "samlet_overblik.duckdb")
         # Only the asset steps of raw and staging (not the quality checks that run between them).
-        from samlet_overblik.specs import load_source_specs
-        from samlet_overblik.staging import load_sql_assets
+        from samlet_overblik.sources.specs import load_source_specs
+        from samlet_overblik.sources.staging import load_sql_assets
 
         ingest_steps = {f"raw__{name}" for name in load_source_specs()} | {f"staging__{a.name}" for a in load_sql_assets("staging")}
         ingest_s = sum(v for k, v in steps.items() if k in ingest_steps)

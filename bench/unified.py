@@ -23,8 +23,9 @@ from pathlib import Path
 
 import duckdb
 
-from samlet_overblik import analytics, publish, unified, vocabulary
-from samlet_overblik.warehouse import apply_ddl
+from samlet_overblik.unified import analytics, exports as publish, view as unified
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core.warehouse import apply_ddl
 
 BASELINE = """
 CREATE OR REPLACE TEMP TABLE bare_overview AS
@@ -70,9 +71,9 @@ def timed(label: str, fn, results: dict):
 def prepare(args, work: Path) -> Path:
     if args.warehouse:
         return Path(args.warehouse)
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
     from samlet_overblik.runner import run_job
-    from samlet_overblik.settings import load_settings
+    from samlet_overblik.core.settings import load_settings
 
     src = work / "sources"
     t = time.perf_counter()

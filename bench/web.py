@@ -38,10 +38,10 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/samlet-bench-web"))
     args = ap.parse_args()
 
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
     from samlet_overblik.runner import run_job
-    from samlet_overblik.settings import load_settings
-    from samlet_overblik.users import add_user
+    from samlet_overblik.core.settings import load_settings
+    from samlet_overblik.access.users import add_user
 
     sources, warehouse = args.workdir / f"sources-{args.citizens}", args.workdir / f"wh-{args.citizens}" / "samlet_overblik.duckdb"
     if not warehouse.is_file():

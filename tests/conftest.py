@@ -72,7 +72,7 @@ def small_municipality(tmp_path_factory) -> Path:
     """A small generated municipality (SQLite sources), shared by the tests that only read it."""
     from datetime import date
 
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
 
     out = tmp_path_factory.mktemp("municipality")
     generate(1500, 7, out, noise="default", as_of=date(2026, 11, 1))

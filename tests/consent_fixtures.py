@@ -8,7 +8,7 @@ import duckdb
 
 from samlet_overblik import consent
 from samlet_overblik.consent.policy import Policy, load_policy
-from samlet_overblik.warehouse import apply_ddl
+from samlet_overblik.core.warehouse import apply_ddl
 
 REF = datetime(2026, 6, 15, 12, 0, 0)
 RUN = "run-test"

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.runner import run_job
-from samlet_overblik.settings import load_settings
+from samlet_overblik.core.settings import load_settings
 
 
 def settings_for(sources: Path, warehouse: Path, **source_urls: str):

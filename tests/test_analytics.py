@@ -11,8 +11,8 @@ import stat
 import duckdb
 import pytest
 
-from samlet_overblik import analytics, unified
-from samlet_overblik.warehouse import apply_ddl
+from samlet_overblik.unified import analytics, view as unified
+from samlet_overblik.core.warehouse import apply_ddl
 
 from pipeline_helpers import settings_for
 from samlet_overblik.runner import run_job

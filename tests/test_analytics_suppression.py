@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from samlet_overblik import analytics
-from samlet_overblik.warehouse import apply_ddl
+from samlet_overblik.unified import analytics
+from samlet_overblik.core.warehouse import apply_ddl
 
 K = analytics.MIN_CELL
 MICRODATA_ENV = "SAMLET_ANALYTICS_MICRODATA"  # the documented setting (analytics.MICRODATA_ENV)

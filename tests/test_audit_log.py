@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from test_web_support import world
 
-from samlet_overblik import audit, borger
-from samlet_overblik.users import User
+from samlet_overblik.access import audit, borger
+from samlet_overblik.access.users import User
 
 ANNE = User("anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse")
 PURPOSE = "Opfølgning på indsats"

@@ -10,7 +10,7 @@ import sys
 import pytest
 from test_web_support import dashed, world
 
-from samlet_overblik import audit
+from samlet_overblik.access import audit
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_borger_errors_are_one_line(w, env, tmp_path):
 
 
 def test_user_add_reads_password_from_stdin(tmp_path):
-    from samlet_overblik.users import get_user, verify_password
+    from samlet_overblik.access.users import get_user, verify_password
 
     path = tmp_path / "users.yaml"
     e = {**os.environ, "SAMLET_USERS_FILE": str(path)}

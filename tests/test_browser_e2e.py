@@ -37,7 +37,7 @@ def server(tmp_path_factory, small_municipality, tmp_path):
 def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from samlet_overblik import audit
+    from samlet_overblik.access import audit
     from samlet_overblik.consent.lineage import DEPARTMENT_NAMES
 
     w, url, audit_url, server_log = server

@@ -74,7 +74,7 @@ def test_generate_then_run_then_lineage(tmp_path):
 
     from pipeline_helpers import query
 
-    from samlet_overblik.users import add_user, users_file
+    from samlet_overblik.access.users import add_user, users_file
 
     add_user(users_file(warehouse), "compliance1", "Karen Kontrol", "compliance", None, "et-langt-kodeord-1")
     add_user(users_file(warehouse), "sb1", "Søren Sag", "sagsbehandler", "beskaeftigelse", "et-langt-kodeord-2")
@@ -93,7 +93,7 @@ def test_generate_then_run_then_lineage(tmp_path):
     bad = cli("lineage", "12345", "--user", "compliance1", "--warehouse", str(warehouse))
     assert bad.returncode == 2 and "ugyldigt CPR-nummer" in bad.stderr and "12345" not in bad.stderr
 
-    from samlet_overblik import audit
+    from samlet_overblik.access import audit
 
     logged = audit.lookups(audit.audit_url(warehouse.parent), user_id="compliance1")
     assert len(logged) == 2 and all(r["person_key"] and r["channel"] == "cli:lineage" and r["role"] == "compliance" for r in logged)
@@ -119,8 +119,8 @@ def test_schema_lists_every_table_with_comments(tmp_path):
 
 
 def test_shipped_data_dictionary_is_up_to_date():
-    from samlet_overblik.data_dictionary import schema_markdown
-    from samlet_overblik.paths import data_dir
+    from samlet_overblik.quality.dictionary import schema_markdown
+    from samlet_overblik.core.paths import data_dir
 
     assert (data_dir("warehouse") / "README.md").read_text(encoding="utf-8") == schema_markdown(), \
         "warehouse/README.md is stale: run 'samlet-overblik schema --write'"

@@ -1,7 +1,7 @@
 """One gate decides every cross-department datum: records, coordination plans with their tovholder, home visits.
 
 Finding 8 of issue 10, reproduced (each failed on the commit before the gate took plans and visits):
-- coordination plans reached other departments through a second, hand-written consent check in ``unified.py``
+- coordination plans reached other departments through a second, hand-written consent check in ``unified.py`` (now unified/view.py)
   that never entered ``unified.access_grants``, so lineage could not explain them;
 - that check decided fail-closed by "the latest run by reference time", not by the run being built.
 """
@@ -13,7 +13,7 @@ from datetime import datetime
 import duckdb
 
 from consent_fixtures import RUN, add_consent, run_consent
-from samlet_overblik import publish
+from samlet_overblik.unified import exports as publish
 from samlet_overblik.consent import gate
 
 from test_unified_helpers import add_iv, add_person, add_plan, add_visit, build, new_warehouse

@@ -13,12 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from samlet_overblik import borger
-from samlet_overblik import warehouse as wh
+from samlet_overblik.access import borger
+from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent.policy import load_policy
 from samlet_overblik.consent.watcher import load_revocations, tick
-from samlet_overblik.generator import generate
-from samlet_overblik.users import User
+from samlet_overblik.synthetic import generate
+from samlet_overblik.access.users import User
 
 from pipeline_helpers import run
 
@@ -164,7 +164,7 @@ def test_consent_refresh_rebuilds_only_the_exports_a_change_touches(world):
     import json
     import os
 
-    from samlet_overblik.vocabulary import departments
+    from samlet_overblik.core.vocabulary import departments
 
     sources, warehouse = world
     first = wh.published_set(warehouse)

@@ -44,13 +44,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from samlet_overblik import borger
-from samlet_overblik import warehouse as wh
+from samlet_overblik.access import borger
+from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent.policy import load_policy
 from samlet_overblik.consent.watcher import load_revocations, tick
-from samlet_overblik.generator import generate
+from samlet_overblik.synthetic import generate
 from samlet_overblik.runner import run_job
-from samlet_overblik.users import User
+from samlet_overblik.access.users import User
 
 from consent_oracle import (
     CATEGORIES, CUSTODY, DEPARTMENTS, OWN_BASIS, Custody, Record, Registry, Version, consent_bases, expected_export,

@@ -16,8 +16,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from samlet_overblik import ingest
-from samlet_overblik.specs import load_source_specs
+from samlet_overblik.sources import ingest
+from samlet_overblik.sources.specs import load_source_specs
 
 
 SPEC = load_source_specs()["samtykke"]

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from samlet_overblik import DEPARTMENTS
-from samlet_overblik.generator import generate
+from samlet_overblik.synthetic import generate
 from samlet_overblik.consent.lineage import lineage_report
 
 from pipeline_helpers import query, run

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samlet_overblik import cpr
+from samlet_overblik.core import cpr
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samlet_overblik import borger, cpr, identity, staging
+from samlet_overblik.access import borger
+from samlet_overblik.core import cpr
+from samlet_overblik import identity
+from samlet_overblik.sources import staging
 from samlet_overblik.consent import lineage
-from samlet_overblik.paths import data_dir
-from samlet_overblik.warehouse import apply_ddl
+from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.warehouse import apply_ddl
 
 
 @dataclass(frozen=True)

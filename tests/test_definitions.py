@@ -7,8 +7,8 @@ import duckdb
 import sqlalchemy as sa
 
 from samlet_overblik.definitions import defs
-from samlet_overblik.orchestration.build import build_defs
-from samlet_overblik.orchestration.resources import SourceSystem
+from samlet_overblik.defs.build import build_defs
+from samlet_overblik.defs.resources import SourceSystem
 
 LAYERS = {"raw", "staging", "identity", "consent", "unified", "published"}
 
@@ -38,7 +38,7 @@ def _sensor_world(tmp_path):
 
     from pipeline_helpers import run, settings_for
 
-    from samlet_overblik.generator import generate
+    from samlet_overblik.synthetic import generate
     from samlet_overblik.runner import resources_for
 
     sources = tmp_path / "sources"
@@ -126,7 +126,7 @@ def test_the_code_location_reads_samlet_config_like_the_cli(tmp_path):
 
 
 def test_job_yaml_retries_are_the_source_reads_retry_policy():
-    from samlet_overblik.specs import load_job_settings
+    from samlet_overblik.sources.specs import load_job_settings
 
     cfg = load_job_settings()["retries"]
     node = defs.resolve_job_def("nightly").graph.node_dict["raw__samtykke"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_web_support import PASSWORD, SECRET, client, csrf_of, dashed, logged_in, world
 
-from samlet_overblik import audit
-from samlet_overblik.users import add_user
+from samlet_overblik.access import audit
+from samlet_overblik.access.users import add_user
 from samlet_overblik.web import WebSettings, create_app
 
 PURPOSE = "Opfølgning på indsats"
@@ -237,7 +237,7 @@ def test_user_list_and_passwd(users):
 
 
 def test_a_group_or_world_writable_users_file_is_refused(w, users, tmp_path):
-    from samlet_overblik.users import UsersError, load_users
+    from samlet_overblik.access.users import UsersError, load_users
     from samlet_overblik.web.app import WebConfigError
 
     for mode in (0o666, 0o620, 0o602):
@@ -295,7 +295,7 @@ def test_expected_errors_log_one_line(app, w, tmp_path, caplog, monkeypatch):
 
 
 def test_redact_cpr_every_spelling():
-    from samlet_overblik.cpr import redact_cpr
+    from samlet_overblik.core.cpr import redact_cpr
 
     for spelling in SPELLINGS + ["0101801234", "101801234", "200262%2D3461", "200262%20%203461"]:
         text = f"GET /borger/{spelling}/x 404"

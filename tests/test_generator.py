@@ -4,9 +4,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from samlet_overblik import cpr
-from samlet_overblik.generator import generate
-from samlet_overblik.specs import load_source_specs
+from samlet_overblik.core import cpr
+from samlet_overblik.synthetic import generate
+from samlet_overblik.sources.specs import load_source_specs
 
 AS_OF = dt.date(2026, 11, 1)
 DEPARTMENTS = ["boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from samlet_overblik.generator import generate
+from samlet_overblik.synthetic import generate
 from samlet_overblik.identity.evaluate import evaluate_sources, format_report
 from samlet_overblik.identity.staged import stage_sources
-from samlet_overblik.linking import link_person_records
+from samlet_overblik.identity.linking import link_person_records
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_evaluation_on_a_small_municipality_meets_the_targets(municipality):
 
 
 def test_linking_errors_carry_no_cpr():
-    from samlet_overblik.linking import _scrub
+    from samlet_overblik.identity.linking import _scrub
 
     msg = _scrub('Constraint Error: Duplicate key "cpr: 0102801234" violates; also 010280-1234\nmore')
     assert "0102801234" not in msg and "010280-1234" not in msg and "\n" not in msg
@@ -159,8 +159,8 @@ def test_identity_context_is_one_sql_file_per_kind(staged, tmp_path, monkeypatch
     convention; a file that reads a source this warehouse has not read is skipped."""
     import shutil
 
-    from samlet_overblik import linking
-    from samlet_overblik.paths import data_dir
+    from samlet_overblik.identity import linking
+    from samlet_overblik.core.paths import data_dir
 
     con = staged
     linking.load_inputs(con)

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from samlet_overblik.ingest import SourceUnavailable, ingest_source
-from samlet_overblik.specs import SourceSpec, TableSpec
+from samlet_overblik.sources.ingest import SourceUnavailable, ingest_source
+from samlet_overblik.sources.specs import SourceSpec, TableSpec
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +211,7 @@ def test_deleted_rows_leave_the_raw_copy_and_are_counted(any_dialect_url, tmp_pa
 def test_large_tables_compare_keys_when_the_last_comparison_is_old(tmp_path):
     from datetime import timedelta
 
-    from samlet_overblik.specs import IngestSettings
+    from samlet_overblik.sources.specs import IngestSettings
 
     url = f"sqlite:///{tmp_path / 'source.sqlite'}"
     _write(url, ROWS)
@@ -229,7 +229,7 @@ def test_large_tables_compare_keys_when_the_last_comparison_is_old(tmp_path):
 
 
 def test_consent_registry_is_read_whole_every_run(tmp_path):
-    from samlet_overblik.specs import load_source_specs
+    from samlet_overblik.sources.specs import load_source_specs
 
     spec = load_source_specs()["samtykke"]
     assert spec.snapshot
@@ -315,7 +315,7 @@ def test_driver_error_text_never_reaches_the_message(pg_url, tmp_path):
 
 
 def test_value_free_takes_out_quoted_text_and_cpr_shaped_numbers():
-    from samlet_overblik.ingest import value_free
+    from samlet_overblik.sources.ingest import value_free
 
     text = "(1292, \"Incorrect datetime value: '31-13-99 1234' for column `aendret` at row 1\") 3113991234 31.12.99-1234\nLINE 2"
     cleaned = value_free(text)

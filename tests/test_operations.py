@@ -19,8 +19,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from samlet_overblik.orchestration.build import build_defs
-from samlet_overblik.paths import data_dir
+from samlet_overblik.defs.build import build_defs
+from samlet_overblik.core.paths import data_dir
 from samlet_overblik.runner import resources_for
 
 from pipeline_helpers import query, run, settings_for
@@ -161,7 +161,7 @@ def test_a_seventh_source_is_one_spec_one_mapping_one_suite(small_municipality, 
     shutil.copytree(small_municipality, sources)
     child = query_child(sources)
     engine = sa.create_engine(f"sqlite:///{sources / 'ppr.sqlite'}")
-    from samlet_overblik.specs import load_source_specs
+    from samlet_overblik.sources.specs import load_source_specs
 
     spec = load_source_specs()["ppr"]
     spec.metadata().create_all(engine)

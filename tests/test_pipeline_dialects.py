@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from samlet_overblik.generator import generate
+from samlet_overblik.synthetic import generate
 
 from pipeline_helpers import query, run
 

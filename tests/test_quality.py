@@ -9,7 +9,7 @@ import shutil
 import duckdb
 import pytest
 
-from samlet_overblik import quality
+from samlet_overblik.quality import checks as quality
 from samlet_overblik.runner import run_job
 
 from pipeline_helpers import query, run, settings_for

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
-from samlet_overblik.generator import generate
-from samlet_overblik.specs import load_source_specs
+from samlet_overblik.synthetic import generate
+from samlet_overblik.sources.specs import load_source_specs
 
 from pipeline_helpers import copy_sources, query, run
 

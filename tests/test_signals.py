@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from consent_fixtures import add_consent, run_consent
-from samlet_overblik import publish, unified
+from samlet_overblik.unified import exports as publish, view as unified
 
 from test_unified_helpers import add_iv, add_person, add_plan, add_visit, build, new_warehouse, record_ids, signals
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from samlet_overblik.orchestration.build import build_defs
+from samlet_overblik.defs.build import build_defs
 from samlet_overblik.runner import _first_failure, resources_for
-from samlet_overblik.specs import load_source_specs, varchar_length
+from samlet_overblik.sources.specs import load_source_specs, varchar_length
 
 from pipeline_helpers import copy_sources, query, settings_for
 
@@ -107,7 +107,7 @@ def _meta_text(warehouse: Path) -> str:
 def _lenient_policy(tmp_path: Path) -> Path:
     # The planted consent rows are far more than the 1 % of invalid rows the shipped policy tolerates: with it the run
     # would (rightly) fail closed, and "nothing else is lost" could not be compared on the exports.
-    from samlet_overblik.paths import data_dir
+    from samlet_overblik.core.paths import data_dir
 
     text = (data_dir("pipelines") / "policy.yaml").read_text(encoding="utf-8")
     text, n = re.subn(r"(?m)^registry_max_invalid_share:.*$", "registry_max_invalid_share: 0.5", text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from samlet_overblik import unified
+from samlet_overblik.unified import view as unified
 
 from test_unified_helpers import add_iv, add_person, add_plan, add_relation, build, new_warehouse
 

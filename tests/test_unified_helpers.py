@@ -58,7 +58,7 @@ def add_relation(con, child: str, adult: str, relation: str = "foraeldremyndighe
 
 
 def build(con, reference: date = REF_DATE, thresholds=None):
-    from samlet_overblik import unified
+    from samlet_overblik.unified import view as unified
 
     return unified.build_unified(con, reference, thresholds)
 
@@ -76,7 +76,7 @@ def record_ids(signal_row) -> set[str]:
 
 def wired_defs(settings):
     """The code location's definitions, with this run's settings."""
-    from samlet_overblik.orchestration.build import build_defs
+    from samlet_overblik.defs.build import build_defs
     from samlet_overblik.runner import resources_for
 
     return build_defs(resource_overrides=resources_for(settings))

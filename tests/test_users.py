@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from samlet_overblik.auth import LoginRateLimiter, PasswordAuthenticator, RateLimited
-from samlet_overblik.users import UsersError, add_user, load_users, users_file
+from samlet_overblik.access.auth import LoginRateLimiter, PasswordAuthenticator, RateLimited
+from samlet_overblik.access.users import UsersError, add_user, load_users, users_file
 
 
 def test_roles_and_departments(tmp_path):

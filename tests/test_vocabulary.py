@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from samlet_overblik import vocabulary
+from samlet_overblik.core import vocabulary
 from samlet_overblik.consent.policy import PolicyError, load_policy
-from samlet_overblik.paths import data_dir
-from samlet_overblik.specs import SpecError
+from samlet_overblik.core.paths import data_dir
+from samlet_overblik.sources.specs import SpecError
 
 SCHOOL_SPEC = """name: skole
 department: skole

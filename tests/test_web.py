@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_web_support import PASSWORD, SECRET, client, dashed, logged_in, login, world
 
-from samlet_overblik import audit
+from samlet_overblik.access import audit
 from samlet_overblik.web import WebSettings, create_app
 
 

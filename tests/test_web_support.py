@@ -39,7 +39,7 @@ def world(tmp_path_factory, small_municipality) -> World:
         return _CACHE["w"]
     from pipeline_helpers import run
 
-    from samlet_overblik.users import add_user
+    from samlet_overblik.access.users import add_user
 
     root = tmp_path_factory.mktemp("web_world")
     warehouse = root / "wh" / "samlet_overblik.duckdb"

@@ -179,7 +179,7 @@ COMMENT ON COLUMN staging.code_map.title IS 'Danish title.';
 COMMENT ON COLUMN staging.code_map.category IS 'Sharing category.';
 COMMENT ON COLUMN staging.code_map.legal_paragraph IS 'Canonical legal paragraph when the code implies one.';
 
--- How each source table was read. Written by extraction (src/samlet_overblik/ingest.py), which feeds staging;
+-- How each source table was read. Written by extraction (src/samlet_overblik/sources/ingest.py), which feeds staging;
 -- it sits in the meta schema beside meta.source_loads, and in this file because the raw layer has no DDL of its own.
 CREATE TABLE IF NOT EXISTS meta.source_reads (
     run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_table VARCHAR NOT NULL, mode VARCHAR NOT NULL,

@@ -1,5 +1,5 @@
 -- unified: the cross-sector view, rebuilt each run from staging, identity and meta (assets/unified/*.sql,
--- assets/signals/*.sql; src/samlet_overblik/unified.py). unified.access_grants lives in 40_consent.sql.
+-- assets/signals/*.sql; src/samlet_overblik/unified/view.py). unified.access_grants lives in 40_consent.sql.
 -- The same SQL computes each department's copy inside exports/<department>.duckdb from only the records
 -- that department may see.
 

@@ -16,8 +16,9 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, vocabulary
-from .cpr import redact_cpr
+from samlet_overblik import __version__
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core.cpr import redact_cpr
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -157,7 +158,7 @@ def _date(text: str):
 
 
 def cmd_generate(args) -> int:
-    from .generator import generate
+    from samlet_overblik.synthetic import generate
 
     targets = dict(args.target)
     started = time.perf_counter()
@@ -189,7 +190,7 @@ def _flatten_rows(summary: dict) -> dict[str, int]:
 
 
 def _run(settings, job: str) -> int:
-    from .runner import run_job, warehouse_summary
+    from samlet_overblik.runner import run_job, warehouse_summary
 
     started = time.perf_counter()
     with console.status(f"Running {job} …") as status:
@@ -225,7 +226,7 @@ def _print_summary(summary: dict, seconds: float, warehouse: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from .settings import load_settings
+    from samlet_overblik.core.settings import load_settings
 
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     settings.full_refresh = args.full_refresh
@@ -235,8 +236,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .generator import generate
-    from .settings import load_settings
+    from samlet_overblik.synthetic import generate
+    from samlet_overblik.core.settings import load_settings
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="samlet-demo-") as tmp:
@@ -250,7 +251,7 @@ def cmd_demo(args) -> int:
 
 
 def _published_warehouse(path: Path | None) -> Path:
-    from .settings import load_settings
+    from samlet_overblik.core.settings import load_settings
 
     warehouse = load_settings(None, warehouse=path).warehouse
     if not warehouse.is_file():
@@ -260,7 +261,7 @@ def _published_warehouse(path: Path | None) -> Path:
 
 def _known_user(warehouse: Path, user_id: str):
     """The user from the users file beside the warehouse (or SAMLET_USERS_FILE); a one-line error otherwise."""
-    from .users import UsersError, get_user, users_file
+    from samlet_overblik.access.users import UsersError, get_user, users_file
 
     try:
         user = get_user(users_file(warehouse), user_id)
@@ -274,8 +275,8 @@ def _known_user(warehouse: Path, user_id: str):
 def cmd_lineage(args) -> int:
     import json
 
-    from . import audit
-    from .consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+    from samlet_overblik.access import audit
+    from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
@@ -333,7 +334,7 @@ def cmd_lineage(args) -> int:
 def cmd_eval_identity(args) -> int:
     import json
 
-    from .identity.evaluate import evaluate_sources, format_report
+    from samlet_overblik.identity.evaluate import evaluate_sources, format_report
 
     if not (args.sources / "ground_truth.parquet").is_file():
         raise CliError(f"no ground_truth.parquet in {args.sources} (write one with 'samlet-overblik generate')")
@@ -347,7 +348,7 @@ def cmd_eval_identity(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .data_dictionary import schema_markdown, write_readme
+    from samlet_overblik.quality.dictionary import schema_markdown, write_readme
 
     if args.write:
         console.print(f"written {write_readme(args.write)}")
@@ -359,7 +360,7 @@ def cmd_schema(args) -> int:
 def cmd_borger(args) -> int:
     import json
 
-    from . import borger
+    from samlet_overblik.access import borger
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
@@ -410,7 +411,7 @@ def cmd_borger(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .web.app import WebConfigError, WebSettings, serve
+    from samlet_overblik.web.app import WebConfigError, WebSettings, serve
 
     warehouse = _published_warehouse(args.warehouse)
     try:
@@ -437,8 +438,8 @@ def _new_password() -> str:
 
 
 def cmd_user(args) -> int:
-    from .settings import load_settings
-    from .users import UsersError, add_user, list_users, remove_user, set_password, users_file
+    from samlet_overblik.core.settings import load_settings
+    from samlet_overblik.access.users import UsersError, add_user, list_users, remove_user, set_password, users_file
 
     path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
     describe = lambda u: f"{u.id} ({u.role}{', ' + u.department if u.department else ''})"  # noqa: E731
@@ -470,7 +471,7 @@ def cmd_user(args) -> int:
 def cmd_rollback(args) -> int:
     import getpass
 
-    from . import warehouse as wh
+    from samlet_overblik.core import warehouse as wh
 
     warehouse = _published_warehouse(args.warehouse)
     try:
@@ -485,9 +486,9 @@ def cmd_rollback(args) -> int:
 def cmd_watch(args) -> int:
     import subprocess
 
-    from .consent.policy import load_policy
-    from .consent.watcher import watch
-    from .settings import load_settings
+    from samlet_overblik.consent.policy import load_policy
+    from samlet_overblik.consent.watcher import watch
+    from samlet_overblik.core.settings import load_settings
 
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     if args.interval <= 0:
@@ -532,12 +533,12 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("samlet-overblik: interrupted")
         return 130
     except Exception as exc:  # the last line of defence: one line, no traceback, no row data
-        from .ingest import SourceUnavailable
-        from .settings import SettingsError
-        from .warehouse import RunInProgress
+        from samlet_overblik.sources.ingest import SourceUnavailable
+        from samlet_overblik.core.settings import SettingsError
+        from samlet_overblik.core.warehouse import RunInProgress
 
-        from .audit import AuditUnavailable
-        from .consent.policy import PolicyError
+        from samlet_overblik.access.audit import AuditUnavailable
+        from samlet_overblik.consent.policy import PolicyError
 
         if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
             err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)

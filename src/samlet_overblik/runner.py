@@ -14,9 +14,9 @@ from typing import Callable
 
 import dagster as dg
 
-from .orchestration.build import build_defs
-from .orchestration.resources import resources_for
-from .settings import Settings
+from samlet_overblik.defs.build import build_defs
+from samlet_overblik.defs.resources import resources_for
+from samlet_overblik.core.settings import Settings
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _first_failure(result) -> str:
 
     Our own errors name source, table, column and row key (or a setting) only; any other error text (a driver's,
     DuckDB's, Python's) can quote a row, so its quoted parts and CPR-shaped numbers are taken out (``value_free``)."""
-    from .ingest import value_free
+    from samlet_overblik.sources.ingest import value_free
 
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":

@@ -7,9 +7,9 @@
     watcher  read-time revocations: a withdrawal hides rows at once, then consent_refresh rebuilds the exports
 """
 
-from .gate import AccessResult, decide_access
-from .policy import LegalRule, Policy, PolicyError, default_policy_path, load_policy
-from .state import consent_staging_asset, ConsentState, check_registry, evaluate_consents, record_history, refresh_consent_state
+from samlet_overblik.consent.gate import AccessResult, decide_access
+from samlet_overblik.consent.policy import LegalRule, Policy, PolicyError, default_policy_path, load_policy
+from samlet_overblik.consent.state import consent_staging_asset, ConsentState, check_registry, evaluate_consents, record_history, refresh_consent_state
 
 __all__ = [
     "AccessResult", "consent_staging_asset", "ConsentState", "LegalRule", "Policy", "PolicyError",

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import duckdb
 
-from .. import vocabulary
-from ..warehouse import transaction
-from .policy import Policy
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core.warehouse import transaction
+from samlet_overblik.consent.policy import Policy
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from .. import cpr as cprmod
-from .. import warehouse as wh
+from samlet_overblik.core import cpr as cprmod
+from samlet_overblik.core import warehouse as wh
 
 DEPARTMENT_NAMES = {
     "boern_familie": "Børn og Familie",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import vocabulary
-from ..paths import data_dir
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core.paths import data_dir
 
 CONDITIONS = {
     # id -> SQL predicate over the record's person (alias p: person_key, cpr) evaluated in consent.py
@@ -206,7 +206,7 @@ def policy_in_use() -> Policy:
 
     env_key = (os.environ.get("SAMLET_POLICY_FILE", ""), os.environ.get("SAMLET_CONFIG", ""))
     if env_key not in _POLICY_PATHS:
-        from ..settings import load_settings
+        from samlet_overblik.core.settings import load_settings
 
         _POLICY_PATHS[env_key] = Path(load_settings(None).policy_file or default_policy_path())
     path = _POLICY_PATHS[env_key]
@@ -290,7 +290,7 @@ class _Checker:
                 raise PolicyError(f"{self.name} line {line}: {what} {item!r} is listed twice")
             seen.add(item)
             if purpose:
-                from ..cpr import redact_cpr
+                from samlet_overblik.core.cpr import redact_cpr
 
                 if redact_cpr(item) != item:
                     raise PolicyError(f"{self.name} line {line}: a {what} must not contain a CPR-shaped number")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from .. import vocabulary
-from .policy import Policy
+from samlet_overblik.core import vocabulary
+from samlet_overblik.consent.policy import Policy
 
 # The staged tables the consent state is computed from (the registry's versions and scopes, and the custody
 # relations of the person register): the staging assets that write them are the consent state's inputs.
@@ -28,14 +28,14 @@ READS = ("staging.consents", "staging.consent_scopes", "staging.cpr_relations")
 def consent_staging_asset() -> str:
     """The staging asset that stages the registry's consent versions (target ``staging.consents``): its quarantined
     rows are consent versions that could not be read."""
-    from ..paths import data_dir
+    from samlet_overblik.core.paths import data_dir
 
     return _staging_asset_of("staging.consents", data_dir("assets") / "staging")
 
 
 @cache
 def _staging_asset_of(target: str, folder: Path) -> str:
-    from ..staging import load_sql_assets
+    from samlet_overblik.sources.staging import load_sql_assets
 
     names = [a.name for a in load_sql_assets("staging", folder) if a.target == target]
     if len(names) != 1:
@@ -175,7 +175,7 @@ def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, 
     so a shrunken registry stays closed run after run until the versions are back or the share is raised), or
     holds too many rows that could not be read (``registry_invalid``)."""
     if max_lost_share is None:
-        from ..specs import load_ingest_settings
+        from samlet_overblik.sources.specs import load_ingest_settings
 
         max_lost_share = load_ingest_settings().registry_max_lost_share
     unreachable = con.execute(

@@ -26,10 +26,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .. import vocabulary
-from .. import warehouse as wh
-from .policy import Policy
-from .state import READS, check_registry, consent_staging_asset, evaluate_consents
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core import warehouse as wh
+from samlet_overblik.consent.policy import Policy
+from samlet_overblik.consent.state import READS, check_registry, consent_staging_asset, evaluate_consents
 
 REVOCATIONS_FILE = "revocations.json"
 _WATCH_RUN = "consent-watcher"
@@ -135,7 +135,7 @@ def _bases_of_export(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
     try:
         tables = {r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
-        from ..publish import CONSENT_BASES
+        from samlet_overblik.unified.exports import CONSENT_BASES
 
         if CONSENT_BASES in tables:  # written with the export: a few rows instead of every row of the export
             return con.sql(f"SELECT basis, source_department, category FROM ex.{CONSENT_BASES}").to_arrow_table()
@@ -158,7 +158,7 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
 
 def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> int:
     """The registry, whole, through the same ingest and staging SQL a run uses; returns its consent rows."""
-    from .. import ingest, staging
+    from samlet_overblik.sources import ingest, staging
 
     spec = vocabulary.consent_registry()
     ingest.ingest_source(con, spec, url, _WATCH_RUN, now, full_refresh=True)
@@ -192,7 +192,7 @@ _LAST: dict[tuple[str, str], _Judgement] = {}
 
 
 def _full_read_every() -> float:
-    from ..specs import load_job_settings
+    from samlet_overblik.sources.specs import load_job_settings
 
     return float((load_job_settings().get("consent_sensor") or {}).get("full_read_every_seconds", 60))
 
@@ -200,7 +200,7 @@ def _full_read_every() -> float:
 def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | None = None,
          full_read_every: float | None = None) -> TickResult:
     """Judge the registry as it is now against what the current set publishes; write the revocations."""
-    from .. import ingest
+    from samlet_overblik.sources import ingest
 
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)

@@ -12,10 +12,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .. import cpr as cprlib
-from . import engine
-from .engine import Params
-from .normalise import loose_key, normalise_name
+from samlet_overblik.core import cpr as cprlib
+from samlet_overblik.identity import engine
+from samlet_overblik.identity.engine import Params
+from samlet_overblik.identity.normalise import loose_key, normalise_name
 
 __all__ = ["reconcile", "load_inputs", "Params", "normalise_name", "loose_key", "CANONICAL"]
 

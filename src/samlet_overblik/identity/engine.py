@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 
-from .normalise import install_macros
+from samlet_overblik.identity.normalise import install_macros
 
 FIELDS = ("gn", "fn", "dob", "sex", "addr", "nid")
 LEVELS = {"gn": 4, "fn": 4, "dob": 3, "sex": 2, "addr": 4, "nid": 3}

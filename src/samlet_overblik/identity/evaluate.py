@@ -114,8 +114,8 @@ def evaluate_warehouse(con: duckdb.DuckDBPyConnection, ground_truth: pd.DataFram
 
 def evaluate_sources(sources_dir: Path, params=None) -> dict:
     """Stage ``sources_dir`` (generated sources with ``ground_truth.parquet``), link, and measure."""
-    from ..linking import link_person_records
-    from .staged import stage_sources
+    from samlet_overblik.identity.linking import link_person_records
+    from samlet_overblik.identity.staged import stage_sources
 
     sources_dir = Path(sources_dir)
     gt_path = sources_dir / "ground_truth.parquet"

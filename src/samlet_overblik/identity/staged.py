@@ -11,9 +11,9 @@ from pathlib import Path
 
 import duckdb
 
-from .. import ingest, staging
-from ..specs import load_source_specs
-from ..warehouse import apply_ddl
+from samlet_overblik.sources import ingest, staging
+from samlet_overblik.sources.specs import load_source_specs
+from samlet_overblik.core.warehouse import apply_ddl
 
 
 def stage_sources(sources_dir: Path, con: duckdb.DuckDBPyConnection, run_id: str = "eval") -> None:

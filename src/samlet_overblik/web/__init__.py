@@ -1,5 +1,5 @@
 """The web app for caseworkers and compliance staff: ``create_app(settings)``."""
 
-from .app import WebSettings, create_app
+from samlet_overblik.web.app import WebSettings, create_app
 
 __all__ = ["WebSettings", "create_app"]

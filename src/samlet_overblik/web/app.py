@@ -35,15 +35,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from .. import audit, borger
-from ..auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
-from ..consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
-from ..consent.policy import PolicyError, lookup_purposes, policy_in_use
-from .. import cpr as cpr_rule
-from ..cpr import REDACTED, redact_cpr
-from ..users import User, UsersError, load_users, users_file
-from . import logsafe
-from .timeline import COLOURS, timeline_svg
+from samlet_overblik.access import audit, borger
+from samlet_overblik.access.auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
+from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+from samlet_overblik.consent.policy import PolicyError, lookup_purposes, policy_in_use
+from samlet_overblik.core import cpr as cpr_rule
+from samlet_overblik.core.cpr import REDACTED, redact_cpr
+from samlet_overblik.access.users import User, UsersError, load_users, users_file
+from samlet_overblik.web import logsafe
+from samlet_overblik.web.timeline import COLOURS, timeline_svg
 
 log = logging.getLogger("samlet_overblik.web")
 HERE = Path(__file__).parent
@@ -75,7 +75,7 @@ class WebSettings:
 
     @classmethod
     def from_env(cls, warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> "WebSettings":
-        from ..settings import load_settings
+        from samlet_overblik.core.settings import load_settings
 
         env = dict(os.environ if env is None else env)
         wh = load_settings(None, warehouse=warehouse, env=env).warehouse
@@ -465,7 +465,7 @@ def create_app(settings) -> FastAPI:
         user, form, purpose = asked
         cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
         if cpr:
-            from .. import cpr as cprmod
+            from samlet_overblik.core import cpr as cprmod
             number = cprmod.normalise(cpr)
             if number is None:
                 return page(request, "compliance.html", 400, fejl="Ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre).")
@@ -480,7 +480,7 @@ def create_app(settings) -> FastAPI:
             audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None,
                              person_key=keys[0] if keys else None, purpose=purpose, channel="web:adgangslog",
                              result_count=len(entries), outcome="shown" if keys else "not_found")
-            from ..consent.lineage import mask
+            from samlet_overblik.consent.lineage import mask
             return page(request, "adgangslog.html", entries=entries, om=f"borger {mask(number)}", per_borger=True)
         if who:
             entries = audit.lookups(stores.audit_url, user_id=who, limit=1000)

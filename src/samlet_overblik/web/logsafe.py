@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ..cpr import redact_cpr
+from samlet_overblik.core.cpr import redact_cpr
 
 _FORMATTER = logging.Formatter()
 

@@ -1,0 +1,352 @@
+"""The access log: who looked at which citizen, when, why, and how much they saw.
+
+It lives outside the files that runs replace: table ``access_log`` in ``<warehouse dir>/audit.sqlite``
+(SQLite in WAL mode, many writers) by default, or any SQLAlchemy URL in ``SAMLET_AUDIT_URL``.
+The citizen is recorded by person key, never by CPR. Writing is fail-closed: a lookup whose access
+cannot be logged must not be shown (callers let ``AuditUnavailable`` stop the lookup).
+
+The SQLite file is written so that a row counts only once it is in the file that is on disk *now*: every write
+opens the file afresh (no pooled handle that could outlive a deleted or replaced file), checks the file's identity
+(device, inode) before and after the commit, and writes again into the new file when it changed. A missing log is
+created owner-only (0600) from its first byte; SQLite gives its ``-wal``/``-shm`` files the same mode. Writers in
+every process take a lock (``audit.sqlite.lock``) around their connection, so a log being recreated never meets a
+connection to the old one.
+
+The purpose of a lookup is one of the policy's ``lookup_purposes`` for the user's role, optionally followed by
+``NOTE_SEPARATOR`` and a free-text note in which anything CPR-shaped is masked before it is stored.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import sqlite3
+import time
+import urllib.parse
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from samlet_overblik.consent.policy import LOOKUP_ROLES, NOTE_SEPARATOR, lookup_purposes
+from samlet_overblik.core.cpr import redact_cpr
+
+log = logging.getLogger("samlet_overblik.audit")
+
+METADATA = sa.MetaData()
+ACCESS_LOG = sa.Table(
+    "access_log",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("logged_at", sa.DateTime, nullable=False),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(40), nullable=False),
+    sa.Column("department", sa.String(40)),
+    sa.Column("person_key", sa.String(40)),
+    sa.Column("purpose", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("result_count", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(40), nullable=False),
+    # A department other than the user's that the request asked for (a tampering attempt); NULL normally.
+    sa.Column("requested_department", sa.String(40)),
+)
+sa.Index("access_log_person", ACCESS_LOG.c.person_key, ACCESS_LOG.c.logged_at)
+sa.Index("access_log_user", ACCESS_LOG.c.user_id, ACCESS_LOG.c.logged_at)
+
+# What ``outcome`` means, in Danish, for the compliance pages.
+OUTCOME_NAMES = {
+    "shown": "vist",
+    "not_found": "ikke fundet",
+    "no_visible_records": "ingen poster din afdeling må se",
+    "denied_department": "afvist: forespørgsel på anden afdeling",
+    "denied_role": "afvist: rollen giver ikke adgang",
+    "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
+    "search": "navnesøgning",
+}
+MAX_PURPOSE = 200
+_LOCK_TIMEOUT_S = 10.0
+_WRITE_ATTEMPTS = 3
+
+
+class AuditUnavailable(RuntimeError):
+    """The access log cannot be written: the lookup is refused."""
+
+
+class BadPurpose(ValueError):
+    """The purpose is not one of the policy's lookup purposes (the message never repeats what was typed)."""
+
+
+def audit_url(warehouse_dir: Path) -> str:
+    return os.environ.get("SAMLET_AUDIT_URL") or f"sqlite:///{(warehouse_dir / 'audit.sqlite').resolve()}"
+
+
+# ----------------------------------------------------------------------------------------------- purposes
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def purpose_text(purpose: str | None, note: str | None, allowed: tuple[str, ...]) -> str:
+    """The purpose as the access log stores it: one of ``allowed``, then the note (one line, CPR numbers masked)."""
+    head = (purpose or "").strip()
+    if head not in allowed:
+        choices = "; ".join(allowed) if allowed else "ingen for denne rolle"
+        raise BadPurpose(f"vælg et formål fra listen ({choices})")
+    note = " ".join(_CONTROL.sub(" ", note or "").split())
+    if not note:
+        return head
+    room = MAX_PURPOSE - len(head) - len(NOTE_SEPARATOR)
+    return f"{head}{NOTE_SEPARATOR}{redact_cpr(note)[:room].rstrip()}"
+
+
+def checked_purpose(text: str | None, allowed: tuple[str, ...]) -> str:
+    """``text`` (a purpose, optionally with its note after ``NOTE_SEPARATOR``) checked and masked like ``purpose_text``."""
+    head, sep, note = (text or "").partition(NOTE_SEPARATOR)
+    return purpose_text(head, note if sep else None, allowed)
+
+
+def _stored_purpose(role: str, purpose: str | None, outcome: str) -> str:
+    """What the row may hold: a listed purpose for a lookup by a role that has a list; for a denial the purpose
+    if it is a listed one, else nothing; for anything else (no list) the text with CPR numbers masked."""
+    if role in LOOKUP_ROLES:
+        allowed = lookup_purposes(role)
+        if outcome.startswith("denied"):
+            try:
+                return checked_purpose(purpose, allowed)
+            except BadPurpose:
+                return ""
+        return checked_purpose(purpose, allowed)
+    return redact_cpr(" ".join(_CONTROL.sub(" ", purpose or "").split()))[:MAX_PURPOSE]
+
+
+# ----------------------------------------------------------------------------------------------- the SQLite log
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    st = _stat_or_none(path)
+    return (st.st_dev, st.st_ino) if st is not None else None
+
+
+class _FileMoved(Exception):
+    """The log file at the path is not the one this write holds open."""
+
+
+class _SqliteLog:
+    """One SQLite log file, opened per use and checked by identity (device, inode) around every write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        # No pool: a pooled handle would keep writing into a file that has been deleted or replaced.
+        self.engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=NullPool)
+        self._last_seen: tuple[int, int] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        # mode=rw: SQLite never creates the log itself (it would, with the process umask); _open does, 0600.
+        uri = f"file:{urllib.parse.quote(str(self.path))}?mode=rw"
+        con = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+        try:
+            con.execute("PRAGMA busy_timeout=5000")
+            con.execute("PRAGMA journal_mode=WAL")  # many processes append at once
+            con.execute("PRAGMA synchronous=FULL")  # a committed row is on disk
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def _locked(self):
+        """An exclusive lock shared by every process and thread that uses this log (bounded wait)."""
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                _flock(fd, deadline)
+                held, there = os.fstat(fd), _stat_or_none(self.lock_path)
+            except BaseException:
+                os.close(fd)
+                raise
+            if there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+                break
+            os.close(fd)  # the lock file was removed or replaced while we waited: lock the one there now
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def _open(self) -> int:
+        """A descriptor on the log file now at the path, created owner-only if missing (lock held).
+
+        Holding it keeps the file's inode alive, so "the same identity after the write" cannot be a new file
+        that happens to reuse the number of a deleted one."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            for suffix in ("-wal", "-shm", "-journal"):
+                # What is left of a deleted log belongs to that file: SQLite must not apply it to the new one.
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            # Owner-only from the first byte (the umask can only take bits away from 0600).
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        st = os.fstat(fd)
+        ident = (st.st_dev, st.st_ino)
+        if self._last_seen is not None and ident != self._last_seen:
+            log.warning("access log %s was removed or replaced while in use; writing to the file now on disk",
+                        self.path.name)
+        self._last_seen = ident
+        return fd
+
+    def _check(self, fd: int) -> None:
+        held, there = os.fstat(fd), _stat_or_none(self.path)
+        if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
+            raise _FileMoved()
+
+    def insert(self, values: dict) -> None:
+        with self._locked():
+            for _ in range(_WRITE_ATTEMPTS):
+                fd = self._open()
+                try:
+                    with self.engine.begin() as conn:
+                        self._check(fd)  # SQLite opened the file we hold
+                        METADATA.create_all(conn)  # a new or replaced file gets its table (checked, cheap)
+                        _migrate(conn)
+                        conn.execute(ACCESS_LOG.insert().values(**values))
+                    self._check(fd)  # committed and closed: still the file at the path?
+                    return
+                except _FileMoved:
+                    continue  # deleted or replaced during the write: the row went with it; write it again
+                finally:
+                    os.close(fd)
+        raise OSError("the access log file keeps changing")
+
+    def select(self, query) -> list[dict]:
+        with self._locked():
+            fd = self._open()
+            try:
+                with self.engine.begin() as conn:
+                    METADATA.create_all(conn)
+                    _migrate(conn)
+                    return [dict(r._mapping) for r in conn.execute(query)]
+            finally:
+                os.close(fd)
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _flock(fd: int, deadline: float) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+class _DatabaseLog:
+    """The log in a database server (``SAMLET_AUDIT_URL``, PostgreSQL in production): a pooled engine."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url)
+        with self.engine.begin() as conn:
+            METADATA.create_all(conn)
+            _migrate(conn)
+
+    def insert(self, values: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(ACCESS_LOG.insert().values(**values))
+
+    def select(self, query) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+_LOGS: dict[str, _SqliteLog | _DatabaseLog] = {}
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (None for other databases and in-memory SQLite)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def _log_for(url: str) -> _SqliteLog | _DatabaseLog:
+    if url not in _LOGS:
+        path = _sqlite_file(url)
+        _LOGS[url] = _SqliteLog(path) if path is not None else _DatabaseLog(url)
+    return _LOGS[url]
+
+
+def _forget(url: str) -> None:
+    """After a failure: start afresh next time (a database server's pool is closed, not leaked)."""
+    old = _LOGS.pop(url, None)
+    if old is not None:
+        old.engine.dispose()
+
+
+def _migrate(conn: sa.Connection) -> None:
+    """Add columns that logs written by older versions lack (the log is never rebuilt)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("access_log")}
+    if "requested_department" not in have:
+        conn.execute(sa.text("ALTER TABLE access_log ADD COLUMN requested_department VARCHAR(40)"))
+
+
+def log_access(
+    url: str,
+    *,
+    user_id: str,
+    role: str,
+    department: str | None,
+    person_key: str | None,
+    purpose: str,
+    channel: str,
+    result_count: int,
+    outcome: str = "shown",
+    requested_department: str | None = None,
+) -> None:
+    """Append one row, committed to the log file on disk before this returns.
+
+    Raises ``BadPurpose`` when a lookup's purpose is not one of the policy's for the role (nothing is written),
+    and ``AuditUnavailable`` when the row cannot be written (the caller must then refuse)."""
+    values = dict(
+        logged_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        user_id=user_id, role=role, department=department, person_key=person_key,
+        purpose=_stored_purpose(role, purpose, outcome), channel=channel[:20], result_count=result_count,
+        outcome=outcome,
+        requested_department=redact_cpr(requested_department)[:40] if requested_department else None,
+    )
+    try:
+        _log_for(url).insert(values)
+    except Exception as exc:
+        _forget(url)
+        raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
+
+
+def lookups(url: str, *, person_key: str | None = None, user_id: str | None = None,
+            limit: int | None = None) -> list[dict]:
+    """Lookups per citizen or per user, newest first (parameterised; raises ``AuditUnavailable`` when unreadable)."""
+    q = sa.select(ACCESS_LOG).order_by(ACCESS_LOG.c.logged_at.desc(), ACCESS_LOG.c.id.desc())
+    if person_key:
+        q = q.where(ACCESS_LOG.c.person_key == person_key)
+    if user_id:
+        q = q.where(ACCESS_LOG.c.user_id == user_id)
+    if limit:
+        q = q.limit(limit)
+    try:
+        return _log_for(url).select(q)
+    except Exception as exc:
+        _forget(url)
+        raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None

@@ -1,0 +1,468 @@
+"""The citizen view for a caseworker: what the user's department may see of one citizen, and nothing more.
+
+Content comes only from the department's export (``exports/<department>.duckdb``, built by the consent rules).
+From the restricted warehouse this module reads only: the person (CPR register: name, birth date, family
+relations) and *how many* of the citizen's records in other departments are not shared with the department —
+the count, never the content. Every lookup is written to the access log before anything is returned; when the
+log cannot be written the lookup fails (``audit.AuditUnavailable``).
+
+Authorisation is decided here, from the user as the server knows them (``users.User``): the department comes
+from the user, never from the request. A request that names another department gets nothing and is logged as
+``denied_department``.
+
+Files are opened read-only and closed again per call, so a run that swaps in new files is fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from samlet_overblik.access import audit
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core import cpr as cprmod
+from samlet_overblik.core import warehouse as wh
+from samlet_overblik.consent import gate
+from samlet_overblik.consent.watcher import Revocations, load_revocations
+from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, mask
+from samlet_overblik.access.users import User
+
+KIND_NAMES = {"indsats": "indsats", "ydelse": "ydelse", "sanktion": "sanktion", "kontakt": "kontakt",
+              "underretning": "underretning"}
+CATEGORY_NAMES = {"indsatser": "indsatser", "ydelser": "ydelser og betalinger", "helbred": "helbred",
+                  "misbrug": "misbrug", "kontakt": "kontakt og møder"}
+STATUS_NAMES = {"aktiv": "aktiv", "afsluttet": "afsluttet", "kommende": "kommende"}
+RELATION_NAMES = {"foraelder": "forælder", "foraeldremyndighed": "forældremyndighed"}
+
+
+class AccessDenied(PermissionError):
+    """The user may not make this lookup (already logged)."""
+
+
+class BadLookup(ValueError):
+    """Bad input (the message never contains the CPR number)."""
+
+
+class NoWarehouse(FileNotFoundError):
+    """Nothing published yet."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where to read: the restricted warehouse and its department exports; where to log."""
+
+    warehouse: Path
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.warehouse.parent / "exports"
+
+    def export(self, department: str) -> Path:
+        if department not in vocabulary.departments():  # never a path from the request
+            raise AccessDenied("unknown department")
+        return self.exports_dir / f"{department}.duckdb"
+
+    def published(self) -> wh.PublishedSet:
+        """The current set, resolved once per lookup: the warehouse and the export read belong to the same run."""
+        return wh.published_set(self.warehouse)
+
+    def revocations(self) -> Revocations:
+        """Consent bases withdrawn since the exports were built (read-time enforcement)."""
+        return load_revocations(self.warehouse)
+
+    @property
+    def audit_url(self) -> str:
+        return audit.audit_url(self.warehouse.parent)
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    if not path.is_file():
+        raise NoWarehouse("intet publiceret lager endnu (kør 'samlet-overblik run' eller 'demo')")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def basis_text(basis: str | None) -> str:
+    if not basis:
+        return ""
+    if basis == "lov:egen_afdeling":
+        return "egen afdeling"
+    if basis.startswith("samtykke:"):
+        ident, _, version = basis[len("samtykke:"):].partition("@")
+        return f"samtykke {ident}" + (f" (version {version})" if version else "")
+    if basis.startswith("lov:"):
+        return f"lovhjemmel: {basis[4:]}"
+    return basis
+
+
+def _iso(v) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def _log(stores: Stores, user: User, person_key: str | None, purpose: str, channel: str, count: int, outcome: str,
+         requested: str | None = None) -> None:
+    audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
+                     person_key=person_key, purpose=purpose, channel=channel, result_count=count, outcome=outcome,
+                     requested_department=requested)
+
+
+def authorise(stores: Stores, user: User, *, person_key: str | None, purpose: str, channel: str,
+              requested_department: str | None = None) -> str:
+    """The department whose export the user may read. Denials are logged, then raised."""
+    if user.role != "sagsbehandler" or user.department not in vocabulary.departments():
+        _log(stores, user, person_key, purpose, channel, 0, "denied_role")
+        raise AccessDenied("kun sagsbehandlere kan slå borgere op i overblikket")
+    if requested_department and requested_department != user.department:
+        _log(stores, user, person_key, purpose, channel, 0, "denied_department",
+             requested=str(requested_department)[:40])
+        raise AccessDenied("du kan kun se det, din egen afdeling må se")
+    return user.department
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+def _person_key_for_cpr(con, number: str) -> str | None:
+    rows = con.execute(
+        "SELECT coalesce(merged_into, person_key) FROM identity.person_keys WHERE cpr = ? "
+        "ORDER BY merged_into IS NULL DESC LIMIT 1", [number]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _person(con, person_key: str) -> dict | None:
+    rows = con.execute(
+        """SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date, p.sex, p.status
+           FROM identity.person_keys k LEFT JOIN staging.cpr_persons p ON p.cpr = k.cpr
+           WHERE k.person_key = ?""", [person_key]).fetchall()
+    if not rows:
+        return None
+    pk, number, given, family, born, sex, status = rows[0]
+    name = " ".join(x for x in (given, family) if x) or "(navn ukendt)"
+    return {"person_key": pk, "cpr_masket": mask(number), "navn": name, "foedselsdato": _iso(born),
+            "koen": {"M": "mand", "K": "kvinde"}.get(sex or "", ""), "status": status or ""}
+
+
+def _family(con, person_key: str, ref: date) -> list[dict]:
+    rows = con.execute(
+        """
+        WITH me AS (SELECT cpr FROM identity.person_keys WHERE person_key = ?),
+        rel AS (
+            SELECT r.related_cpr AS other, CASE r.relation WHEN 'foraeldremyndighed' THEN 'forældremyndighed'
+                   ELSE 'forælder' END AS relation, r.relation AS kind
+            FROM staging.cpr_relations r, me WHERE r.child_cpr = me.cpr
+              AND (r.valid_to IS NULL OR r.valid_to >= ?)
+            UNION ALL
+            SELECT r.child_cpr, 'barn', r.relation
+            FROM staging.cpr_relations r, me WHERE r.related_cpr = me.cpr
+              AND (r.valid_to IS NULL OR r.valid_to >= ?)
+        ),
+        agg AS (SELECT other, list_sort(list(DISTINCT relation)) AS relations FROM rel GROUP BY other)
+        SELECT k.person_key, a.other, p.given_name, p.family_name, p.birth_date, a.relations
+        FROM agg a
+        JOIN identity.person_keys k ON k.cpr = a.other AND k.merged_into IS NULL
+        LEFT JOIN staging.cpr_persons p ON p.cpr = a.other
+        ORDER BY p.birth_date
+        """, [person_key, ref, ref]).fetchall()
+    out = []
+    for pk, number, given, family, born, relations in rows:
+        rel = "barn" if "barn" in relations else ("forælder med forældremyndighed" if "forældremyndighed" in relations
+                                                   else "forælder")
+        out.append({"person_key": pk, "cpr_masket": mask(number), "navn": " ".join(x for x in (given, family) if x),
+                    "foedselsdato": _iso(born), "relation": rel})
+    return out
+
+
+_INTERVENTIONS = """
+SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
+       basis, source, source_table, record_id,
+       CASE WHEN start_date > $ref THEN 'kommende' WHEN end_date IS NOT NULL AND end_date < $ref THEN 'afsluttet'
+            ELSE 'aktiv' END AS status
+FROM interventions WHERE person_key = $pk
+ORDER BY source_department, start_date DESC NULLS LAST, title
+"""
+
+
+def _interventions(econ, person_key: str, ref: date, viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+    """The records the viewer may see now, and how many of the export's rows a revoked basis hides."""
+    out, hidden = [], 0
+    for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status) in econ.execute(
+            _INTERVENTIONS, {"pk": person_key, "ref": ref}).fetchall():
+        if revoked.hides(viewer, basis, dept, cat):
+            hidden += 1
+            continue
+        out.append({
+            "afdeling": dept, "afdeling_navn": DEPARTMENT_NAMES.get(dept, dept), "kategori": cat,
+            "kategori_navn": CATEGORY_NAMES.get(cat, cat), "art": kind, "titel": title, "paragraf": para or "",
+            "start": _iso(start), "slut": _iso(end), "status": status, "sagsbehandler": cw or "",
+            "maanedlig_udgift": float(cost) if cost is not None else None, "grundlag": basis,
+            "grundlag_tekst": basis_text(basis), "_key": (src, tab, str(rid)),
+        })
+    return out, hidden
+
+
+def _derived_revoked(econ, person_key: str, viewer: str, revoked: Revocations) -> bool:
+    """Whether a plan or home visit of the citizen in this export rests on a revoked basis."""
+    if not (revoked.all_consents or revoked.entries):
+        return False
+    rows = econ.execute(
+        "SELECT basis, source_department, category FROM coordination_plans WHERE person_key = ? "
+        "UNION ALL SELECT basis, department, category FROM home_visits WHERE person_key = ?",
+        [person_key, person_key]).fetchall()
+    return any(revoked.hides(viewer, b, d, c) for b, d, c in rows)
+
+
+def _overview(econ, person_key: str) -> dict | None:
+    rows = econ.execute(
+        """SELECT n_departments, departments, active_interventions, active_services, monthly_cost_dkk, annual_cost_dkk,
+                  caseworkers, coordinating_caseworker, coordinating_department, flag_departments, flag_services,
+                  flag_cost, complex_case, flags_explained, data_as_of, reference_date
+           FROM citizen_overview WHERE person_key = ?""", [person_key]).fetchall()
+    if not rows:
+        return None
+    r = rows[0]
+    flags = []
+    if r[9]:
+        flags.append("Aktiv i flere afdelinger")
+    if r[10]:
+        flags.append("Mange ydelser og indsatser")
+    if r[11]:
+        flags.append("Høj årlig udgift")
+    return {
+        "antal_afdelinger": r[0], "afdelinger": [DEPARTMENT_NAMES.get(d, d) for d in (r[1] or [])],
+        "aktive_poster": r[2], "aktive_ydelser": r[3],
+        "maanedlig_udgift": float(r[4] or 0), "aarlig_udgift": float(r[5] or 0), "sagsbehandlere": list(r[6] or []),
+        "tovholder": r[7], "tovholder_afdeling": DEPARTMENT_NAMES.get(r[8], r[8]) if r[8] else None,
+        "flag": flags, "kompleks_sag": bool(r[12]), "flag_forklaring": r[13], "data_pr": _iso(r[14]),
+        "referencedato": _iso(r[15]),
+    }
+
+
+def _signals(econ, person_key: str) -> list[dict]:
+    rows = econ.execute(
+        """SELECT s.signal_id, r.title, s.signal_date, s.detail, s.description, s.departments
+           FROM coordination_signals s LEFT JOIN signal_rules r USING (signal_id)
+           WHERE s.person_key = ? ORDER BY s.signal_date DESC""", [person_key]).fetchall()
+    return [{"signal": r[0], "titel": r[1] or r[0], "dato": _iso(r[2]), "detalje": r[3], "beskrivelse": r[4],
+             "afdelinger": [DEPARTMENT_NAMES.get(d, d) for d in (r[5] or [])]} for r in rows]
+
+
+def _export_info(econ) -> dict:
+    rows = econ.execute("SELECT run_id, published_at FROM export_info").fetchall()
+    return {"koersel": rows[0][0], "publiceret": rows[0][1].isoformat(sep=" ", timespec="seconds")} if rows else {}
+
+
+def _reference(wcon) -> date:
+    rows = wcon.execute("SELECT reference_date FROM unified.build_info").fetchall()
+    return rows[0][0] if rows and rows[0][0] else date.today()
+
+
+def not_shared_text(n: int) -> str:
+    if n == 0:
+        return "Alle borgerens registreringer i andre afdelinger er delt med dig, eller der er ingen."
+    word = "registrering" if n == 1 else "registreringer"
+    verb = "er"
+    return f"{n} {word} i andre afdelinger {verb} ikke delt med dig"
+
+
+def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
+    if cpr is not None:
+        number = cprmod.normalise(cpr)
+        if number is None:
+            raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
+        return _person_key_for_cpr(wcon, number)
+    if not person_key or len(person_key) > 40:
+        raise BadLookup("ingen borger angivet")
+    rows = wcon.execute("SELECT coalesce(merged_into, person_key) FROM identity.person_keys WHERE person_key = ?",
+                        [person_key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> dict:
+    items, revoked_rows = _interventions(econ, person_key, ref, department, revoked)
+    visible = {i.pop("_key") for i in items}
+    # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
+    hidden = gate.hidden_count(wcon, person_key, department, visible)
+    groups: dict[str, list[dict]] = {}
+    for i in items:
+        groups.setdefault(i["afdeling"], []).append(i)
+    order = [department] + [d for d in vocabulary.departments() if d != department]
+    return {
+        "indsatser": items,
+        "afdelinger": [{"afdeling": d, "navn": DEPARTMENT_NAMES[d], "egen": d == department, "indsatser": groups[d]}
+                       for d in order if d in groups],
+        "ikke_delt": hidden,
+        "ikke_delt_tekst": not_shared_text(hidden),
+        # Overview figures, flags, signals and the tovholder were computed with rows that are now hidden.
+        "samtykke_aendret": bool(revoked_rows) or _derived_revoked(econ, person_key, department, revoked),
+    }
+
+
+def _required_purpose(purpose: str | None) -> str:
+    """The purpose as the access log stores it: one of the policy's lookup purposes for caseworkers, optionally
+    followed by ``audit.NOTE_SEPARATOR`` and a note (CPR numbers in it masked). Free text is refused."""
+    if not (purpose or "").strip():
+        raise BadLookup("angiv formålet med opslaget")
+    from samlet_overblik.consent.policy import lookup_purposes
+
+    try:
+        return audit.checked_purpose(purpose, lookup_purposes("sagsbehandler"))
+    except audit.BadPurpose as exc:
+        raise BadLookup(str(exc)) from None
+
+
+def _authorised_citizen(stores: Stores, wcon, user: User, cpr: str | None, person_key: str | None, purpose: str,
+                        channel: str, requested_department: str | None) -> tuple[str | None, str]:
+    """Resolve the citizen and the user's department (tampering is refused and logged); log a miss."""
+    pk = _resolve(wcon, cpr, person_key)
+    department = authorise(stores, user, person_key=pk, purpose=purpose, channel=channel,
+                           requested_department=requested_department)
+    if pk is None:
+        _log(stores, user, None, purpose, channel, 0, "not_found")
+    return pk, department
+
+
+def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str, department: str) -> dict:
+    """A citizen the department has no visible record of: nothing about them is shown (logged)."""
+    _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
+    return {"fundet": True, "synlig": False, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department]}
+
+
+def _visible_members(econ, family: list[dict], viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+    """Family members through the gate: a member is named only when the department may see at least one of
+    their records (now, after revocations); the others are a count."""
+    keys = [m["person_key"] for m in family]
+    rows = econ.execute(
+        "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
+        [keys]).fetchall() if keys else []
+    counts: dict[str, int] = {}
+    for pk, basis, dept, cat in rows:
+        if not revoked.hides(viewer, basis, dept, cat):
+            counts[pk] = counts.get(pk, 0) + 1
+    shown = [{**m, "synlige_poster": counts[m["person_key"]]} for m in family if counts.get(m["person_key"])]
+    return shown, len(family) - len(shown)
+
+
+CONSENT_CHANGED_TEXT = ("Et samtykke er ændret siden overblikket blev beregnet. Poster, der ikke længere må deles, er "
+                        "skjult; nøgletal, signaler og tovholder vises igen, når overblikket er genberegnet.")
+
+
+@dataclass
+class _Lookup:
+    """One citizen looked up for a department: the open warehouse and export, and the citizen's visible records."""
+
+    wcon: duckdb.DuckDBPyConnection
+    econ: duckdb.DuckDBPyConnection
+    person_key: str
+    department: str
+    reference: date
+    revoked: Revocations
+    purpose: str
+    records: dict  # _one(): the citizen's visible records and what was hidden
+
+
+@contextmanager
+def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | None, purpose: str, channel: str,
+               requested_department: str | None) -> Iterator[_Lookup | dict | None]:
+    """The authorised lookup of one citizen; instead, the answer to give at once: None (refused or not found) or
+    the answer for a citizen the department has no visible record of (logged either way)."""
+    purpose = _required_purpose(purpose)
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
+        pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
+        if pk is None:
+            yield None
+            return
+        ref = _reference(wcon)
+        with _connect(published.export(department)) as econ:
+            records = _one(wcon, econ, pk, department, ref, revoked)
+            if not records["indsatser"]:
+                yield _not_visible(stores, user, pk, purpose, channel, department)
+                return
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
+
+
+def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
+                 purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
+    """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
+
+    A citizen of whom the department has no visible record is not shown at all (no name, no counts):
+    a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
+    are left out (read-time enforcement), and so is everything computed with them."""
+    with _looked_up(stores, user, cpr, person_key, purpose, channel, requested_department) as found:
+        if not isinstance(found, _Lookup):
+            return found
+        pk, department, econ, part = found.person_key, found.department, found.econ, found.records
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        changed = part["samtykke_aendret"]
+        view = {
+            "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
+            "person": _person(found.wcon, pk), "overblik": None if changed else _overview(econ, pk),
+            "signaler": [] if changed else _signals(econ, pk), "familie": family,
+            "familie_ikke_vist": family_hidden,
+            "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+            "referencedato": found.reference.isoformat(), "data": _export_info(econ), **part,
+        }
+        # Logged before anything is returned: no log, no answer.
+        _log(stores, user, pk, found.purpose, channel, len(view["indsatser"]), "shown")
+    return view
+
+
+def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
+                requested_department: str | None = None) -> dict | None:
+    """The citizen and the parents/children the department may see records of (one log row per member shown)."""
+    with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
+        if not isinstance(found, _Lookup):
+            return found
+        pk, department, econ, first = found.person_key, found.department, found.econ, found.records
+        members = [{**(_person(found.wcon, pk) or {}), "relation": "borgeren selv", **first}]
+        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
+                                                 found.revoked)
+        for m in family:
+            members.append({**m, **_one(found.wcon, econ, m["person_key"], department, found.reference, found.revoked)})
+        changed = any(m["samtykke_aendret"] for m in members)
+        fams = [] if changed else econ.execute(
+            """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
+               FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
+            [pk, pk]).fetchall()
+        for m in members:
+            _log(stores, user, m["person_key"], found.purpose, channel, len(m["indsatser"]), "shown")
+    return {
+        "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
+        "person_key": pk, "referencedato": found.reference.isoformat(), "medlemmer": members,
+        "familie_ikke_vist": family_hidden, "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
+        "familier": [{"familie": f[0], "boern": f[1], "voksne": f[2], "barn_med_indsats_og_voksen_med_ydelse": bool(f[3]),
+                      "aarlig_udgift": float(f[4] or 0)} for f in fams],
+    }
+
+
+def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, channel: str,
+                   requested_department: str | None = None, limit: int = 25) -> list[dict]:
+    """Citizens whose name matches, among those the user's department has records of (logged as one search)."""
+    words = [w for w in (text or "").replace(",", " ").split() if w][:4]
+    if not words or sum(len(w) for w in words) < 2:
+        raise BadLookup("skriv mindst to bogstaver af navnet")
+    purpose = _required_purpose(purpose)
+    department = authorise(stores, user, person_key=None, purpose=purpose, channel=channel,
+                           requested_department=requested_department)
+    where = " AND ".join(["(p.given_name || ' ' || p.family_name) ILIKE ?"] * len(words))
+    params = [f"%{w.replace('%', '').replace('_', '')}%" for w in words]
+    published, revoked = stores.published(), stores.revocations()
+    with _connect(published.warehouse) as wcon:
+        candidates = wcon.execute(
+            f"""SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date
+                FROM staging.cpr_persons p JOIN identity.person_keys k ON k.cpr = p.cpr AND k.merged_into IS NULL
+                WHERE {where} ORDER BY p.family_name, p.given_name, p.birth_date LIMIT 2000""",
+            params).fetchall()
+    with _connect(published.export(department)) as econ:
+        seen = {r[0] for r in econ.execute(
+            "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
+            [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
+    rows = [c for c in candidates if c[0] in seen][:limit]
+    _log(stores, user, None, purpose, channel, len(rows), "search")
+    return [{"person_key": r[0], "cpr_masket": mask(r[1]), "navn": f"{r[2]} {r[3]}", "foedselsdato": _iso(r[4])}
+            for r in rows]

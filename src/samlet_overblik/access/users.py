@@ -1,0 +1,244 @@
+"""The users file: who may log in, with which role and department.
+
+A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.yaml``)::
+
+    users:
+      - id: anne
+        name: Anne Jensen
+        role: sagsbehandler          # sagsbehandler | compliance | dataingenioer
+        department: beskaeftigelse   # required for sagsbehandler, absent otherwise
+        password_hash: $argon2id$...
+        security_stamp: 3f9c…        # changes on logout and password change: every older session ends
+
+Passwords are stored only as argon2id hashes (argon2-cffi). The file is written atomically, owner-only (0600)
+from its first byte, under a lock (``users.yaml.lock``) so the CLI and the web app never lose each other's
+changes. A users file that its group or others may write is refused: whoever can edit it can make themselves
+any user. Authentication itself lives in ``auth`` (one replaceable module, so single sign-on can take over
+later); this module only knows the users, their grants and their security stamps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import stat
+import tempfile
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from samlet_overblik.core import vocabulary
+from samlet_overblik.core.cpr import redact_cpr
+
+ROLES = ("sagsbehandler", "compliance", "dataingenioer")
+ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør"}
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 8
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a wrong user id costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("ingen-bruger-med-dette-id")
+
+
+class UsersError(ValueError):
+    """The users file or a user definition is invalid (one line, never a password)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    role: str
+    department: str | None = None
+    # A random value per user that a session must carry; a new one ends every session made before it.
+    security_stamp: str = field(default="", compare=False, repr=False)
+
+    @property
+    def role_name(self) -> str:
+        return ROLE_NAMES.get(self.role, self.role)
+
+
+def users_file(warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("SAMLET_USERS_FILE"):
+        return Path(env["SAMLET_USERS_FILE"])
+    if warehouse is None:
+        from samlet_overblik.core.settings import load_settings
+
+        warehouse = load_settings(None, env=dict(env)).warehouse
+    return Path(warehouse).parent / "users.yaml"
+
+
+def validate(user_id: str, name: str, role: str, department: str | None) -> None:
+    if not _ID_RE.match(user_id or ""):
+        raise UsersError("user id must be 2-64 characters: lower-case letters, digits, '.', '_' or '-'")
+    if redact_cpr(user_id) != user_id:  # user ids are logged; a CPR number must never be one
+        raise UsersError("user id must not contain a CPR-shaped number")
+    if not (name or "").strip():
+        raise UsersError("name must not be empty")
+    if role not in ROLES:
+        raise UsersError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    if role == "sagsbehandler":
+        if department not in vocabulary.departments():
+            raise UsersError(f"a sagsbehandler needs --department (one of: {', '.join(vocabulary.departments())})")
+    elif department is not None:
+        raise UsersError(f"role {role} has no department")
+
+
+def _read(path: Path) -> list[dict]:
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise UsersError(f"users file cannot be read: {path} ({exc.strerror})") from None
+    with fh:
+        st = os.fstat(fh.fileno())  # the file read below, not whatever is at the path a moment later
+        if not stat.S_ISREG(st.st_mode):
+            raise UsersError(f"users file is not a regular file: {path}")
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UsersError(f"users file {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+                             f"refusing it; make it owner-only (chmod 600)")
+        try:
+            doc = yaml.safe_load(fh.read()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise UsersError(f"users file is not valid YAML: {path}") from None
+    rows = doc.get("users") if isinstance(doc, dict) else None
+    if rows is None:
+        return []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UsersError(f"users file must hold a list 'users' of mappings: {path}")
+    return rows
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    """Replace the file atomically; the new file is 0600 from its first byte (mkstemp)."""
+    fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({"users": rows}, fh, allow_unicode=True, sort_keys=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _editing(path: Path):
+    """Read-modify-write under an exclusive lock (the CLI and every web process may change the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _new_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+def load_users(path: Path) -> dict[str, tuple[User, str]]:
+    """user id -> (User, password hash). Invalid entries make the whole file invalid (fail closed)."""
+    out: dict[str, tuple[User, str]] = {}
+    for row in _read(path):
+        uid, name, role, dept = (str(row.get("id") or ""), str(row.get("name") or ""), str(row.get("role") or ""),
+                                 row.get("department"))
+        try:
+            validate(uid, name, role, dept)
+        except UsersError as exc:
+            raise UsersError(f"invalid user {uid!r} in {path.name}: {exc}") from None
+        pw = str(row.get("password_hash") or "")
+        if not pw.startswith("$argon2"):
+            raise UsersError(f"user {uid!r} in {path.name} has no argon2 password hash")
+        stamp = row.get("security_stamp", "")
+        if not isinstance(stamp, str):
+            raise UsersError(f"user {uid!r} in {path.name} has an invalid security_stamp")
+        out[uid] = (User(uid, name, role, dept, stamp), pw)
+    return out
+
+
+def get_user(path: Path, user_id: str) -> User | None:
+    entry = load_users(path).get(user_id)
+    return entry[0] if entry else None
+
+
+def list_users(path: Path) -> list[User]:
+    return [user for user, _ in load_users(path).values()]
+
+
+def add_user(path: Path, user_id: str, name: str, role: str, department: str | None, password: str) -> User:
+    """Add a user (or replace one with the same id: that ends the old user's sessions)."""
+    validate(user_id, name, role, department)
+    _check_password(password)
+    with _editing(path):
+        rows = [r for r in _read(path) if r.get("id") != user_id]
+        row = {"id": user_id, "name": name.strip(), "role": role}
+        if department:
+            row["department"] = department
+        row["password_hash"] = _hasher.hash(password)
+        row["security_stamp"] = _new_stamp()  # a new user, never the sessions of an earlier one with this id
+        rows.append(row)
+        _write(path, rows)
+    return User(user_id, row["name"], role, department, row["security_stamp"])
+
+
+def remove_user(path: Path, user_id: str) -> User:
+    """Remove a user: their sessions end at once (every request re-reads the file)."""
+    with _editing(path):
+        users = load_users(path)
+        if user_id not in users:
+            raise UsersError(f"unknown user {user_id!r}")
+        _write(path, [r for r in _read(path) if r.get("id") != user_id])
+    return users[user_id][0]
+
+
+def set_password(path: Path, user_id: str, password: str) -> User:
+    """A new password and a new security stamp: every session of the user ends."""
+    _check_password(password)
+    return _change(path, user_id, password_hash=_hasher.hash(password))
+
+
+def end_sessions(path: Path, user_id: str) -> User:
+    """A new security stamp: every session of the user ends (logout ends them all, not only this browser's)."""
+    return _change(path, user_id)
+
+
+def _change(path: Path, user_id: str, **fields) -> User:
+    with _editing(path):
+        rows = _read(path)
+        load_users(path)  # the file as a whole must be valid before it is rewritten
+        match = [r for r in rows if r.get("id") == user_id]
+        if not match:
+            raise UsersError(f"unknown user {user_id!r}")
+        match[0].update(fields, security_stamp=_new_stamp())
+        _write(path, rows)
+    return load_users(path)[user_id][0]
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UsersError(f"password must be at least {MIN_PASSWORD} characters")
+
+
+def verify_password(path: Path, user_id: str, password: str) -> User | None:
+    """The user when the password matches, else None (constant work whether or not the user exists)."""
+    entry = load_users(path).get(user_id)
+    try:
+        if entry is None:
+            _hasher.verify(_DUMMY_HASH, password + "x")
+            return None
+        _hasher.verify(entry[1], password)
+        return entry[0]
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None

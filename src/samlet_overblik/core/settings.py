@@ -1,0 +1,142 @@
+"""Run settings: where the sources and the warehouse are, from a config file or ``SAMLET_*`` variables.
+
+Precedence: explicit arguments > environment (``SAMLET_*``) > config file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from samlet_overblik.sources.specs import SourceSpec, load_source_specs
+
+DEFAULT_SOURCES_DIR = Path("data/sources")
+DEFAULT_WAREHOUSE = Path("warehouse/samlet_overblik.duckdb")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed (message is one line, no secrets)."""
+
+
+@dataclass
+class Settings:
+    sources_dir: Path = DEFAULT_SOURCES_DIR
+    warehouse: Path = DEFAULT_WAREHOUSE
+    source_urls: dict[str, str] = field(default_factory=dict)
+    reference_time: datetime | None = None
+    policy_file: Path | None = None
+    full_refresh: bool = False
+    analytics_demo: bool = False
+    # Published sets kept for rollback, and a group that may read the exports (none: owner only).
+    keep_sets: int = 3
+    export_group: str = ""
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.warehouse.parent
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.warehouse_dir / "exports"
+
+    def source_url(self, spec: SourceSpec) -> str:
+        """The SQLAlchemy URL of a source: configured, else the generated SQLite file."""
+        if spec.name in self.source_urls:
+            return self.source_urls[spec.name]
+        return f"sqlite:///{(self.sources_dir / spec.default_file).resolve()}"
+
+    def reference(self) -> datetime:
+        """The run's reference time (naive UTC, as stored in the warehouse)."""
+        t = self.reference_time or datetime.now(timezone.utc)
+        if t.tzinfo is not None:
+            t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        return t
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for messages: the password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    sources_dir: Path | None = None,
+    warehouse: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = dict(os.environ if env is None else env)
+    doc: dict = {}
+    config_file = config_file or (Path(env["SAMLET_CONFIG"]) if env.get("SAMLET_CONFIG") else None)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"config file not found: {config_file}")
+        try:
+            doc = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise SettingsError(f"config file is not valid YAML: {config_file}") from None
+        if not isinstance(doc, dict):
+            raise SettingsError(f"config file must be a mapping: {config_file}")
+        unknown = set(doc) - {*_SCALARS, "sources"}
+        if unknown:
+            raise SettingsError(f"unknown key(s) in {config_file.name}: {', '.join(sorted(unknown))}")
+
+    s = Settings()
+    for key, (_, parse) in _SCALARS.items():
+        if doc.get(key):
+            setattr(s, key, parse(str(doc[key])))
+    specs = load_source_specs()
+    for name, url in (doc.get("sources") or {}).items():
+        if name not in specs:
+            raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(specs))})")
+        s.source_urls[name] = str(url)
+
+    for key, (variable, parse) in _SCALARS.items():
+        if env.get(variable):
+            setattr(s, key, parse(env[variable]))
+    for spec in specs.values():
+        if env.get(spec.url_setting):
+            s.source_urls[spec.name] = env[spec.url_setting]
+
+    if sources_dir is not None:
+        s.sources_dir = sources_dir
+    if warehouse is not None:
+        s.warehouse = warehouse
+    return s
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None
+
+
+def _parse_keep(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"keep_sets must be a whole number: {text!r}") from None
+    if value < 1:
+        raise SettingsError("keep_sets must be at least 1 (the current set)")
+    return value
+
+
+# Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
+_SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "sources_dir": ("SAMLET_SOURCES_DIR", Path),
+    "warehouse": ("SAMLET_WAREHOUSE", Path),
+    "policy_file": ("SAMLET_POLICY_FILE", Path),
+    "reference_time": ("SAMLET_REFERENCE_TIME", _parse_time),
+    "keep_sets": ("SAMLET_KEEP_SETS", _parse_keep),
+    "export_group": ("SAMLET_EXPORT_GROUP", str),
+}

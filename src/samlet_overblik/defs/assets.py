@@ -1,0 +1,333 @@
+"""Asset factories: one raw asset per source spec, one asset per SQL file, and the publishing steps.
+
+Each asset is a thin wrapper: it opens the run's building copy of the warehouse and calls a plain
+function of the domain modules. Metadata carries counts and durations, never row data or CPR.
+"""
+
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from samlet_overblik.sources import ingest, staging
+from samlet_overblik.sources.specs import SourceSpec, load_source_specs
+from samlet_overblik.defs.resources import RunSettings, WarehouseResource
+
+OWNERS = ["team:data-engineering"]
+
+
+def raw_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source])
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _source_retry_policy() -> dg.RetryPolicy:
+    """job.yaml ``retries``: how often a source read that failed is tried again, the first delay (then doubled)."""
+    from samlet_overblik.sources.specs import load_job_settings
+
+    cfg = load_job_settings().get("retries") or {}
+    return dg.RetryPolicy(max_retries=int(cfg.get("max_retries", 2)), delay=float(cfg.get("delay_seconds", 1)),
+                          backoff=dg.Backoff.EXPONENTIAL)
+
+
+def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    """Copy every table of one source into ``raw``; a source that is down reuses its last good copy."""
+
+    @dg.asset(
+        key=raw_key(spec.name),
+        group_name="raw",
+        description=f"Exact copies of {spec.name}'s tables ({', '.join(spec.tables)}): {spec.description}",
+        owners=OWNERS,
+        kinds={"duckdb", "sqlalchemy"},
+        required_resource_keys={"warehouse", "run_settings", f"source_{spec.name}"},
+        retry_policy=_source_retry_policy(),
+    )
+    def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse: WarehouseResource = context.resources.warehouse
+        settings: RunSettings = context.resources.run_settings
+        url = getattr(context.resources, f"source_{spec.name}").url
+        started = time.perf_counter()
+        loaded_at = _now()
+        with warehouse.connect(context.run_id) as con:
+            try:
+                results = ingest.ingest_source(
+                    con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh
+                )
+            except ingest.SourceUnavailable as exc:
+                # The message names the source and table only (ingest never passes a driver's text on).
+                stale = _reuse_last_snapshot(con, spec, context.run_id, loaded_at, str(exc))
+                if not stale:
+                    raise dg.Failure(description=f"{exc}; no earlier snapshot to reuse") from None
+                context.log.warning(f"{exc}; reusing the last good snapshot (department data marked stale)")
+                return dg.MaterializeResult(metadata={"status": "stale", "tables": len(stale)})
+            for r in results:
+                con.execute(
+                    "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, "
+                    "status, loaded_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
+                    [context.run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
+                )
+        # Counts only: never a value from a row.
+        meta: dict = {"status": "ok"}
+        for r in results:
+            meta.update({f"rows.{r.table}": r.rows_total, f"read.{r.table}": r.rows_read})
+            if r.rows_deleted:
+                meta[f"deleted.{r.table}"] = r.rows_deleted
+            if r.future_stamped_rows:
+                meta[f"future_stamped.{r.table}"] = r.future_stamped_rows
+            if r.problem_rows:
+                meta[f"marked_for_quarantine.{r.table}"] = r.problem_rows
+        meta["duration_s"] = round(time.perf_counter() - started, 3)
+        future = sum(r.future_stamped_rows for r in results)
+        if future:
+            context.log.warning(f"{spec.name}: {future} row(s) with an update stamp in the future (read again every run "
+                                "until it has passed; see meta.source_reads)")
+        return dg.MaterializeResult(metadata=meta)
+
+    return _raw
+
+
+def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
+    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none.
+
+    ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
+    have = [t for t in spec.tables if ingest._table_exists(con, ingest.raw_table_name(spec.name, t))]
+    if len(have) < len(spec.tables):
+        if spec.role != "consent_registry":
+            return []
+        # The consent registry has never been read: stage it as empty so the run can go on and
+        # fail closed (nothing crosses a department boundary) instead of failing outright.
+        for table in spec.tables.values():
+            ingest.create_empty_raw(con, spec, table)
+        have = list(spec.tables)
+    for table_name in have:
+        last = con.execute(
+            "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
+            "WHERE source = ? AND source_table = ? AND status = 'ok'",
+            [spec.name, table_name],
+        ).fetchall()[0]
+        con.execute(
+            "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, "
+            "loaded_at, message) VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
+            [run_id, spec.name, table_name, last[1], last[0], reason],
+        )
+    return have
+
+
+def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
+    source_system = sql_asset.source_system
+    if source_system is None:
+        raise ValueError(f"{sql_asset.path.name}: a staging asset's header needs '-- source: system.table'")
+
+    @dg.asset(
+        key=dg.AssetKey(["staging", sql_asset.name]),
+        deps=[raw_key(source_system)],
+        metadata={"target": sql_asset.target, "source_system": source_system},
+        group_name="staging",
+        description=f"{sql_asset.description} → {sql_asset.target} (rejected rows → quarantine.rejected_rows)",
+        owners=OWNERS,
+        kinds={"duckdb", "sql"},
+    )
+    def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        with warehouse.connect(context.run_id) as con:
+            staging.refresh_code_map(con, load_source_specs()[source_system])
+            result = staging.run_staging_asset(con, sql_asset, context.run_id, _now())
+        return dg.MaterializeResult(
+            metadata={
+                "rows": result.rows,
+                "quarantined": sum(result.rejected.values()),
+                **{f"quarantined.{k}": v for k, v in result.rejected.items()},
+                "duration_s": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    return _staging
+
+
+def source_assets() -> tuple[list[dg.AssetsDefinition], list[dg.AssetsDefinition]]:
+    specs = load_source_specs()
+    raws = [raw_asset(s) for s in specs.values()]
+    stagings = [staging_asset(a) for a in staging.load_sql_assets("staging")]
+    return raws, stagings
+
+
+@contextmanager
+def value_free_errors(key: dg.AssetKey) -> Iterator[None]:
+    """DuckDB's messages can quote a row's value: a failure event gets the error kind and a value-free line only."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise dg.Failure(description=f"{key.to_user_string()} failed ({type(exc).__name__}: "
+                                     f"{ingest.value_free(str(exc))})") from None
+
+
+def warehouse_asset(
+    key: dg.AssetKey,
+    deps: list[dg.AssetKey],
+    group: str,
+    description: str,
+    compute: Callable[[duckdb.DuckDBPyConnection, dg.AssetExecutionContext, RunSettings], dict],
+) -> dg.AssetsDefinition:
+    """A thin asset over the run's building copy: ``compute(con, context, run_settings)`` does the work with a
+    plain domain function and returns the metadata (counts only, never row data or CPR)."""
+
+    @dg.asset(key=key, deps=deps, group_name=group, description=description, owners=OWNERS, kinds={"duckdb", "sql"})
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        with value_free_errors(key), warehouse.connect(context.run_id) as con:
+            metadata = compute(con, context, run_settings)
+        return dg.MaterializeResult(metadata={**metadata, "duration_s": round(time.perf_counter() - started, 3)})
+
+    return _asset
+
+
+def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik.identity.linking import link_person_records
+
+    def compute(con, context, _settings) -> dict:
+        result = link_person_records(con, context.run_id, _now())
+        return {"records": result.records, "new_person_keys": result.new_keys,
+                **{f"method.{k}": v for k, v in result.by_method.items()}}
+
+    return warehouse_asset(
+        dg.AssetKey(["identity", "person_links"]), deps, "identity",
+        "Every person-identifying record linked to a stable person key (identity.person_links, identity.person_keys).",
+        compute,
+    )
+
+
+CONSENT_STATE = dg.AssetKey(["consent", "state"])
+ACCESS_GRANTS = dg.AssetKey(["unified", "access_grants"])
+
+
+def _policy(run_settings: RunSettings):
+    from samlet_overblik.consent.policy import load_policy
+
+    return load_policy(Path(run_settings.policy_file) if run_settings.policy_file else None)
+
+
+def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik import consent
+
+    def compute(con, context, run_settings) -> dict:
+        policy = _policy(run_settings)
+        state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
+        if state.fail_closed:
+            context.log.warning(f"consent registry not usable ({state.reason}): failing closed, nothing crosses a department boundary")
+        return {
+            "policy_version": policy.version, "consent_versions": state.consent_rows, "quarantined": state.quarantined_rows,
+            "in_force": state.in_force, "lost_versions": state.lost_versions,
+            "fail_closed": state.fail_closed, "fail_closed_reason": state.reason or "",
+            **{f"status.{k}": v for k, v in state.by_status.items()},
+        }
+
+    return warehouse_asset(
+        CONSENT_STATE, deps, "consent",
+        "Consent history as seen (consent.history), every version judged at the reference time "
+        "(consent.evaluated), the grants in force (consent.effective_grants) and whether the registry can be trusted "
+        "(consent.run_status; fail closed otherwise).",
+        compute,
+    )
+
+
+def access_grants_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik import consent
+
+    def compute(con, context, run_settings) -> dict:
+        r = consent.decide_access(con, _policy(run_settings), context.run_id, run_settings.reference())
+        return {"admitted": r.admitted, "blocked": r.blocked, "cross_department_admitted": r.cross_department_admitted,
+                "flows_opened": r.flows_opened, "flows_closed": r.flows_closed}
+
+    return warehouse_asset(
+        ACCESS_GRANTS, deps, "consent",
+        "For every staged record and every department: admitted with its basis (unified.access_grants) "
+        "or blocked with its reason (consent.record_decisions); counts per run in consent.decisions; flow history in "
+        "consent.flow_intervals.",
+        compute,
+    )
+
+
+def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """One blocking asset check per Great Expectations suite: a failed critical expectation stops publishing."""
+    from samlet_overblik.quality import checks as quality
+
+    source_of = {s.key: s.metadata_by_key[s.key]["source_system"] for s in stagings}
+    checks = []
+    for suite in quality.load_suites():
+        target = dg.AssetKey(suite.attach_to.split("/"))
+        # A source's suite reads all of that source's staged tables: run it after every one of them.
+        siblings = [k for k, system in source_of.items() if system == source_of.get(target) and k != target]
+
+        def _make(suite=suite, target=target, siblings=siblings):
+            @dg.asset_check(
+                asset=target,
+                additional_deps=siblings,
+                name=f"ge_{suite.name}",
+                description=f"Great Expectations suite expectations/{suite.path.name}: {suite.description}",
+                blocking=True,
+            )
+            def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                run_id = context.run.run_id
+                with warehouse.connect(run_id) as con:
+                    outcome = quality.validate_suite(con, suite, run_id)
+                critical, warnings = outcome.critical_failures, outcome.warnings
+                return dg.AssetCheckResult(
+                    passed=not critical and not warnings,
+                    severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "expectations": len(outcome.outcomes),
+                        "critical_failures": len(critical),
+                        "warnings": len(warnings),
+                        "failing": dg.MetadataValue.md(
+                            "\n".join(f"- {quality.describe(o)}" for o in critical + warnings) or "none"
+                        ),
+                    },
+                )
+
+            return _check
+
+        checks.append(_make())
+    return checks
+
+
+def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefinition:
+    """Warn when a source's newest update stamp (not in the future) is older than its configured limit (pipelines/job.yaml)."""
+    from samlet_overblik.sources.ingest import raw_table_name
+
+    stamped = [t for t in spec.tables.values() if t.update_stamp]
+
+    @dg.asset_check(
+        asset=raw_key(spec.name),
+        name="freshness",
+        description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours.",
+    )
+    def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        now = _now()
+        with warehouse.connect(context.run.run_id) as con:
+            # Parsed stamps, and none from the future: one row stamped 2099 must not make a silent source look fresh.
+            newest = con.execute(
+                "SELECT max(t) FILTER (WHERE t <= $now) FROM (" + " UNION ALL ".join(
+                    f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped
+                ) + ")",
+                {"now": now},
+            ).fetchall()[0][0] if stamped else None
+        if newest is None:
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       metadata={"age_hours": -1, "limit_hours": limit_hours})
+        age_h = (now - newest).total_seconds() / 3600
+        return dg.AssetCheckResult(
+            passed=age_h <= limit_hours,
+            severity=dg.AssetCheckSeverity.WARN,
+            # Counts only (no stamp from a row).
+            metadata={"age_hours": round(age_h, 1), "limit_hours": limit_hours},
+        )
+
+    return _fresh

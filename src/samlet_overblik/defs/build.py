@@ -1,0 +1,50 @@
+"""Assemble the Definitions from the specs in ``pipelines/`` and the SQL in ``assets/``.
+
+``build_defs(resource_overrides=...)`` is the seam for tests: real resources, other paths.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from samlet_overblik.consent import state as consent
+from samlet_overblik.defs import assets as a
+from samlet_overblik.defs import publish_assets as p
+from samlet_overblik.sources.specs import load_job_settings, load_source_specs
+from samlet_overblik.defs.jobs import consent_refresh_job, nightly_job, nightly_schedule
+from samlet_overblik.defs.sensors import consent_registry_sensor
+from samlet_overblik.defs.unified_assets import UNIFIED_KEYS, unified_assets
+from samlet_overblik.defs.resources import default_resources
+
+
+def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
+    raws, stagings = a.source_assets()
+    # Identity reads the person records and the register: it waits for every staging asset.
+    identity = a.identity_asset([s.key for s in stagings])
+    # The consent state waits for the staging assets that write what it reads (from their SQL headers).
+    consent_stagings = [s.key for s in stagings if s.metadata_by_key[s.key]["target"] in consent.READS]
+    state = a.consent_state_asset(consent_stagings)
+    grants = a.access_grants_asset([state.key, identity.key, *[s.key for s in stagings]])
+    unified = unified_assets([identity.key, *[s.key for s in stagings]])
+    exports = p.exports_asset([grants.key, *UNIFIED_KEYS])
+    # Publishing renames the building copy away: it waits for every asset that reads it.
+    published = p.published_warehouse_asset(
+        [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
+    )
+    all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
+    checks = a.quality_checks(stagings)
+    freshness = load_job_settings().get("freshness_hours", {})
+    specs = load_source_specs()
+    checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items() if name in specs]
+    nightly = nightly_job()
+    refresh = consent_refresh_job()
+    resources = default_resources()
+    resources.update(resource_overrides or {})
+    return dg.Definitions(
+        assets=all_assets,
+        asset_checks=checks,
+        jobs=[nightly, refresh],
+        schedules=[nightly_schedule(nightly)],
+        sensors=[consent_registry_sensor(refresh)],
+        resources=resources,
+    )

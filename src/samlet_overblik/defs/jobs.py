@@ -1,0 +1,52 @@
+"""Jobs, schedules and the failure hook that drops a failed run's building copy."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from samlet_overblik.core import warehouse as wh
+from samlet_overblik.sources.specs import load_job_settings
+
+
+@dg.failure_hook(required_resource_keys={"warehouse"})
+def abandon_build_on_failure(context: dg.HookContext) -> None:
+    """A failed run never publishes: drop its building copy so the published files stay as they were."""
+    wh.abandon(context.resources.warehouse.published, context.run_id)
+
+
+def nightly_job() -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        "nightly",
+        selection=dg.AssetSelection.all(),
+        description="Ingest every source, stage, reconcile identities, apply consent, build the unified view and publish.",
+        executor_def=dg.in_process_executor,
+        hooks={abandon_build_on_failure},
+    )
+
+
+def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
+    """Consent state -> grants -> exports, re-reading only the consent registry (no departmental system)."""
+    from samlet_overblik.core import vocabulary
+    from samlet_overblik.defs.assets import ACCESS_GRANTS, CONSENT_STATE, raw_key
+    from samlet_overblik.defs.publish_assets import PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE
+
+    return dg.define_asset_job(
+        "consent_refresh",
+        # The registry's raw copy and its staging children, then the consent layer and publishing.
+        selection=dg.AssetSelection.assets(raw_key(vocabulary.consent_registry().name)).downstream(depth=1)
+        | dg.AssetSelection.assets(CONSENT_STATE, ACCESS_GRANTS, PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE),
+        description="Apply consent changes fast: re-read the consent registry, recompute grants, republish the exports.",
+        executor_def=dg.in_process_executor,
+        hooks={abandon_build_on_failure},
+    )
+
+
+def nightly_schedule(job) -> dg.ScheduleDefinition:
+    cfg = load_job_settings()["nightly"]
+    return dg.ScheduleDefinition(
+        name="nightly_schedule",
+        job=job,
+        cron_schedule=cfg["cron"],
+        execution_timezone=cfg["timezone"],
+        description="The nightly run at 02:00 Copenhagen time.",
+    )

@@ -1,0 +1,71 @@
+"""The publishing assets: the run's warehouse and department exports become current (published/*).
+
+Thin wrappers: the decisions (run status, fail-closed, which files form a set) live in the domain modules.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from samlet_overblik.defs.assets import OWNERS, _now, value_free_errors
+from samlet_overblik.defs.resources import RunSettings, WarehouseResource
+
+PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
+PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
+
+
+def _publishing(key: dg.AssetKey, deps: list[dg.AssetKey], description: str):
+    return dg.asset(key=key, deps=deps, group_name="published", description=description, owners=OWNERS, kinds={"duckdb"})
+
+
+def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik.unified import exports as publish
+    from samlet_overblik.core import warehouse as wh
+
+    @_publishing(PUBLISHED_WAREHOUSE, deps,
+                 "Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
+                 "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).")
+    def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
+            status, message = publish.record_run(
+                con, context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference()
+            )
+        wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
+                   export_group=warehouse.export_group or None)
+        if status != "ok":
+            context.log.warning(f"run published as {status}" + (f" ({message})" if message else ""))
+        return dg.MaterializeResult(metadata={"status": status})
+
+    return _published
+
+
+def _run_start(context: dg.AssetExecutionContext) -> datetime | None:
+    stats = context.instance.get_run_stats(context.run_id)
+    if stats and stats.start_time:
+        return datetime.fromtimestamp(stats.start_time, timezone.utc).replace(tzinfo=None)
+    return None
+
+
+def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik.unified import exports as publish
+    from samlet_overblik.core import warehouse as wh
+    from samlet_overblik.consent import gate
+
+    @_publishing(PUBLISHED_EXPORTS, deps,
+                 "exports/<department>.duckdb: only what each department may see, each row with its basis; "
+                 "swapped in atomically. Not republished when the run failed closed.")
+    def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with value_free_errors(PUBLISHED_EXPORTS), warehouse.connect(context.run_id) as con:
+            closed, reason = gate.run_is_closed(con, context.run_id)
+            if closed:
+                context.log.warning(f"consent failed closed ({reason}): the published exports stay as they were")
+                return dg.MaterializeResult(metadata={"published": False, "reason": reason or ""})
+            results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id,
+                                            reuse_from=wh.published_set(warehouse.published).exports_dir)
+        return dg.MaterializeResult(
+            metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results},
+                      "rebuilt": dg.MetadataValue.int(sum(not r.reused for r in results)),
+                      "reused_unchanged": dg.MetadataValue.int(sum(r.reused for r in results))}
+        )
+
+    return _exports

@@ -1,0 +1,104 @@
+"""Dagster resources: the warehouse, each source system and the run settings, all from the environment."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from samlet_overblik.core import warehouse as wh
+from samlet_overblik.core.settings import DEFAULT_WAREHOUSE, Settings
+from samlet_overblik.sources.specs import SourceSpec
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse: each run builds its own set (warehouse + exports) and publishes it as one."""
+
+    path: str = str(DEFAULT_WAREHOUSE)
+    # Published sets kept for rollback (the current one included).
+    keep_sets: int = wh.DEFAULT_KEEP_SETS
+    # A group that may read the department exports (0640); empty: owner only.
+    export_group: str = ""
+
+    @property
+    def published(self) -> Path:
+        return Path(self.path)
+
+    def building(self, run_id: str) -> Path:
+        return wh.start_build(self.published, run_id)
+
+    def building_exports(self, run_id: str) -> Path:
+        """Where this run writes its exports (published together with its warehouse)."""
+        self.building(run_id)
+        return wh.building_exports_dir(self.published, run_id)
+
+    def connect(self, run_id: str) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.building(run_id)))
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from samlet_overblik.quality import checks as quality
+
+        quality.preload_in_background()
+
+
+class SourceSystem(dg.ConfigurableResource):
+    """One source system reached through SQLAlchemy."""
+
+    name: str
+    url: str
+
+
+class RunSettings(dg.ConfigurableResource):
+    """Per-run knobs: the reference time for consent decisions (ISO, empty = now) and full refresh."""
+
+    reference_time: str = ""
+    full_refresh: bool = False
+    policy_file: str = ""
+    # The demo publishes analytics with a throw-away key; elsewhere SAMLET_ANALYTICS_KEY is required.
+    analytics_demo: bool = False
+
+    def reference(self) -> datetime:
+        if self.reference_time:
+            t = datetime.fromisoformat(self.reference_time)
+            return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def source_resource(spec: SourceSpec, settings: Settings) -> SourceSystem:
+    """A source's resource: its URL from the settings; a URL that came from ``SAMLET_SOURCE_<NAME>_URL`` stays an
+    ``EnvVar`` (read by Dagster at run time, so the secret stays out of the definitions); else the generated
+    SQLite file in the sources folder."""
+    url = settings.source_url(spec)
+    if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == url:
+        return SourceSystem(name=spec.name, url=dg.EnvVar(spec.url_setting))
+    return SourceSystem(name=spec.name, url=url)
+
+
+def resources_for(settings: Settings) -> dict:
+    """THE one way from settings to Dagster resources: the CLI, the code location under ``dagster dev`` and the
+    daemon, and the tests all use it."""
+    from samlet_overblik.sources.specs import load_source_specs
+
+    res: dict = {
+        "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
+                                       export_group=settings.export_group),
+        "run_settings": RunSettings(
+            reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
+            full_refresh=settings.full_refresh,
+            policy_file=str(settings.policy_file or ""),
+            analytics_demo=settings.analytics_demo,
+        ),
+    }
+    for spec in load_source_specs().values():
+        res[f"source_{spec.name}"] = source_resource(spec, settings)
+    return res
+
+
+def default_resources() -> dict:
+    """The code location's resources: the settings from ``SAMLET_CONFIG`` and ``SAMLET_*`` variables."""
+    from samlet_overblik.core.settings import load_settings
+
+    return resources_for(load_settings())

@@ -1,0 +1,49 @@
+"""The consent sensor: the consent watcher's tick under the Dagster daemon.
+
+Each evaluation runs ``consent.watcher.tick`` — the same logic as ``samlet-overblik watch``: read the registry whole,
+judge it at *now* with the run's own rules, write the revocations every lookup honours at once — and requests a
+``consent_refresh`` run (through the run queue) when the current exports no longer match the registry: a withdrawal,
+a deletion, a narrowed or new version, an expiry (consents expire by date without any change in the registry).
+The run key is the digest of that difference, so one change launches one refresh.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from samlet_overblik.core.settings import redact_url
+from samlet_overblik.sources.specs import load_job_settings
+
+
+def consent_registry_sensor(job) -> dg.SensorDefinition:
+    from samlet_overblik.consent.policy import load_policy
+    from samlet_overblik.consent.watcher import tick
+
+    interval = int(load_job_settings()["consent_sensor"]["interval_seconds"])
+
+    @dg.sensor(
+        name="consent_registry_sensor",
+        job=job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={"source_samtykke", "warehouse", "run_settings"},
+        description=f"Every {interval} s: hide withdrawn consents from lookups at once and launch consent_refresh "
+        "when the exports no longer match the consent registry.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        url = context.resources.source_samtykke.url
+        policy = load_policy(context.resources.run_settings.policy_file or None)
+        result = tick(context.resources.warehouse.published, url, policy)
+        rev = result.revocations
+        if rev.reason == "registry_unreachable":
+            return dg.SkipReason(f"consent registry not reachable at {redact_url(url)}: every consent basis hidden from lookups")
+        if not result.refresh_needed:
+            state = f"all consent bases hidden ({rev.reason})" if rev.all_consents else "exports match the registry"
+            return dg.SkipReason(state)
+        return dg.RunRequest(
+            run_key=f"consent-{result.digest}",
+            tags={"trigger": "consent_registry_sensor", "revoked_bases": str(len(rev.entries)),
+                  "new_grants": str(result.granted_not_published)},
+        )
+
+    return _sensor

@@ -1,0 +1,286 @@
+"""Link staged person records to stable person keys inside the warehouse (set-based, in DuckDB).
+
+The matching itself is :mod:`samlet_overblik.identity.engine` (deterministic CPR pass, CPR
+corrections, Fellegi–Sunter against the register and among the remaining records, steward
+decisions). This module feeds it ``staging.*`` and turns its persons into *stable keys*:
+
+* a register person keeps the key issued for its CPR the first time it was seen;
+* a person without a CPR keeps the key its records had in the previous run (the key most of its
+  records carried; when a previous person splits, the part with most of its records keeps the key);
+* a person whose records carried several keys keeps one, the others are retired as *merged*;
+* every merge and split is written to ``identity.key_events`` with the run; ``identity.person_keys``,
+  ``identity.key_events``, ``identity.steward_decisions`` and ``identity.link_runs`` are history and
+  carried from run to run (the warehouse file is a copy of the previous one), never recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from samlet_overblik.identity import engine
+from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.warehouse import transaction
+
+
+@dataclass
+class LinkResult:
+    records: int
+    by_method: dict[str, int]
+    new_keys: int
+    merges: int = 0
+    splits: int = 0
+    review_pairs: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+# Keys are random (not derived from the CPR, which would be reversible by enumeration).
+_NEW_KEY = "'p' || replace(CAST(gen_random_uuid() AS VARCHAR), '-', '')[1:15]"
+
+
+def _register_params() -> dict[str, str | None]:
+    """The person register's source and person table (``role: person_register`` in its spec)."""
+    from samlet_overblik.core.vocabulary import person_register
+
+    register = person_register()
+    return {"register": register.name, "register_table": register.person_table}
+
+
+def context_queries(folder: Path | None = None) -> list[str]:
+    """The SQL of every ``assets/identity/context_*.sql``, in file-name order."""
+    folder = folder or data_dir("assets") / "identity"
+    return [p.read_text(encoding="utf-8").rstrip().rstrip(";") for p in sorted(folder.glob("context_*.sql"))]
+
+
+def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Every raw table the query reads exists (a source not configured in this warehouse has none)."""
+    raw = set(re.findall(r"\braw\.(\w+)", sql))
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND database_name = current_database()").fetchall()}
+    return raw <= have
+
+
+def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """The engine's input tables from staging and the steward decisions."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_recmap AS
+           SELECT CAST(row_number() OVER (ORDER BY source, source_table, record_id) - 1 AS BIGINT) AS rid,
+                  source, source_table, record_id FROM staging.person_records"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_in_records AS
+           SELECT m.rid, p.national_id, p.national_id_status AS nid_status, p.given_name, p.family_name,
+                  p.birth_date, p.sex, p.address, p.postcode,
+                  (p.source = $register AND p.source_table = $register_table) AS is_register
+           FROM staging.person_records p JOIN id_recmap m USING (source, source_table, record_id)""",
+        _register_params(),
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_in_register AS
+           SELECT cpr, given_name, family_name, birth_date, sex, address, postcode FROM staging.cpr_persons"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE id_in_names AS SELECT cpr, given_name, family_name FROM staging.cpr_name_history")
+    con.execute("CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT cpr, address, postcode FROM staging.cpr_address_history")
+    # Context: what the sources say about who a person record may be, one SQL file per kind of context in
+    # assets/identity/context_*.sql (e.g. a parent on a child's case points at the child's registered parents and
+    # custody holders). A file whose source has not been read in this warehouse is skipped.
+    con.execute("DROP TABLE IF EXISTS id_in_context")
+    contexts = [q for q in context_queries() if _reads_present(con, q)]
+    if contexts:
+        union = " UNION ".join(f"SELECT source, source_table, record_id, candidate_cpr FROM ({q})" for q in contexts)
+        con.execute(
+            f"""CREATE TEMP TABLE id_in_context AS
+                SELECT DISTINCT m.rid, c.candidate_cpr AS cpr
+                FROM ({union}) c JOIN id_recmap m USING (source, source_table, record_id)"""
+        )
+    # The newest decision on a pair wins (either order of the two records).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_in_decisions AS
+           SELECT a.rid AS rid_a, b.rid AS rid_b, d.decision FROM (
+               SELECT *, row_number() OVER (
+                   PARTITION BY least(source_a || '|' || table_a || '|' || record_id_a, source_b || '|' || table_b || '|' || record_id_b),
+                                greatest(source_a || '|' || table_a || '|' || record_id_a, source_b || '|' || table_b || '|' || record_id_b)
+                   ORDER BY decided_at DESC, decision_id DESC) AS k
+               FROM identity.steward_decisions) d
+           JOIN id_recmap a ON a.source = d.source_a AND a.source_table = d.table_a AND a.record_id = d.record_id_a
+           JOIN id_recmap b ON b.source = d.source_b AND b.source_table = d.table_b AND b.record_id = d.record_id_b
+           WHERE d.k = 1"""
+    )
+
+
+def assign_keys(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> tuple[int, int]:
+    """Stable keys for the engine's persons (``id_out``); returns (merges, splits) recorded."""
+    # One key per register person, issued the first time the person is seen.
+    con.execute(
+        f"""INSERT INTO identity.person_keys (person_key, cpr, created_run, created_at)
+            SELECT {_NEW_KEY}, p.cpr, ?, ? FROM (SELECT DISTINCT cpr FROM id_out WHERE cpr IS NOT NULL) p
+            WHERE NOT EXISTS (SELECT 1 FROM identity.person_keys k WHERE k.cpr = p.cpr)""",
+        [run_id, now],
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_prev AS
+           SELECT o.rid, o.comp, o.cpr, l.person_key AS prev_key, l.method AS prev_method, l.run_id AS prev_run
+           FROM id_out o JOIN id_recmap m USING (rid)
+           LEFT JOIN identity.person_links l ON l.source = m.source AND l."table" = m.source_table AND l.record_id = m.record_id"""
+    )
+    # Persons without a CPR: the previous key most of their records carried, if that person is the
+    # one holding most of that key's records (the rest of a split previous person gets new keys).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_comp_key AS
+           WITH cand AS (
+               SELECT p.comp, p.prev_key, count(*) AS n FROM id_prev p
+               JOIN identity.person_keys k ON k.person_key = p.prev_key
+               WHERE p.cpr IS NULL AND k.cpr IS NULL AND k.merged_into IS NULL
+                 AND p.comp NOT IN (SELECT comp FROM id_prev WHERE cpr IS NOT NULL)
+               GROUP BY ALL),
+           owner AS (SELECT prev_key, arg_max(comp, n * 1e12 - comp) AS comp FROM cand GROUP BY prev_key)
+           SELECT c.comp, arg_max(c.prev_key, c.n * 1e12 - hash(c.prev_key) / 1e10) AS person_key
+           FROM cand c JOIN owner o ON o.prev_key = c.prev_key AND o.comp = c.comp GROUP BY c.comp"""
+    )
+    # New persons without a CPR: a new key anchored on their first record.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_new_comp AS
+            SELECT p.comp, {_NEW_KEY} AS person_key, arg_min(m.source, m.source || m.source_table || m.record_id) AS s,
+                   arg_min(m.source_table, m.source || m.source_table || m.record_id) AS t,
+                   arg_min(m.record_id, m.source || m.source_table || m.record_id) AS r
+            FROM id_prev p JOIN id_recmap m USING (rid)
+            WHERE p.comp NOT IN (SELECT comp FROM id_prev WHERE cpr IS NOT NULL)
+              AND p.comp NOT IN (SELECT comp FROM id_comp_key)
+            GROUP BY p.comp"""
+    )
+    con.execute(
+        """INSERT INTO identity.person_keys (person_key, anchor_source, anchor_table, anchor_record_id, created_run, created_at)
+           SELECT person_key, s, t, r, ?, ? FROM id_new_comp""",
+        [run_id, now],
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_final AS
+           SELECT p.rid, p.prev_key, p.prev_method, p.prev_run, o.method, o.score,
+                  coalesce(k.person_key, ck.person_key, nc.person_key) AS person_key
+           FROM id_prev p JOIN id_out o USING (rid)
+           LEFT JOIN identity.person_keys k ON k.cpr = p.cpr
+           LEFT JOIN id_comp_key ck ON ck.comp = p.comp
+           LEFT JOIN id_new_comp nc ON nc.comp = p.comp"""
+    )
+    # Merges and splits: records whose key changed. A previous key no record carries any more is
+    # retired into the key most of its records went to (merge); otherwise the move is a split.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_moves AS
+           WITH mv AS (SELECT prev_key, person_key, count(*) AS n, string_agg(DISTINCT method, ',' ORDER BY method) AS why
+                       FROM id_final WHERE prev_key IS NOT NULL AND prev_key <> person_key GROUP BY ALL),
+           alive AS (SELECT DISTINCT person_key FROM id_final),
+           dest AS (SELECT prev_key, arg_max(person_key, n) AS main FROM mv GROUP BY prev_key)
+           SELECT mv.*, CASE WHEN mv.prev_key NOT IN (SELECT person_key FROM alive) AND d.main = mv.person_key
+                             THEN 'merge' ELSE 'split' END AS event
+           FROM mv JOIN dest d USING (prev_key)"""
+    )
+    con.execute(
+        """INSERT INTO identity.key_events (run_id, event_at, event, from_key, to_key, records, reason)
+           SELECT ?, ?, event, prev_key, person_key, n, why FROM id_moves""",
+        [run_id, now],
+    )
+    con.execute(
+        """UPDATE identity.person_keys k SET merged_into = m.person_key, merged_run = ?
+           FROM id_moves m WHERE m.event = 'merge' AND k.person_key = m.prev_key""",
+        [run_id],
+    )
+    # A key that comes back to life (e.g. a steward undid a merge) is no longer merged.
+    con.execute(
+        """UPDATE identity.person_keys SET merged_into = NULL, merged_run = NULL
+           WHERE merged_into IS NOT NULL AND person_key IN (SELECT person_key FROM id_final)"""
+    )
+    counts = dict(con.execute("SELECT event, count(*) FROM id_moves GROUP BY 1").fetchall())
+    return counts.get("merge", 0), counts.get("split", 0)
+
+
+def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    con.execute("DELETE FROM identity.person_links")
+    con.execute(
+        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id)
+           SELECT m.source, m.source_table, m.record_id, f.person_key, f.method, f.score,
+                  CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END
+           FROM id_final f JOIN id_recmap m USING (rid)""",
+        [run_id, run_id],
+    )
+
+
+def write_review(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_review_out AS
+            SELECT m.source, m.source_table AS "table", m.record_id,
+                   coalesce(c.source, $register) AS candidate_source, coalesce(c.source_table, $register_table) AS candidate_table,
+                   coalesce(c.record_id, v.candidate_cpr) AS candidate_record_id,
+                   l.person_key, cl.person_key AS candidate_person_key, v.score, v.weight,
+                   {engine.evidence_sql('v.lev')} AS evidence
+            FROM id_review v JOIN id_recmap m ON m.rid = v.rid
+            LEFT JOIN id_recmap c ON c.rid = v.candidate_rid
+            LEFT JOIN identity.person_links l ON l.source = m.source AND l."table" = m.source_table AND l.record_id = m.record_id
+            LEFT JOIN identity.person_links cl ON cl.source = coalesce(c.source, $register)
+                 AND cl."table" = coalesce(c.source_table, $register_table) AND cl.record_id = coalesce(c.record_id, v.candidate_cpr)
+            WHERE l.person_key IS DISTINCT FROM cl.person_key""",
+        _register_params(),
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_review_old AS SELECT source, "table", record_id, candidate_source,
+           candidate_table, candidate_record_id, min(first_seen_run) AS first_seen_run FROM identity.review_queue GROUP BY ALL"""
+    )
+    con.execute("DELETE FROM identity.review_queue")
+    con.execute(
+        """INSERT INTO identity.review_queue BY NAME
+           SELECT n.*, coalesce(o.first_seen_run, ?) AS first_seen_run, ? AS run_id FROM id_review_out n
+           LEFT JOIN id_review_old o USING (source, "table", record_id, candidate_source, candidate_table, candidate_record_id)""",
+        [run_id, run_id],
+    )
+    return con.execute("SELECT count(*) FROM identity.review_queue").fetchall()[0][0]
+
+
+class LinkingError(RuntimeError):
+    """Identity linking failed; the message never carries a CPR number."""
+
+
+def _scrub(message: str) -> str:
+    return re.sub(r"\d{6}-?\d{3,4}", "<number>", message.splitlines()[0] if message else "failed")[:300]
+
+
+def link_person_records(
+    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, params: engine.Params | None = None
+) -> LinkResult:
+    """Link every record of ``staging.person_records`` to a stable person key (see the module doc)."""
+    try:
+        return _link(con, run_id, now, params)
+    except duckdb.Error as exc:
+        # DuckDB quotes offending values (e.g. a duplicate key) in its messages: keep CPRs out of logs.
+        raise LinkingError(f"identity linking failed: {_scrub(str(exc))}") from None
+
+
+def _link(con, run_id: str, now: datetime, params) -> LinkResult:
+    before = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
+    load_inputs(con)
+    summary = engine.run(con, params)
+    model = summary["model"]
+    # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
+    con.execute(f"SELECT setseed({secrets.randbelow(2**31) / 2**31 * 2 - 1})").fetchall()
+    with transaction(con):
+        merges, splits = assign_keys(con, run_id, now)
+        write_links(con, run_id)
+        review = write_review(con, run_id)
+        by_method = dict(con.execute("SELECT method, count(*) FROM identity.person_links GROUP BY 1 ORDER BY 1").fetchall())
+        after = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
+        con.execute(
+            "INSERT INTO identity.link_runs (run_id, finished_at, records, by_method, new_keys, merges, splits, "
+            "review_pairs, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, now, sum(by_method.values()), json.dumps(by_method), after - before, merges, splits, review,
+             json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None],
+        )
+    for t in [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'id\\_%' ESCAPE '\\'"
+    ).fetchall()]:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return LinkResult(records=sum(by_method.values()), by_method=by_method, new_keys=after - before,
+                      merges=merges, splits=splits, review_pairs=review)

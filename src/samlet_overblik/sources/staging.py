@@ -1,0 +1,197 @@
+"""Transform raw copies into the canonical staging model, quarantining what fails validation.
+
+Each file in ``assets/staging/`` is one staging asset (the file name is the asset name): a SELECT over
+one raw table that yields the target table's columns plus ``_reject_reason`` (NULL for a good row) and
+``_raw_row`` (the raw row as JSON). A header names the target and the source table:
+
+    -- target: staging.interventions
+    -- source: beskaeftigelse.ydelse
+    -- description: Benefits with monthly amounts.
+
+Good rows replace that source table's rows in the target; rejected rows go to
+``quarantine.rejected_rows`` with the reason and the raw row, and are counted in ``quarantine.counts``.
+A raw row that extraction marked (``_problem``: invalid_encoding, invalid_integer, invalid_boolean,
+oversized_value, unparseable_update_stamp) is rejected with that reason whatever the SQL decided.
+A failing statement is reported by asset and kind of error, never with DuckDB's text (it can quote a value).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.warehouse import transaction
+
+_HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
+
+
+def sql_header(path: Path) -> dict[str, str]:
+    """The ``-- key: value`` lines that open a SQL file (up to its first statement line)."""
+    header: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _HEADER_RE.match(line)
+        if m:
+            header.setdefault(m[1], m[2])
+        elif line.strip() and not line.startswith("--"):
+            break
+    return header
+
+
+@dataclass(frozen=True)
+class SqlAsset:
+    """One SQL file of ``assets/<layer>/``: its name, header fields and body."""
+
+    name: str
+    layer: str
+    path: Path
+    target: str
+    source: str | None
+    description: str
+    depends: tuple[str, ...]
+
+    @property
+    def source_system(self) -> str | None:
+        return self.source.split(".")[0] if self.source else None
+
+    @property
+    def source_table(self) -> str | None:
+        return self.source.split(".")[1] if self.source else None
+
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def load_sql_assets(layer: str, folder: Path | None = None) -> list[SqlAsset]:
+    folder = folder or data_dir("assets") / layer
+    assets = []
+    for path in sorted(folder.glob("*.sql")):
+        header = sql_header(path)
+        if "target" not in header:
+            raise ValueError(f"{path.name}: header needs '-- target: schema.table'")
+        assets.append(
+            SqlAsset(
+                name=path.stem,
+                layer=layer,
+                path=path,
+                target=header["target"],
+                source=header.get("source"),
+                description=header.get("description", ""),
+                depends=tuple(d.strip() for d in header.get("depends", "").split(",") if d.strip()),
+            )
+        )
+    return assets
+
+
+@dataclass
+class StagingResult:
+    asset: str
+    target: str
+    rows: int
+    rejected: dict[str, int]
+
+
+def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
+    schema, table = target.split(".")
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    return {"source", "source_table"} <= cols
+
+
+class StagingFailed(RuntimeError):
+    """A staging asset's SQL failed (message: the asset and the kind of error, never a value)."""
+
+
+def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+    try:
+        return _run_staging_asset(con, asset, run_id, now)
+    except duckdb.Error as exc:
+        from samlet_overblik.sources.ingest import value_free
+
+        raise StagingFailed(f"staging asset {asset.name} failed ({type(exc).__name__}: {value_free(str(exc))})") from None
+
+
+def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> None:
+    """Reject the rows extraction marked, with its reason (the raw row, in ``_raw_row``, carries the mark)."""
+    system, table = asset.source_system, asset.source_table
+    if system is None or table is None:
+        return
+    from samlet_overblik.sources.ingest import _column_types, raw_table_name
+
+    raw = raw_table_name(system, table)
+    if "_problem" not in _column_types(con, raw):
+        return
+    if not con.execute(f"SELECT count(*) FROM {raw} WHERE _problem IS NOT NULL").fetchall()[0][0]:
+        return
+    con.execute(
+        "UPDATE _staged SET _reject_reason = json_extract_string(_raw_row, '$._problem') "
+        "WHERE json_extract_string(_raw_row, '$._problem') IS NOT NULL"
+    ).fetchall()
+
+
+def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+    body = asset.sql().rstrip().rstrip(";")
+    # The reason as text whatever the SQL wrote (a bare NULL has no type, and an extraction mark may replace it).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _staged AS SELECT * REPLACE (CAST(_reject_reason AS VARCHAR) AS _reject_reason) "
+        f"FROM (\n{body}\n)"
+    )
+    keyed = _has_source_columns(con, asset.target)
+    try:
+        _mark_extraction_problems(con, asset)
+        with transaction(con):
+            if keyed:
+                con.execute(
+                    f"DELETE FROM {asset.target} WHERE source = ? AND source_table = ?",
+                    [asset.source_system, asset.source_table],
+                )
+            else:
+                con.execute(f"DELETE FROM {asset.target}")
+            con.execute(
+                f"INSERT INTO {asset.target} BY NAME "
+                "SELECT * EXCLUDE (_reject_reason, _raw_row) FROM _staged WHERE _reject_reason IS NULL"
+            )
+            con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
+            id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
+            con.execute(
+                "INSERT INTO quarantine.rejected_rows (run_id, asset, source, source_table, record_id, reason, raw_row, "
+                f"rejected_at) SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
+                [run_id, asset.name, asset.source_system, asset.source_table, now],
+            )
+            rejected = dict(
+                con.execute(
+                    "SELECT _reject_reason, count(*) FROM _staged WHERE _reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+            )
+            for reason, n in rejected.items():
+                con.execute(
+                    "INSERT INTO quarantine.counts (run_id, asset, source, source_table, reason, rows, counted_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
+                )
+            rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _staged")
+    return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)
+
+
+def _column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return any(r[0] == column for r in con.execute(f"DESCRIBE {table}").fetchall())
+
+
+def refresh_code_map(con: duckdb.DuckDBPyConnection, spec) -> None:
+    """Load a source's code mapping (from its spec) into ``staging.code_map``."""
+    con.execute("DELETE FROM staging.code_map WHERE source = ?", [spec.name])
+    rows = spec.code_rows()
+    if rows:
+        con.executemany("INSERT INTO staging.code_map (source, field, code, title, category, legal_paragraph) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
