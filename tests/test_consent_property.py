@@ -8,10 +8,12 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from samlet_overblik import CATEGORIES, DEPARTMENTS
+from samlet_overblik.core.vocabulary import categories, departments
 from samlet_overblik.consent.policy import load_policy
 
 from consent_fixtures import REF, add_consent, add_custody, add_person, add_record, new_warehouse, run_consent
+
+CATEGORIES, DEPARTMENTS = categories(), departments()
 
 PEOPLE = {"child": ("0101201234", "2020-01-01"), "parent": ("0202851234", "1985-02-02"), "adult": ("0303801235", "1980-03-03")}
 POLICY = load_policy()

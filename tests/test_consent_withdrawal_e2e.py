@@ -8,11 +8,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik.core.vocabulary import departments
 from samlet_overblik.synthetic import generate
 from samlet_overblik.consent.lineage import lineage_report
 
 from pipeline_helpers import query, run
+
+DEPARTMENTS = departments()
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import duckdb
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik.core.vocabulary import departments
 from samlet_overblik.runner import run_job
 
 from pipeline_helpers import query, run, settings_for
+
+DEPARTMENTS = departments()
 
 UNREACHABLE = "postgresql+psycopg2://nobody:hemmeligt@127.0.0.1:1/none?connect_timeout=1"
 

@@ -21,12 +21,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik.core.vocabulary import departments
 from samlet_overblik.unified import exports as publish
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.synthetic import generate
 
 from pipeline_helpers import run
+
+DEPARTMENTS = departments()
 
 
 @pytest.fixture(scope="module")

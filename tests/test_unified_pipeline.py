@@ -12,11 +12,13 @@ import time
 import duckdb
 import pytest
 
-from samlet_overblik import DEPARTMENTS
+from samlet_overblik.core.vocabulary import departments
 from samlet_overblik.runner import run_job
 
 from pipeline_helpers import query, settings_for
 from test_unified_helpers import wired_defs
+
+DEPARTMENTS = departments()
 
 
 @pytest.fixture(scope="module")

@@ -58,22 +58,14 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         loaded_at = _now()
         with warehouse.connect(context.run_id) as con:
             try:
-                results = ingest.ingest_source(
-                    con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh
-                )
+                read = ingest.read_source(con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh)
             except ingest.SourceUnavailable as exc:
-                # The message names the source and table only (ingest never passes a driver's text on).
-                stale = _reuse_last_snapshot(con, spec, context.run_id, loaded_at, str(exc))
-                if not stale:
-                    raise dg.Failure(description=f"{exc}; no earlier snapshot to reuse") from None
-                context.log.warning(f"{exc}; reusing the last good snapshot (department data marked stale)")
-                return dg.MaterializeResult(metadata={"status": "stale", "tables": len(stale)})
-            for r in results:
-                con.execute(
-                    "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, "
-                    "status, loaded_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
-                    [context.run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
-                )
+                raise dg.Failure(description=str(exc)) from None
+        if read.stale:
+            # The message names the source and table only (ingest never passes a driver's text on).
+            context.log.warning(f"{read.reason}; reusing the last good snapshot (department data marked stale)")
+            return dg.MaterializeResult(metadata={"status": "stale", "tables": len(read.stale)})
+        results = read.tables
         # Counts only: never a value from a row.
         meta: dict = {"status": "ok"}
         for r in results:
@@ -92,33 +84,6 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=meta)
 
     return _raw
-
-
-def _reuse_last_snapshot(con, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
-    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none.
-
-    ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
-    have = [t for t in spec.tables if ingest._table_exists(con, ingest.raw_table_name(spec.name, t))]
-    if len(have) < len(spec.tables):
-        if spec.role != "consent_registry":
-            return []
-        # The consent registry has never been read: stage it as empty so the run can go on and
-        # fail closed (nothing crosses a department boundary) instead of failing outright.
-        for table in spec.tables.values():
-            ingest.create_empty_raw(con, spec, table)
-        have = list(spec.tables)
-    for table_name in have:
-        last = con.execute(
-            "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
-            "WHERE source = ? AND source_table = ? AND status = 'ok'",
-            [spec.name, table_name],
-        ).fetchall()[0]
-        con.execute(
-            "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, "
-            "loaded_at, message) VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
-            [run_id, spec.name, table_name, last[1], last[0], reason],
-        )
-    return have
 
 
 def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
@@ -300,10 +265,6 @@ def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDe
 
 def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefinition:
     """Warn when a source's newest update stamp (not in the future) is older than its configured limit (pipelines/job.yaml)."""
-    from samlet_overblik.sources.ingest import raw_table_name
-
-    stamped = [t for t in spec.tables.values() if t.update_stamp]
-
     @dg.asset_check(
         asset=raw_key(spec.name),
         name="freshness",
@@ -312,13 +273,7 @@ def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefin
     def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         now = _now()
         with warehouse.connect(context.run.run_id) as con:
-            # Parsed stamps, and none from the future: one row stamped 2099 must not make a silent source look fresh.
-            newest = con.execute(
-                "SELECT max(t) FILTER (WHERE t <= $now) FROM (" + " UNION ALL ".join(
-                    f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped
-                ) + ")",
-                {"now": now},
-            ).fetchall()[0][0] if stamped else None
+            newest = ingest.newest_stamp(con, spec, now)
         if newest is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
                                        metadata={"age_hours": -1, "limit_hours": limit_hours})

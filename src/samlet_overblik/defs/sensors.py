@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from samlet_overblik.core import vocabulary
 from samlet_overblik.core.settings import redact_url
 from samlet_overblik.sources.specs import load_job_settings
 
@@ -20,18 +21,19 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
     from samlet_overblik.consent.watcher import tick
 
     interval = int(load_job_settings()["consent_sensor"]["interval_seconds"])
+    registry = f"source_{vocabulary.consent_registry().name}"
 
     @dg.sensor(
         name="consent_registry_sensor",
         job=job,
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"source_samtykke", "warehouse", "run_settings"},
+        required_resource_keys={registry, "warehouse", "run_settings"},
         description=f"Every {interval} s: hide withdrawn consents from lookups at once and launch consent_refresh "
         "when the exports no longer match the consent registry.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        url = context.resources.source_samtykke.url
+        url = getattr(context.resources, registry).url
         policy = load_policy(context.resources.run_settings.policy_file or None)
         result = tick(context.resources.warehouse.published, url, policy)
         rev = result.revocations

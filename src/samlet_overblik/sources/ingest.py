@@ -652,6 +652,73 @@ def ingest_source(
         engine.dispose()
 
 
+@dataclass
+class SourceRead:
+    """One run's read of a source: the tables read, or (``stale``) the tables kept from the last good read."""
+
+    tables: list[TableIngest]
+    stale: list[str]
+    reason: str | None = None
+
+
+def read_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, url: str, run_id: str, loaded_at: datetime, *,
+                full_refresh: bool = False) -> SourceRead:
+    """Read a source into ``raw`` and record the load in ``meta.source_loads``. A source that cannot be read keeps its
+    last good copy, recorded as stale; with no copy to keep, SourceUnavailable (one line, no value)."""
+    try:
+        results = ingest_source(con, spec, url, run_id, loaded_at, full_refresh=full_refresh)
+    except SourceUnavailable as exc:
+        stale = reuse_last_snapshot(con, spec, run_id, loaded_at, str(exc))
+        if not stale:
+            raise SourceUnavailable(f"{exc}; no earlier snapshot to reuse") from None
+        return SourceRead([], stale, str(exc))
+    for r in results:
+        con.execute(
+            "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, "
+            "status, loaded_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
+            [run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
+        )
+    return SourceRead(results, [])
+
+
+def reuse_last_snapshot(con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
+    """Record the source as stale, keeping the raw copy from the previous run; [] if there is none.
+
+    ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
+    have = [t for t in spec.tables if _table_exists(con, raw_table_name(spec.name, t))]
+    if len(have) < len(spec.tables):
+        if spec.role != "consent_registry":
+            return []
+        # The consent registry has never been read: stage it as empty so the run can go on and
+        # fail closed (nothing crosses a department boundary) instead of failing outright.
+        for table in spec.tables.values():
+            create_empty_raw(con, spec, table)
+        have = list(spec.tables)
+    for table_name in have:
+        last = con.execute(
+            "SELECT max(loaded_at), arg_max(rows_total, loaded_at) FROM meta.source_loads "
+            "WHERE source = ? AND source_table = ? AND status = 'ok'",
+            [spec.name, table_name],
+        ).fetchall()[0]
+        con.execute(
+            "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, "
+            "loaded_at, message) VALUES (?, ?, ?, 0, ?, FALSE, 'stale', ?, ?)",
+            [run_id, spec.name, table_name, last[1], last[0], reason],
+        )
+    return have
+
+
+def newest_stamp(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime) -> datetime | None:
+    """The newest parsed update stamp of the source's raw copy that is not in the future (one row stamped 2099 must
+    not make a silent source look fresh); None without stamped tables or stamps."""
+    stamped = [t for t in spec.tables.values() if t.update_stamp]
+    if not stamped:
+        return None
+    union = " UNION ALL ".join(
+        f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped)
+    return con.execute(f"SELECT max(t) FILTER (WHERE t <= $now) FROM ({union})", {"now": now}).fetchall()[0][0]
+
+
 # ------------------------------------------------------------------------------------------------ change detection
 
 # A SQLite file modified this recently may be modified again within the file system's timestamp resolution
