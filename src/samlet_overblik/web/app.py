@@ -104,6 +104,14 @@ class _NotLoggedIn(Exception):
     pass
 
 
+class _Answered(Exception):
+    """A request answered before its handler's work (e.g. a form sent without a listed purpose)."""
+
+    def __init__(self, response: Response):
+        super().__init__("answered")
+        self.response = response
+
+
 class _Forbidden(Exception):
     pass
 
@@ -222,6 +230,10 @@ def create_app(settings) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"fejl": api_text}, status_code=status)
         return page(request, "fejl.html", status, titel=titel, besked=besked, **extra)
+
+    @app.exception_handler(_Answered)
+    async def _h_answered(request: Request, exc: _Answered):
+        return exc.response
 
     @app.exception_handler(_Forbidden)
     async def _h_forbidden(request: Request, exc):
@@ -427,20 +439,18 @@ def create_app(settings) -> FastAPI:
         return page(request, "compliance.html")
 
     async def compliance_form(request: Request):
-        """(user, form, purpose) of a compliance officer's lookup, or the page that refuses it."""
+        """(user, form, purpose) of a compliance officer's lookup; a lookup without a listed purpose is answered with
+        the form again (``_Answered``)."""
         user = require(request, "compliance")
         form = await form_with_csrf(request, user)
         try:
             return user, form, purpose_of(form, user)[0]
         except audit.BadPurpose:
-            return page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")
+            raise _Answered(page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")) from None
 
     @app.post("/compliance/samtykke", response_class=HTMLResponse)
     async def compliance_lineage(request: Request):
-        asked = await compliance_form(request)
-        if not isinstance(asked, tuple):
-            return asked
-        user, form, purpose = asked
+        user, form, purpose = await compliance_form(request)
         try:
             report = lineage_report(stores.warehouse, form.get("cpr", ""))
         except LookupError_ as exc:
@@ -459,10 +469,7 @@ def create_app(settings) -> FastAPI:
 
     @app.post("/compliance/adgangslog", response_class=HTMLResponse)
     async def compliance_log(request: Request):
-        asked = await compliance_form(request)
-        if not isinstance(asked, tuple):
-            return asked
-        user, form, purpose = asked
+        user, form, purpose = await compliance_form(request)
         cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
         if cpr:
             from samlet_overblik.core import cpr as cprmod
