@@ -14,6 +14,7 @@ from datetime import datetime
 import duckdb
 
 from samlet_overblik.core import vocabulary
+from samlet_overblik.core.paths import data_dir
 from samlet_overblik.core.warehouse import transaction
 from samlet_overblik.consent.policy import Policy
 
@@ -27,137 +28,26 @@ class AccessResult:
     flows_closed: int
 
 
+def _sql(name: str) -> str:
+    """The gate's SQL file ``assets/consent/<name>.sql`` (header comments and all)."""
+    return (data_dir("assets") / "consent" / f"{name}.sql").read_text(encoding="utf-8").rstrip().rstrip(";")
+
+
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
     fail_closed, _reason = run_is_closed(con, run_id)
     params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(vocabulary.departments())}
-    # Every datum that can cross a department boundary, with the department it belongs to and its category:
-    # records (interventions, benefits, contacts), coordination plans with their tovholder (contact information
-    # of the lead department) and home visits (the category of the service they deliver; a visit whose service
-    # is unknown counts as health data, the strictest category, so it never crosses on a general rule).
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _data AS
-        SELECT source, source_table, record_id, department AS source_department, category, person_table, person_record_id
-        FROM staging.interventions
-        UNION ALL
-        SELECT source, source_table, record_id, department, 'kontakt', person_table, person_record_id
-        FROM staging.coordination_plans
-        UNION ALL
-        SELECT v.source, v.source_table, v.record_id, v.department, coalesce(s.category, 'helbred'), v.person_table,
-               v.person_record_id
-        FROM staging.home_visits v
-        LEFT JOIN (SELECT source, record_id, department, min(category) AS category FROM staging.interventions GROUP BY ALL) s
-          ON s.source = v.source AND s.record_id = v.service_record_id AND s.department = v.department
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT d.source, d.source_table, d.record_id, d.source_department, d.category, l.person_key, k.cpr
-        FROM _data d
-        LEFT JOIN identity.person_links l
-          ON l.source = d.source AND l."table" = d.person_table AND l.record_id = d.person_record_id
-        LEFT JOIN identity.person_keys k ON k.person_key = l.person_key
-        """
-    )
-    # Facts about the citizen that legal-basis conditions refer to.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _person_facts AS
-        SELECT r.person_key,
-               bool_or(r.source_department = 'boern_familie' AND (i.end_date IS NULL OR i.end_date >= CAST($ref AS DATE))
-                       AND p.birth_date > CAST($ref AS DATE) - INTERVAL 18 YEAR) AS child_with_open_case,
-               bool_or(cp.record_id IS NOT NULL) AS has_coordination_plan
-        FROM _records r
-        JOIN staging.interventions i USING (source, source_table, record_id)
-        LEFT JOIN staging.cpr_persons p ON p.cpr = r.cpr
-        LEFT JOIN (
-            SELECT l.person_key, c.record_id FROM staging.coordination_plans c
-            JOIN identity.person_links l ON l.source = c.source AND l."table" = c.person_table AND l.record_id = c.person_record_id
-        ) cp ON cp.person_key = r.person_key
-        WHERE r.person_key IS NOT NULL
-        GROUP BY r.person_key
-        """,
-        {"ref": ref},
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _consent_basis AS
-        SELECT cpr, from_department, to_department, category,
-               min('samtykke:' || samtykke_id || '@' || CAST(version AS VARCHAR)) AS basis
-        FROM consent.effective_grants GROUP BY ALL
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _legal_basis AS
-        SELECT r.source, r.source_table, r.record_id, pr.to_department AS viewer_department,
-               min('lov:' || pr.rule_id) AS basis
-        FROM _records r
-        JOIN consent.policy_rules pr
-          ON pr.kind = 'legal_rule' AND pr.from_department = r.source_department AND pr.category = r.category
-        LEFT JOIN _person_facts f ON f.person_key = r.person_key
-        WHERE pr.condition IS NULL
-           OR (pr.condition = 'child_with_open_case' AND coalesce(f.child_with_open_case, FALSE))
-           OR (pr.condition = 'has_coordination_plan' AND coalesce(f.has_coordination_plan, FALSE))
-        GROUP BY ALL
-        """
-    )
-    # Why a pair is blocked: the most telling status among the citizen's consents that would have covered it.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _not_in_force AS
-        SELECT e.cpr, s.from_department, s.to_department, s.category,
-               arg_min(e.status, CASE e.status WHEN 'withdrawn' THEN 1 WHEN 'expired' THEN 2
-                   WHEN 'giver_without_custody' THEN 3 WHEN 'invalid_version' THEN 4 WHEN 'not_yet_given' THEN 5
-                   WHEN 'purpose_not_covered' THEN 6 ELSE 7 END) AS status
-        FROM consent.evaluated e JOIN staging.consent_scopes s USING (samtykke_id, version)
-        WHERE e.status <> 'in_force' GROUP BY ALL
-        """
-    )
+    # The gate's steps, in order: each a SELECT in assets/consent/gate_<step>.sql, kept as the temporary table
+    # _<step> for the steps after it (the data that can cross a boundary, with its person; facts that legal-basis
+    # conditions refer to; the consent and legal bases; why a pair is blocked).
+    for step, step_params in (("data", None), ("records", None), ("person_facts", {"ref": ref}), ("consent_basis", None),
+                              ("legal_basis", None), ("not_in_force", None)):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _{step} AS {_sql(f'gate_{step}')}", step_params or {})
     # Every (datum, viewer) pair, decided: written once, straight into consent.record_decisions (5 million rows at
     # 1,000,000 citizens); the grants, the per-run counts and the flow history are read back from it.
     with transaction(con):
-        con.execute(
-            """
-            CREATE OR REPLACE TABLE consent.record_decisions AS
-            SELECT $run_id AS run_id, source, source_table, record_id, person_key, source_department, category,
-                   viewer_department, CASE WHEN basis IS NULL THEN 'blocked' ELSE 'admitted' END AS decision, basis, reason
-            FROM (
-                WITH pairs AS (
-                    SELECT r.*, v.viewer_department FROM _records r CROSS JOIN (SELECT unnest($departments) AS viewer_department) v
-                ),
-                has_consent AS (SELECT DISTINCT cpr FROM consent.effective_grants)
-                SELECT p.source, p.source_table, p.record_id, p.person_key, p.source_department, p.category, p.viewer_department,
-                    CASE
-                        WHEN p.viewer_department = p.source_department THEN $own
-                        WHEN $fail_closed THEN NULL
-                        ELSE coalesce(cb.basis, lb.basis)
-                    END AS basis,
-                    CASE
-                        WHEN p.viewer_department = p.source_department THEN NULL
-                        WHEN $fail_closed THEN 'fail_closed'
-                        WHEN cb.basis IS NOT NULL OR lb.basis IS NOT NULL THEN NULL
-                        WHEN p.cpr IS NULL THEN 'no_identified_person'
-                        WHEN nf.status IN ('withdrawn', 'expired', 'giver_without_custody', 'invalid_version', 'not_yet_given', 'purpose_not_covered')
-                            THEN 'consent_' || nf.status
-                        WHEN hc.cpr IS NOT NULL THEN 'scope_excludes'
-                        WHEN nf.status = 'superseded' THEN 'consent_superseded'
-                        ELSE 'no_consent'
-                    END AS reason
-                FROM pairs p
-                LEFT JOIN _consent_basis cb ON cb.cpr = p.cpr AND cb.from_department = p.source_department
-                     AND cb.to_department = p.viewer_department AND cb.category = p.category
-                LEFT JOIN _legal_basis lb ON lb.source = p.source AND lb.source_table = p.source_table
-                     AND lb.record_id = p.record_id AND lb.viewer_department = p.viewer_department
-                LEFT JOIN _not_in_force nf ON nf.cpr = p.cpr AND nf.from_department = p.source_department
-                     AND nf.to_department = p.viewer_department AND nf.category = p.category
-                LEFT JOIN has_consent hc ON hc.cpr = p.cpr
-            )
-            """,
-            {**params, "run_id": run_id},
-        )
+        con.execute(f"CREATE OR REPLACE TABLE consent.record_decisions AS {_sql('record_decisions')}",
+                    {**params, "run_id": run_id})
         con.execute(
             """
             CREATE OR REPLACE TABLE unified.access_grants AS

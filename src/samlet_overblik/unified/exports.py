@@ -138,7 +138,8 @@ def _builder_digest() -> str:
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     files = [here / "exports.py", here / "view.py", here.parent / "consent" / "gate.py"]
-    for folder in (data_dir("assets") / "unified", data_dir("assets") / "signals", data_dir("warehouse")):
+    for folder in (data_dir("assets") / "unified", data_dir("assets") / "signals", data_dir("assets") / "consent",
+                   data_dir("warehouse")):
         files += sorted(folder.glob("*.sql"))
     for f in files:
         h.update(f.name.encode())
