@@ -115,7 +115,7 @@ def test_ddl_macros_are_generated_from_the_python_rule():
     ddl = (data_dir("warehouse") / "00_schemas.sql").read_text(encoding="utf-8")
     assert cpr.sql_macros() in ddl, (
         "warehouse/00_schemas.sql is out of date: replace its CPR block with the output of "
-        "`python -c 'from samlet_overblik import cpr; print(cpr.sql_macros())'`")
+        "`python -c 'from samlet_overblik.core import cpr; print(cpr.sql_macros())'`")
 
 
 def test_sql_macros(warehouse):

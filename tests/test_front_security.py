@@ -126,7 +126,7 @@ def test_log_files_are_owner_only_from_the_first_byte(tmp_path):
     code = f"""
 import os, sqlite3, json
 os.umask(0o022)
-from samlet_overblik import audit
+from samlet_overblik.access import audit
 audit.log_access("sqlite:///{path}", user_id="anne", role="sagsbehandler", department="beskaeftigelse",
                  person_key="p1", purpose={PURPOSE!r}, channel="test", result_count=1)
 modes = {{"db": os.stat({str(path)!r}).st_mode & 0o777}}

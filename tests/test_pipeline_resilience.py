@@ -89,7 +89,7 @@ def test_second_concurrent_run_is_refused_with_a_clear_message(small_municipalit
     run(small_municipality, warehouse)
     digest = _digest(warehouse)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from samlet_overblik import warehouse as w; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from samlet_overblik.core import warehouse as w; "
          "w.acquire(Path(sys.argv[1]), 'other'); print('held', flush=True); time.sleep(60)", str(warehouse)],
         stdout=subprocess.PIPE, text=True)
     try:
