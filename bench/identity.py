@@ -4,7 +4,7 @@ For each size (citizens) it generates the sources (default noise), stages them o
 nightly job's ingestion and staging SQL, and then — each in a fresh process, so peak memory is its
 own — runs
 
-* ``ours``:   ``samlet_overblik.linking.link_person_records`` on a copy of the staged warehouse;
+* ``ours``:   ``samlet_overblik.identity.linking.link_person_records`` on a copy of the staged warehouse;
 * ``splink``: Splink 5 (DuckDB backend) with default-style settings: dedupe of all person records,
   name/date/postcode/ID comparisons, u by random sampling, m by EM on two blocking rules,
   clusters at match probability 0.999.
