@@ -38,7 +38,7 @@ import duckdb
 import sqlalchemy as sa
 
 from samlet_overblik.access import borger
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent.watcher import load_revocations
 from samlet_overblik.runner import run_job
@@ -55,7 +55,7 @@ def p95(values: list[float]) -> float:
 
 def export_rows(exports: Path, basis: str) -> int:
     n = 0
-    for d in vocabulary.departments():
+    for d in departments():
         with duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) as con:
             n += con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall()[0][0]
     return n

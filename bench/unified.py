@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.unified import analytics, exports as publish, view as unified
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.warehouse import apply_ddl
 
 BASELINE = """
@@ -133,7 +133,7 @@ def main() -> None:
         print(f"ratio whole unified layer / bare DuckDB overview: {layer / bare:.2f}x")
 
         # Lookup by CPR in the largest department export (a fresh read-only connection, as a caseworker tool would).
-        sizes = {d: duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) for d in vocabulary.departments()}
+        sizes = {d: duckdb.connect(str(exports / f"{d}.duckdb"), read_only=True) for d in departments()}
         dept = max(sizes, key=lambda d: sizes[d].execute("SELECT count(*) FROM citizen_overview").fetchall()[0][0])
         for d, c in sizes.items():
             if d != dept:

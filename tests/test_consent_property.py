@@ -8,7 +8,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from samlet_overblik.core.vocabulary import categories, departments
+from samlet_overblik.core.vocabulary import categories
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.consent.policy import load_policy
 
 from consent_fixtures import REF, add_consent, add_custody, add_person, add_record, new_warehouse, run_consent

@@ -164,7 +164,7 @@ def test_consent_refresh_rebuilds_only_the_exports_a_change_touches(world):
     import json
     import os
 
-    from samlet_overblik.core.vocabulary import departments
+    from samlet_overblik.sources.specs import departments
 
     sources, warehouse = world
     first = wh.published_set(warehouse)

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from samlet_overblik.core.vocabulary import departments
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.synthetic import generate
 from samlet_overblik.consent.lineage import lineage_report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from samlet_overblik.core.vocabulary import departments
+from samlet_overblik.sources.specs import departments
 
 from pipeline_helpers import query, run
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from samlet_overblik.core.vocabulary import departments
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.runner import run_job
 
 from pipeline_helpers import query, run, settings_for

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from samlet_overblik.core.vocabulary import departments
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.unified import exports as publish
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.synthetic import generate

@@ -12,7 +12,7 @@ import time
 import duckdb
 import pytest
 
-from samlet_overblik.core.vocabulary import departments
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.runner import run_job
 
 from pipeline_helpers import query, settings_for

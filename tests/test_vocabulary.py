@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments, source_names
 from samlet_overblik.consent.policy import PolicyError, load_policy
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik.sources.specs import SpecError
@@ -38,22 +39,22 @@ def pipelines(tmp_path, monkeypatch):
 
 
 def test_the_shipped_vocabulary():
-    assert vocabulary.departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre")
-    assert set(vocabulary.sources()) == {"boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre",
+    assert departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre")
+    assert set(source_names()) == {"boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre",
                                          "samtykke", "cpr"}
     assert vocabulary.categories() == ("indsatser", "ydelser", "helbred", "misbrug", "kontakt")
 
 
 def test_a_source_of_a_new_department_is_one_yaml(pipelines):
     (pipelines / "skole.yaml").write_text(SCHOOL_SPEC % "indsatser", encoding="utf-8")
-    assert "skole" in vocabulary.sources()
+    assert "skole" in source_names()
     # Not in the policy's list (yet): after the departments it orders.
-    assert vocabulary.departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre", "skole")
+    assert departments() == ("boern_familie", "beskaeftigelse", "social_voksen", "sundhed_aeldre", "skole")
     # The policy may now name it in a rule; a department no source owns is still an error naming the line.
     policy = (pipelines / "policy.yaml").read_text(encoding="utf-8")
     (pipelines / "policy.yaml").write_text(
         policy.replace("departments: [boern_familie,", "departments: [skole, boern_familie,"), encoding="utf-8")
-    assert vocabulary.departments()[0] == "skole"
+    assert departments()[0] == "skole"
     assert load_policy().version
     (pipelines / "policy.yaml").write_text(
         policy.replace("departments: [boern_familie,", "departments: [kultur, boern_familie,"), encoding="utf-8")
@@ -64,9 +65,9 @@ def test_a_source_of_a_new_department_is_one_yaml(pipelines):
 def test_a_category_is_one_line_of_the_policy(pipelines):
     (pipelines / "skole.yaml").write_text(SCHOOL_SPEC % "undervisning", encoding="utf-8")
     with pytest.raises(SpecError, match="category must be one of"):
-        vocabulary.sources()
+        source_names()
     policy = (pipelines / "policy.yaml").read_text(encoding="utf-8")
     (pipelines / "policy.yaml").write_text(
         policy.replace("categories: [indsatser,", "categories: [undervisning, indsatser,"), encoding="utf-8")
     assert "undervisning" in vocabulary.categories()
-    assert "skole" in vocabulary.sources()
+    assert "skole" in source_names()

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from samlet_overblik import __version__
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import consent_registry, departments, source_names
 from samlet_overblik.core.cpr import redact_cpr
 
 console = Console(stderr=False)
@@ -42,8 +42,8 @@ def _target(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError("expected SOURCE=SQLALCHEMY_URL")
     name, url = text.split("=", 1)
-    if name not in vocabulary.sources():
-        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(vocabulary.sources())})")
+    if name not in source_names():
+        raise argparse.ArgumentTypeError(f"unknown source {name!r} (known: {', '.join(source_names())})")
     return name, url
 
 
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("id", metavar="ID", help="User id (lower-case letters, digits, '.', '_', '-').")
     ua.add_argument("--name", required=True, help="Full name.")
     ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
-    ua.add_argument("--department", choices=list(vocabulary.departments()), help="Department (required for sagsbehandler).")
+    ua.add_argument("--department", choices=list(departments()), help="Department (required for sagsbehandler).")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
     ur = us_sub.add_parser("remove", help="Remove a user; their sessions end at once.")
@@ -494,7 +494,7 @@ def cmd_watch(args) -> int:
     if args.interval <= 0:
         raise CliError("--interval must be positive")
     warehouse = _published_warehouse(settings.warehouse)
-    url = settings.source_url(vocabulary.consent_registry())
+    url = settings.source_url(consent_registry())
     policy = load_policy(settings.policy_file)
     refresh_cmd = [sys.executable, "-m", "samlet_overblik.cli", "run", "--job", "consent_refresh",
                    "--warehouse", str(warehouse)]

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.access import audit
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent import gate
@@ -63,7 +63,7 @@ class Stores:
         return self.warehouse.parent / "exports"
 
     def export(self, department: str) -> Path:
-        if department not in vocabulary.departments():  # never a path from the request
+        if department not in departments():  # never a path from the request
             raise AccessDenied("unknown department")
         return self.exports_dir / f"{department}.duckdb"
 
@@ -113,7 +113,7 @@ def _log(stores: Stores, user: User, person_key: str | None, purpose: str, chann
 def authorise(stores: Stores, user: User, *, person_key: str | None, purpose: str, channel: str,
               requested_department: str | None = None) -> str:
     """The department whose export the user may read. Denials are logged, then raised."""
-    if user.role != "sagsbehandler" or user.department not in vocabulary.departments():
+    if user.role != "sagsbehandler" or user.department not in departments():
         _log(stores, user, person_key, purpose, channel, 0, "denied_role")
         raise AccessDenied("kun sagsbehandlere kan slå borgere op i overblikket")
     if requested_department and requested_department != user.department:
@@ -289,7 +289,7 @@ def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revoc
     groups: dict[str, list[dict]] = {}
     for i in items:
         groups.setdefault(i["afdeling"], []).append(i)
-    order = [department] + [d for d in vocabulary.departments() if d != department]
+    order = [department] + [d for d in departments() if d != department]
     return {
         "indsatser": items,
         "afdelinger": [{"afdeling": d, "navn": DEPARTMENT_NAMES[d], "egen": d == department, "indsatser": groups[d]}

@@ -34,7 +34,7 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.cpr import redact_cpr
 
 ROLES = ("sagsbehandler", "compliance", "dataingenioer")
@@ -86,8 +86,8 @@ def validate(user_id: str, name: str, role: str, department: str | None) -> None
     if role not in ROLES:
         raise UsersError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
     if role == "sagsbehandler":
-        if department not in vocabulary.departments():
-            raise UsersError(f"a sagsbehandler needs --department (one of: {', '.join(vocabulary.departments())})")
+        if department not in departments():
+            raise UsersError(f"a sagsbehandler needs --department (one of: {', '.join(departments())})")
     elif department is not None:
         raise UsersError(f"role {role} has no department")
 

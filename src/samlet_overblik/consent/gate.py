@@ -13,7 +13,7 @@ from datetime import datetime
 
 import duckdb
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik.core.warehouse import transaction
 from samlet_overblik.consent.policy import Policy
@@ -36,7 +36,7 @@ def _sql(name: str) -> str:
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
     fail_closed, _reason = run_is_closed(con, run_id)
-    params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(vocabulary.departments())}
+    params = {"own": f"lov:{policy.own_rule_id}", "fail_closed": fail_closed, "departments": list(departments())}
     # The gate's steps, in order: each a SELECT in assets/consent/gate_<step>.sql, kept as the temporary table
     # _<step> for the steps after it (the data that can cross a boundary, with its person; facts that legal-basis
     # conditions refer to; the consent and legal bases; why a pair is blocked).

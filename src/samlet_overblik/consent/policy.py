@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.paths import data_dir
 
 CONDITIONS = {
@@ -118,8 +119,8 @@ def load_policy(path: Path | None = None) -> Policy:
     version = c.string(doc, "policy_version")
     if doc.get("default") != "deny":
         raise c.err(doc, "default", "default must be 'deny' (the policy is default deny)")
-    departments, categories = vocabulary.departments(), vocabulary.categories()
-    c.values(doc, "departments", departments, "department")
+    known_departments, categories = departments(), vocabulary.categories()
+    c.values(doc, "departments", known_departments, "department")
     c.values(doc, "categories", categories, "category")
     sensitive = c.values(doc, "sensitive_categories", categories, "category")
     missing = [x for x in ALWAYS_SENSITIVE if x not in sensitive]
@@ -156,8 +157,8 @@ def load_policy(path: Path | None = None) -> Policy:
             raise c.err(rule, "id", f"duplicate legal rule id {rule_id!r}")
         seen.add(rule_id)
         reference = c.string(rule, "reference")
-        from_departments = c.values(rule, "from", departments, "department", required=True)
-        to_departments = c.values(rule, "to", departments, "department", required=True)
+        from_departments = c.values(rule, "from", known_departments, "department", required=True)
+        to_departments = c.values(rule, "to", known_departments, "department", required=True)
         rule_categories = c.values(rule, "categories", categories, "category", required=True)
         sensitive_in_rule = sorted(set(rule_categories) & set(sensitive))
         if sensitive_in_rule:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import consent_registry
 from samlet_overblik.consent.policy import Policy
 
 # The staged tables the consent state is computed from (the registry's versions and scopes, and the custody
@@ -180,7 +180,7 @@ def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, 
         max_lost_share = load_ingest_settings().registry_max_lost_share
     unreachable = con.execute(
         "SELECT count(*) FROM meta.source_loads WHERE run_id = ? AND source = ? AND status <> 'ok'",
-        [run_id, vocabulary.consent_registry().name]
+        [run_id, consent_registry().name]
     ).fetchall()[0][0]
     rows = con.execute("SELECT count(*) FROM staging.consents").fetchall()[0][0]
     quarantined = con.execute(

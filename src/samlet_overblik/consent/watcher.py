@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import consent_registry, departments
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent.policy import Policy
 from samlet_overblik.consent.state import READS, check_registry, consent_staging_asset, evaluate_consents
@@ -113,7 +113,7 @@ def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet)
     """``_shown``: every consent basis the current exports carry, per viewer department."""
     con.execute("CREATE OR REPLACE TEMP TABLE _shown (viewer VARCHAR, basis VARCHAR, source_department VARCHAR, category VARCHAR)")
     seen = set()
-    for dept in vocabulary.departments():
+    for dept in departments():
         path = published.export(dept)
         try:
             st = os.stat(path)
@@ -160,7 +160,7 @@ def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> i
     """The registry, whole, through the same ingest and staging SQL a run uses; returns its consent rows."""
     from samlet_overblik.sources import ingest, staging
 
-    spec = vocabulary.consent_registry()
+    spec = consent_registry()
     ingest.ingest_source(con, spec, url, _WATCH_RUN, now, full_refresh=True)
     staging.refresh_code_map(con, spec)
     for asset in staging.load_sql_assets("staging"):
@@ -208,7 +208,7 @@ def tick(warehouse: Path, registry_url: str, policy: Policy, now: datetime | Non
     if not published.warehouse.is_file():
         return TickResult(Revocations(), False, "", notes=["nothing published yet"])
     key = (str(warehouse.absolute()), registry_url)
-    fingerprint = ingest.content_fingerprint(vocabulary.consent_registry(), registry_url)
+    fingerprint = ingest.content_fingerprint(consent_registry(), registry_url)
     last = _LAST.get(key)
     # The registry is as it was at the last whole read (and that read is recent enough to rely on).
     unchanged = (last is not None and fingerprint is not None and last.fingerprint == fingerprint
@@ -319,7 +319,7 @@ def _verdict(con: duckdb.DuckDBPyConnection, policy: Policy, now: datetime) -> s
         if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'pub' AND schema_name = 'consent' "
                        "AND table_name = ?", [table]).fetchall()[0][0]:
             con.execute(f"INSERT INTO consent.{table} BY NAME SELECT * FROM pub.consent.{table}")
-    registry = vocabulary.consent_registry()
+    registry = consent_registry()
     con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, status) VALUES (?, ?, ?, 'ok')",
                 [_WATCH_RUN, registry.name, next(iter(registry.tables))])
     return check_registry(con, policy, _WATCH_RUN, now).reason

@@ -22,3 +22,17 @@ def data_dir(folder: str) -> Path:
     if packaged.is_dir():
         return packaged
     return _REPO_ROOT / folder
+
+
+# Parsed files by what they are called and their stamps (name, size, modification time): a run asks for the specs
+# and the job settings many times, and the consent watcher every tick; an edited file is parsed again.
+_PARSED: dict[str, tuple[tuple, object]] = {}
+
+
+def parsed_once(what: str, paths: list[Path], parse):
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    cached = _PARSED.get(what)
+    if cached is None or cached[0] != key:
+        cached = (key, parse())
+        _PARSED[what] = cached
+    return cached[1]

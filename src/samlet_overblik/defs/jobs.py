@@ -26,14 +26,14 @@ def nightly_job() -> dg.UnresolvedAssetJobDefinition:
 
 def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
     """Consent state -> grants -> exports, re-reading only the consent registry (no departmental system)."""
-    from samlet_overblik.core import vocabulary
+    from samlet_overblik.sources.specs import consent_registry
     from samlet_overblik.defs.assets import ACCESS_GRANTS, CONSENT_STATE, raw_key
     from samlet_overblik.defs.publish_assets import PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE
 
     return dg.define_asset_job(
         "consent_refresh",
         # The registry's raw copy and its staging children, then the consent layer and publishing.
-        selection=dg.AssetSelection.assets(raw_key(vocabulary.consent_registry().name)).downstream(depth=1)
+        selection=dg.AssetSelection.assets(raw_key(consent_registry().name)).downstream(depth=1)
         | dg.AssetSelection.assets(CONSENT_STATE, ACCESS_GRANTS, PUBLISHED_EXPORTS, PUBLISHED_WAREHOUSE),
         description="Apply consent changes fast: re-read the consent registry, recompute grants, republish the exports.",
         executor_def=dg.in_process_executor,

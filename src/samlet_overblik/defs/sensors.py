@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import consent_registry
 from samlet_overblik.core.settings import redact_url
 from samlet_overblik.sources.specs import load_job_settings
 
@@ -21,7 +21,7 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
     from samlet_overblik.consent.watcher import tick
 
     interval = int(load_job_settings()["consent_sensor"]["interval_seconds"])
-    registry = f"source_{vocabulary.consent_registry().name}"
+    registry = f"source_{consent_registry().name}"
 
     @dg.sensor(
         name="consent_registry_sensor",

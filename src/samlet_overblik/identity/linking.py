@@ -46,7 +46,7 @@ _NEW_KEY = "'p' || replace(CAST(gen_random_uuid() AS VARCHAR), '-', '')[1:15]"
 
 def _register_params() -> dict[str, str | None]:
     """The person register's source and person table (``role: person_register`` in its spec)."""
-    from samlet_overblik.core.vocabulary import person_register
+    from samlet_overblik.sources.specs import person_register
 
     register = person_register()
     return {"register": register.name, "register_table": register.person_table}

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 import yaml
 
-from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.paths import data_dir, parsed_once
+from samlet_overblik.core.vocabulary import categories, department_order
 
 _TYPE_RE = re.compile(r"^(?P<name>[A-Z]+)(?:\((?P<args>[0-9, ]+)\))?$")
 
@@ -161,8 +162,6 @@ def load_source_spec(path: Path) -> SourceSpec:
     if read not in ("incremental", "snapshot"):
         raise SpecError(f"{path.name}: read must be incremental or snapshot")
     codes = doc.get("codes") or {}
-    from samlet_overblik.core.vocabulary import categories
-
     known = categories()
     for fld, mapping in codes.items():
         for code, m in (mapping or {}).items():
@@ -178,20 +177,6 @@ def load_source_spec(path: Path) -> SourceSpec:
         snapshot=read == "snapshot",
         role=role,
     )
-
-
-# Parsed files by what they are called and their stamps (name, size, modification time): a run asks for the specs
-# and the job settings many times, and the consent watcher every tick; an edited file is parsed again.
-_PARSED: dict[str, tuple[tuple, object]] = {}
-
-
-def parsed_once(what: str, paths: list[Path], parse):
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-    cached = _PARSED.get(what)
-    if cached is None or cached[0] != key:
-        cached = (key, parse())
-        _PARSED[what] = cached
-    return cached[1]
 
 
 def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
@@ -272,3 +257,39 @@ def load_ingest_settings(folder: Path | None = None) -> IngestSettings:
         registry_max_lost_share=float(_number(registry, "max_lost_share", "consent_registry", high=1.0))
         if "max_lost_share" in registry else d.registry_max_lost_share,
     )
+
+
+# ------------------------------------------------------------------------------------------------ names from the specs
+#
+# The sources, the departments and the sources that play a role are read from the specs, never written in code:
+# adding a source stays one YAML file (with its staging SQL and suite).
+
+
+def source_names() -> tuple[str, ...]:
+    """Every configured source system, in spec order."""
+    return tuple(load_source_specs())
+
+
+def departments() -> tuple[str, ...]:
+    """Every department that owns a source (a spec's ``department:``), in the order of the shipped policy's
+    ``departments:`` (how caseworkers are used to seeing them), any department the policy does not list after them."""
+    owned = list(dict.fromkeys(s.department for s in load_source_specs().values() if s.department))
+    listed = [d for d in department_order() if d in owned]
+    return tuple(listed + [d for d in owned if d not in listed])
+
+
+def _playing(role: str) -> SourceSpec:
+    found = [s for s in load_source_specs().values() if s.role == role]
+    if len(found) != 1:
+        raise SpecError(f"exactly one source spec must have 'role: {role}' (found {len(found)})")
+    return found[0]
+
+
+def consent_registry() -> SourceSpec:
+    """The source that is the consent registry (``role: consent_registry``)."""
+    return _playing("consent_registry")
+
+
+def person_register() -> SourceSpec:
+    """The source that is the person register (``role: person_register``)."""
+    return _playing("person_register")

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.unified import view as unified
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent import gate
 from samlet_overblik.core.paths import data_dir
@@ -165,7 +165,7 @@ def export_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             FROM consent.record_decisions WHERE decision = 'admitted' GROUP BY 1
             """).fetchall())
     out = {}
-    for department in vocabulary.departments():
+    for department in departments():
         h = common.copy()
         h.update(f"{department}|{grants.get(department)}".encode())
         out[department] = h.hexdigest()
@@ -228,7 +228,7 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     reference, thresholds = _build_settings(con, reference, thresholds)
     shared = None  # computed once, for the first export that is built
     results = []
-    for d in vocabulary.departments():
+    for d in departments():
         if reuse_from is not None:
             old = export_path(reuse_from, d)
             if fingerprint_of(old) == fingerprints[d]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from samlet_overblik.core import vocabulary
+from samlet_overblik.sources.specs import departments
 from samlet_overblik.consent import gate
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik.sources.staging import sql_header
@@ -216,7 +216,7 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_home_visits AS {visits}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_coordination_plans AS {plans}")
         return
-    if department not in vocabulary.departments():
+    if department not in departments():
         raise ValueError(f"unknown department: {department}")
     params = {"dept": department}
     # Records: exactly the admitted (record, viewer) pairs of the consent layer.
