@@ -58,16 +58,6 @@ ACCESS_LOG = sa.Table(
 sa.Index("access_log_person", ACCESS_LOG.c.person_key, ACCESS_LOG.c.logged_at)
 sa.Index("access_log_user", ACCESS_LOG.c.user_id, ACCESS_LOG.c.logged_at)
 
-# What ``outcome`` means, in Danish, for the compliance pages.
-OUTCOME_NAMES = {
-    "shown": "vist",
-    "not_found": "ikke fundet",
-    "no_visible_records": "ingen poster din afdeling må se",
-    "denied_department": "afvist: forespørgsel på anden afdeling",
-    "denied_role": "afvist: rollen giver ikke adgang",
-    "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
-    "search": "navnesøgning",
-}
 MAX_PURPOSE = 200
 _LOCK_TIMEOUT_S = 10.0
 _WRITE_ATTEMPTS = 3

@@ -31,13 +31,9 @@ from samlet_overblik.consent import gate
 from samlet_overblik.consent.watcher import Revocations, load_revocations
 from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, mask
 from samlet_overblik.access.users import User
+from samlet_overblik.core.labels import CATEGORY_NAMES, INTERVENTION_STATUS_NAMES as STATUS_NAMES, KIND_NAMES, RELATION_NAMES  # noqa: F401
 
-KIND_NAMES = {"indsats": "indsats", "ydelse": "ydelse", "sanktion": "sanktion", "kontakt": "kontakt",
-              "underretning": "underretning"}
-CATEGORY_NAMES = {"indsatser": "indsatser", "ydelser": "ydelser og betalinger", "helbred": "helbred",
-                  "misbrug": "misbrug", "kontakt": "kontakt og møder"}
-STATUS_NAMES = {"aktiv": "aktiv", "afsluttet": "afsluttet", "kommende": "kommende"}
-RELATION_NAMES = {"foraelder": "forælder", "foraeldremyndighed": "forældremyndighed"}
+
 
 
 class AccessDenied(PermissionError):

@@ -36,9 +36,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.cpr import redact_cpr
+from samlet_overblik.core.labels import ROLE_NAMES
 
 ROLES = ("sagsbehandler", "compliance", "dataingenioer")
-ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør"}
+
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 8
 

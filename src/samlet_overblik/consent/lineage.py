@@ -13,37 +13,8 @@ import duckdb
 
 from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core import warehouse as wh
+from samlet_overblik.core.labels import CONSENT_STATUS_NAMES as STATUS_NAMES, DECISION_REASON_NAMES as REASON_NAMES, DEPARTMENT_NAMES  # noqa: F401 (re-exported)
 
-DEPARTMENT_NAMES = {
-    "boern_familie": "Børn og Familie",
-    "beskaeftigelse": "Jobcenter / Beskæftigelse",
-    "social_voksen": "Socialområdet (voksne)",
-    "sundhed_aeldre": "Sundhed og Ældre",
-}
-STATUS_NAMES = {
-    "in_force": "gældende",
-    "superseded": "erstattet af nyere version",
-    "withdrawn": "tilbagekaldt",
-    "expired": "udløbet",
-    "not_yet_given": "endnu ikke givet",
-    "purpose_not_covered": "formål ikke omfattet",
-    "giver_without_custody": "afvist: giver havde ikke forældremyndighed",
-    "invalid_version": "afvist: ugyldig version i registret",
-}
-REASON_NAMES = {
-    "no_consent": "intet samtykke",
-    "scope_excludes": "samtykket omfatter ikke denne kategori/afdeling",
-    "consent_withdrawn": "samtykket er tilbagekaldt",
-    "consent_expired": "samtykket er udløbet",
-    "consent_superseded": "en nyere version af samtykket omfatter det ikke",
-    "consent_giver_without_custody": "samtykket er givet af en person uden forældremyndighed",
-    "consent_invalid_version": "samtykket kunne ikke læses korrekt",
-    "consent_not_yet_given": "samtykket er endnu ikke givet",
-    "consent_purpose_not_covered": "samtykkets formål er ikke omfattet",
-    "no_identified_person": "posten kunne ikke knyttes sikkert til borgeren",
-    "fail_closed": "samtykkeregistret var utilgængeligt eller ugyldigt (lukket for deling)",
-    "record_removed": "posten findes ikke længere i kildesystemet",
-}
 
 
 class LookupError_(ValueError):

@@ -44,6 +44,7 @@ from samlet_overblik.core.cpr import REDACTED, redact_cpr
 from samlet_overblik.access.users import User, UsersError, load_users, users_file
 from samlet_overblik.web import logsafe
 from samlet_overblik.web.timeline import COLOURS, timeline_svg
+from samlet_overblik.core.labels import OUTCOME_NAMES
 
 log = logging.getLogger("samlet_overblik.web")
 HERE = Path(__file__).parent
@@ -129,7 +130,7 @@ def create_app(settings) -> FastAPI:
     authn = PasswordAuthenticator(settings.users_file)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS,
-                                 outcome_names=audit.OUTCOME_NAMES)
+                                 outcome_names=OUTCOME_NAMES)
 
     app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings

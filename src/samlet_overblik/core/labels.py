@@ -1,0 +1,59 @@
+"""The one table of Danish labels: every code the data or the code uses (departments, categories, statuses, reasons,
+roles, access-log outcomes) and the words caseworkers and compliance staff read for it. The CLI, the JSON API, the
+web pages and the compliance reports take the words for these codes from here."""
+
+# The departments (a spec's ``department:``).
+DEPARTMENT_NAMES = {
+    "boern_familie": "Børn og Familie",
+    "beskaeftigelse": "Jobcenter / Beskæftigelse",
+    "social_voksen": "Socialområdet (voksne)",
+    "sundhed_aeldre": "Sundhed og Ældre",
+}
+# A consent version's status at the reference time (consent.evaluated.status).
+CONSENT_STATUS_NAMES = {
+    "in_force": "gældende",
+    "superseded": "erstattet af nyere version",
+    "withdrawn": "tilbagekaldt",
+    "expired": "udløbet",
+    "not_yet_given": "endnu ikke givet",
+    "purpose_not_covered": "formål ikke omfattet",
+    "giver_without_custody": "afvist: giver havde ikke forældremyndighed",
+    "invalid_version": "afvist: ugyldig version i registret",
+}
+# Why a (datum, viewer) pair was blocked, or why a flow stopped (consent.record_decisions.reason).
+DECISION_REASON_NAMES = {
+    "no_consent": "intet samtykke",
+    "scope_excludes": "samtykket omfatter ikke denne kategori/afdeling",
+    "consent_withdrawn": "samtykket er tilbagekaldt",
+    "consent_expired": "samtykket er udløbet",
+    "consent_superseded": "en nyere version af samtykket omfatter det ikke",
+    "consent_giver_without_custody": "samtykket er givet af en person uden forældremyndighed",
+    "consent_invalid_version": "samtykket kunne ikke læses korrekt",
+    "consent_not_yet_given": "samtykket er endnu ikke givet",
+    "consent_purpose_not_covered": "samtykkets formål er ikke omfattet",
+    "no_identified_person": "posten kunne ikke knyttes sikkert til borgeren",
+    "fail_closed": "samtykkeregistret var utilgængeligt eller ugyldigt (lukket for deling)",
+    "record_removed": "posten findes ikke længere i kildesystemet",
+}
+
+# A record's kind, category and status at the reference date, and a family relation (the caseworker's lookup).
+KIND_NAMES = {"indsats": "indsats", "ydelse": "ydelse", "sanktion": "sanktion", "kontakt": "kontakt",
+              "underretning": "underretning"}
+CATEGORY_NAMES = {"indsatser": "indsatser", "ydelser": "ydelser og betalinger", "helbred": "helbred",
+                  "misbrug": "misbrug", "kontakt": "kontakt og møder"}
+INTERVENTION_STATUS_NAMES = {"aktiv": "aktiv", "afsluttet": "afsluttet", "kommende": "kommende"}
+RELATION_NAMES = {"foraelder": "forælder", "foraeldremyndighed": "forældremyndighed"}
+
+# What ``outcome`` means, in Danish, for the compliance pages.
+OUTCOME_NAMES = {
+    "shown": "vist",
+    "not_found": "ikke fundet",
+    "no_visible_records": "ingen poster din afdeling må se",
+    "denied_department": "afvist: forespørgsel på anden afdeling",
+    "denied_role": "afvist: rollen giver ikke adgang",
+    "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
+    "search": "navnesøgning",
+}
+
+# The roles of the users file.
+ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør"}
