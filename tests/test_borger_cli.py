@@ -40,6 +40,15 @@ def test_borger_json_and_text(w, env):
     assert {g["afdeling"] for g in view["afdelinger"]} >= {"beskaeftigelse", w.shared_from}
     assert all(i["grundlag"] and i["start"] is not None for i in view["indsatser"])
     assert w.cpr not in out.stdout
+    # Each record's status is the unified view's (one rule: assets/unified/interventions.sql), carried in the export.
+    import duckdb
+
+    with duckdb.connect(str(w.warehouse), read_only=True) as con:
+        unified = set(con.execute(
+            """SELECT i.department, i.title, CAST(i.start_date AS VARCHAR), i.status FROM unified.interventions i
+               JOIN identity.person_keys k USING (person_key) WHERE k.cpr = ?""", [w.cpr]).fetchall())
+    shown = {(i["afdeling"], i["titel"], i["start"], i["status"]) for i in view["indsatser"]}
+    assert shown and shown <= unified
     text = cli("borger", dashed(w.cpr), "--user", "anne", "--warehouse", str(w.warehouse), env=env)
     assert text.returncode == 0, text.stderr
     assert "ikke delt med dig" in text.stdout and "Jobcenter / Beskæftigelse (din afdeling)" in text.stdout

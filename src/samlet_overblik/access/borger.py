@@ -172,21 +172,24 @@ def _family(con, person_key: str, ref: date) -> list[dict]:
     return out
 
 
+# The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.
 _INTERVENTIONS = """
 SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
-       basis, source, source_table, record_id,
-       CASE WHEN start_date > $ref THEN 'kommende' WHEN end_date IS NOT NULL AND end_date < $ref THEN 'afsluttet'
-            ELSE 'aktiv' END AS status
+       basis, source, source_table, record_id, status
 FROM interventions WHERE person_key = $pk
 ORDER BY source_department, start_date DESC NULLS LAST, title
 """
 
 
-def _interventions(econ, person_key: str, ref: date, viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
     """The records the viewer may see now, and how many of the export's rows a revoked basis hides."""
     out, hidden = [], 0
-    for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status) in econ.execute(
-            _INTERVENTIONS, {"pk": person_key, "ref": ref}).fetchall():
+    try:
+        rows = econ.execute(_INTERVENTIONS, {"pk": person_key}).fetchall()
+    except duckdb.BinderException:  # an export built before exports carried the status (a set rolled back to)
+        rows = econ.execute(_INTERVENTIONS.replace("record_id, status", "record_id, NULL AS status"),
+                            {"pk": person_key}).fetchall()
+    for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status) in rows:
         if revoked.hides(viewer, basis, dept, cat):
             hidden += 1
             continue
@@ -278,7 +281,7 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
 
 
 def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> dict:
-    items, revoked_rows = _interventions(econ, person_key, ref, department, revoked)
+    items, revoked_rows = _interventions(econ, person_key, department, revoked)
     visible = {i.pop("_key") for i in items}
     # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
     hidden = gate.hidden_count(wcon, person_key, department, visible)

@@ -44,9 +44,11 @@ CREATE TABLE ex.interventions AS
 SELECT g.person_key, k.cpr, i.department AS source_department, i.category, i.title, i.legal_paragraph,
        i.start_date, i.end_date, i.monthly_cost, g.basis,
        i.kind, i.caseworker, i.source, i.source_table, i.record_id,
-       (SELECT max(loaded_at) FROM meta.source_loads sl WHERE sl.source = i.source AND sl.status = 'ok') AS data_as_of
+       (SELECT max(loaded_at) FROM meta.source_loads sl WHERE sl.source = i.source AND sl.status = 'ok') AS data_as_of,
+       u.status
 FROM unified.access_grants g
 JOIN staging.interventions i USING (source, source_table, record_id)
+LEFT JOIN unified.interventions u USING (source, source_table, record_id)
 LEFT JOIN identity.person_keys k ON k.person_key = g.person_key
 WHERE g.viewer_department = $department
 ORDER BY k.cpr, i.start_date
