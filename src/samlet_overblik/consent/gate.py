@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 
 from samlet_overblik.sources.specs import departments
-from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.sql import asset_sql
 from samlet_overblik.core.warehouse import transaction
 from samlet_overblik.consent.policy import Policy
 
@@ -28,11 +28,6 @@ class AccessResult:
     flows_closed: int
 
 
-def _sql(name: str) -> str:
-    """The gate's SQL file ``assets/consent/<name>.sql`` (header comments and all)."""
-    return (data_dir("assets") / "consent" / f"{name}.sql").read_text(encoding="utf-8").rstrip().rstrip(";")
-
-
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
     fail_closed, _reason = run_is_closed(con, run_id)
@@ -42,11 +37,11 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
     # conditions refer to; the consent and legal bases; why a pair is blocked).
     for step, step_params in (("data", None), ("records", None), ("person_facts", {"ref": ref}), ("consent_basis", None),
                               ("legal_basis", None), ("not_in_force", None)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _{step} AS {_sql(f'gate_{step}')}", step_params or {})
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _{step} AS {asset_sql('consent', f'gate_{step}')}", step_params or {})
     # Every (datum, viewer) pair, decided: written once, straight into consent.record_decisions (5 million rows at
     # 1,000,000 citizens); the grants, the per-run counts and the flow history are read back from it.
     with transaction(con):
-        con.execute(f"CREATE OR REPLACE TABLE consent.record_decisions AS {_sql('record_decisions')}",
+        con.execute(f"CREATE OR REPLACE TABLE consent.record_decisions AS {asset_sql('consent', 'record_decisions')}",
                     {**params, "run_id": run_id})
         con.execute(
             """

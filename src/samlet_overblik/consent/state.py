@@ -19,6 +19,7 @@ import duckdb
 
 from samlet_overblik.sources.specs import consent_registry
 from samlet_overblik.consent.policy import Policy
+from samlet_overblik.core.sql import asset_sql
 
 # The staged tables the consent state is computed from (the registry's versions and scopes, and the custody
 # relations of the person register): the staging assets that write them are the consent state's inputs.
@@ -92,64 +93,10 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str, ref: datetime) -
 
 def evaluate_consents(con: duckdb.DuckDBPyConnection, policy: Policy, ref: datetime) -> None:
     """Judge every consent version at the reference time (DESIGN.md's definition) and derive the grants."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE consent.evaluated AS
-        WITH invalid_ids AS (
-            -- A consent with a version that could not be read is not used at all: an older, broader
-            -- version must not come back to life because its replacement was malformed.
-            SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id') AS samtykke_id
-            FROM quarantine.rejected_rows WHERE asset = '{consent_staging_asset()}'
-        ),
-        ranked AS (
-            SELECT c.*,
-                   c.given_at <= $ref AS given,
-                   row_number() OVER (PARTITION BY c.samtykke_id ORDER BY (c.given_at <= $ref) DESC, c.version DESC) AS rn
-            FROM staging.consents c
-        ),
-        custody AS (
-            SELECT DISTINCT c.samtykke_id, c.version
-            FROM staging.consents c JOIN staging.cpr_relations r
-              ON r.child_cpr = c.cpr AND r.related_cpr = c.given_by_cpr AND r.relation = 'foraeldremyndighed'
-             AND (r.valid_from IS NULL OR r.valid_from <= CAST(c.given_at AS DATE))
-             AND (r.valid_to IS NULL OR r.valid_to >= CAST(c.given_at AS DATE))
-        )
-        SELECT r.samtykke_id, r.version, r.cpr,
-            CASE
-                WHEN i.samtykke_id IS NOT NULL THEN 'invalid_version'
-                WHEN NOT r.given THEN 'not_yet_given'
-                WHEN r.rn > 1 THEN 'superseded'
-                WHEN r.withdrawn_at IS NOT NULL AND r.withdrawn_at <= $ref THEN 'withdrawn'
-                WHEN r.valid_until IS NOT NULL AND r.valid_until < CAST($ref AS DATE) THEN 'expired'
-                WHEN NOT list_contains($purposes, r.purpose) THEN 'purpose_not_covered'
-                WHEN $custody AND r.given_by_cpr IS NOT NULL AND r.given_by_cpr <> r.cpr AND cu.samtykke_id IS NULL
-                    THEN 'giver_without_custody'
-                ELSE 'in_force'
-            END AS status,
-            CASE
-                WHEN i.samtykke_id IS NOT NULL THEN 'En version af samtykket kunne ikke læses (karantæne)'
-                WHEN NOT r.given THEN 'Givet efter kørslens referencetid'
-                WHEN r.rn > 1 THEN 'Erstattet af en nyere version'
-                WHEN r.withdrawn_at IS NOT NULL AND r.withdrawn_at <= $ref THEN 'Tilbagekaldt ' || strftime(r.withdrawn_at, '%Y-%m-%d %H:%M')
-                WHEN r.valid_until IS NOT NULL AND r.valid_until < CAST($ref AS DATE) THEN 'Udløbet ' || strftime(r.valid_until, '%Y-%m-%d')
-                WHEN NOT list_contains($purposes, r.purpose) THEN 'Formålet er ikke omfattet af politikken'
-                WHEN $custody AND r.given_by_cpr IS NOT NULL AND r.given_by_cpr <> r.cpr AND cu.samtykke_id IS NULL
-                    THEN 'Givet af en person uden forældremyndighed på tidspunktet'
-            END AS reason
-        FROM ranked r
-        LEFT JOIN invalid_ids i ON i.samtykke_id = r.samtykke_id
-        LEFT JOIN custody cu ON cu.samtykke_id = r.samtykke_id AND cu.version = r.version
-        """,
-        {"ref": ref, "purposes": list(policy.purposes), "custody": policy.require_custody_for_proxy},
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TABLE consent.effective_grants AS
-        SELECT e.cpr, s.samtykke_id, s.version, s.from_department, s.to_department, s.category
-        FROM consent.evaluated e JOIN staging.consent_scopes s USING (samtykke_id, version)
-        WHERE e.status = 'in_force' AND s.from_department <> s.to_department
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TABLE consent.evaluated AS {asset_sql('consent', 'evaluated')}",
+                {"ref": ref, "purposes": list(policy.purposes), "custody": policy.require_custody_for_proxy,
+                 "consent_asset": consent_staging_asset()})
+    con.execute(f"CREATE OR REPLACE TABLE consent.effective_grants AS {asset_sql('consent', 'effective_grants')}")
 
 
 def _registry_keys(con: duckdb.DuckDBPyConnection) -> None:
