@@ -15,7 +15,7 @@ from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.paths import data_dir
 
 CONDITIONS = {
-    # id -> SQL predicate over the record's person (alias p: person_key, cpr) evaluated in consent.py
+    # id -> a fact about the record's person, computed by the gate (assets/consent/gate_person_facts.sql)
     "child_with_open_case": "child_with_open_case",
     "has_coordination_plan": "has_coordination_plan",
 }

@@ -1,6 +1,6 @@
 """Asset factories of the unified layer (group "unified") and the analytics export.
 
-Thin wrappers over ``samlet_overblik.unified`` and ``samlet_overblik.analytics``: open the run's building
+Thin wrappers over ``samlet_overblik.unified.view`` and ``samlet_overblik.unified.analytics``: open the run's building
 copy, call a plain function, report counts (never row data or CPR) as metadata.
 
     unified/interventions        deps: the ``deps`` given (staging assets + identity/person_links)

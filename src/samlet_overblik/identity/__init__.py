@@ -1,7 +1,7 @@
 """Identity reconciliation: every person-identifying record to one person, with method and score.
 
 ``reconcile(records, column_map=None, ...)`` is the library entry point (contract) and runs without
-Dagster on any pandas DataFrame; the warehouse integration (:mod:`samlet_overblik.linking`) runs the
+Dagster on any pandas DataFrame; the warehouse integration (:mod:`samlet_overblik.identity.linking`) runs the
 same engine (:mod:`samlet_overblik.identity.engine`) on ``staging.person_records`` and keeps person
 keys stable across runs.
 """
@@ -72,7 +72,7 @@ def load_inputs(
     """Create the engine's input tables (``id_in_records``, ``id_in_register``, ``id_in_names``,
     ``id_in_addresses``) on ``con`` from canonical DataFrames, as :func:`reconcile` does.
 
-    Every CPR (``national_id``, the register's ``cpr``) goes through the one CPR rule (:mod:`samlet_overblik.cpr`,
+    Every CPR (``national_id``, the register's ``cpr``) goes through the one CPR rule (:mod:`samlet_overblik.core.cpr`,
     the same macros the warehouse's staging SQL uses): ``national_id`` is the 10-digit number or NULL when the value
     is no CPR number, ``nid_status`` is ``valid``, ``replacement``, ``invalid`` or ``missing``. Register rows whose
     CPR the rule rejects are left out. With ``id_kind="other"`` the records' ``national_id`` is not a CPR number at
@@ -137,7 +137,7 @@ def reconcile(
     ``decisions`` (steward decisions: ``record_id_a, record_id_b, decision`` = ``match``/``no_match``;
     when ``source`` is given, ids may be written ``source:record_id``).
 
-    ``national_id`` and the register's ``cpr`` are read with the one CPR rule (:mod:`samlet_overblik.cpr`, the rule
+    ``national_id`` and the register's ``cpr`` are read with the one CPR rule (:mod:`samlet_overblik.core.cpr`, the rule
     the warehouse's staging SQL uses); pass ``id_kind="other"`` when ``national_id`` holds another kind of
     identifier (it is then only compared, as text; see :func:`load_inputs`).
 
