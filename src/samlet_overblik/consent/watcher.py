@@ -32,6 +32,8 @@ from samlet_overblik.consent.policy import Policy
 from samlet_overblik.consent.state import READS, check_registry, consent_staging_asset, evaluate_consents
 
 REVOCATIONS_FILE = "revocations.json"
+# The table of an export that lists every consent basis it carries (written by unified.exports, read here).
+CONSENT_BASES = "consent_bases"
 _WATCH_RUN = "consent-watcher"
 
 
@@ -135,8 +137,6 @@ def _bases_of_export(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
     try:
         tables = {r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
-        from samlet_overblik.unified.exports import CONSENT_BASES
-
         if CONSENT_BASES in tables:  # written with the export: a few rows instead of every row of the export
             return con.sql(f"SELECT basis, source_department, category FROM ex.{CONSENT_BASES}").to_arrow_table()
         parts = ["SELECT basis, source_department, category FROM ex.interventions"]

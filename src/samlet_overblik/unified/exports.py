@@ -24,10 +24,10 @@ from samlet_overblik.unified import view as unified
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent import gate
+from samlet_overblik.consent.watcher import CONSENT_BASES
 from samlet_overblik.core.paths import data_dir
 
 
-CONSENT_BASES = "consent_bases"
 
 
 @dataclass
