@@ -28,6 +28,10 @@ class AccessResult:
     flows_closed: int
 
 
+# The gate's steps, in order (assets/consent/gate_<step>.sql, each kept as the temporary table _<step>).
+_STEPS = ("data", "records", "person_facts", "consent_basis", "legal_basis", "not_in_force")
+
+
 def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime) -> AccessResult:
     """For every staged record and every department: admitted with a basis, or blocked with a reason."""
     fail_closed, _reason = run_is_closed(con, run_id)
@@ -35,9 +39,9 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
     # The gate's steps, in order: each a SELECT in assets/consent/gate_<step>.sql, kept as the temporary table
     # _<step> for the steps after it (the data that can cross a boundary, with its person; facts that legal-basis
     # conditions refer to; the consent and legal bases; why a pair is blocked).
-    for step, step_params in (("data", None), ("records", None), ("person_facts", {"ref": ref}), ("consent_basis", None),
-                              ("legal_basis", None), ("not_in_force", None)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _{step} AS {asset_sql('consent', f'gate_{step}')}", step_params or {})
+    for step in _STEPS:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _{step} AS {asset_sql('consent', f'gate_{step}')}",
+                    {"ref": ref} if step == "person_facts" else {})
     # Every (datum, viewer) pair, decided: written once, straight into consent.record_decisions (5 million rows at
     # 1,000,000 citizens); the grants, the per-run counts and the flow history are read back from it.
     with transaction(con):
@@ -68,8 +72,8 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
         "SELECT count(*) FILTER (decision = 'admitted'), count(*) FILTER (decision = 'blocked'), "
         "count(*) FILTER (decision = 'admitted' AND viewer_department <> source_department) FROM consent.record_decisions"
     ).fetchall()[0]
-    for t in ("_data", "_records", "_person_facts", "_consent_basis", "_legal_basis", "_not_in_force"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    for step in _STEPS:
+        con.execute(f"DROP TABLE IF EXISTS _{step}")
     return AccessResult(counts[0], counts[1], counts[2], opened, closed)
 
 

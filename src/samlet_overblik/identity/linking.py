@@ -20,12 +20,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 
 from samlet_overblik.identity import engine
 from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.sql import asset_sql
 from samlet_overblik.core.warehouse import transaction
 
 
@@ -52,10 +52,9 @@ def _register_params() -> dict[str, str | None]:
     return {"register": register.name, "register_table": register.person_table}
 
 
-def context_queries(folder: Path | None = None) -> list[str]:
+def context_queries() -> list[str]:
     """The SQL of every ``assets/identity/context_*.sql``, in file-name order."""
-    folder = folder or data_dir("assets") / "identity"
-    return [p.read_text(encoding="utf-8").rstrip().rstrip(";") for p in sorted(folder.glob("context_*.sql"))]
+    return [asset_sql("identity", p.stem) for p in sorted((data_dir("assets") / "identity").glob("context_*.sql"))]
 
 
 def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:

@@ -28,8 +28,6 @@ from samlet_overblik.consent.watcher import CONSENT_BASES
 from samlet_overblik.core.paths import data_dir
 
 
-
-
 @dataclass
 class ExportResult:
     department: str

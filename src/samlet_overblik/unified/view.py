@@ -34,6 +34,7 @@ import duckdb
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.consent import gate
 from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.sql import asset_sql
 from samlet_overblik.sources.staging import sql_header
 from samlet_overblik.core.warehouse import transaction
 
@@ -97,10 +98,6 @@ def load_signal_rules(folder: Path | None = None) -> list[SignalRule]:
     if not rules:
         raise FileNotFoundError(f"no signal rules in {folder}")
     return rules
-
-
-def unified_sql(name: str, folder: Path | None = None) -> str:
-    return ((folder or data_dir("assets") / "unified") / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[tuple]:
@@ -296,7 +293,7 @@ def build_scoped(
             con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
         for name in SCOPED_TABLES:
             if name in steps:
-                _fill(con, f"{target}.{name}", unified_sql(name))
+                _fill(con, f"{target}.{name}", asset_sql("unified", name))
                 counts[name] = _count(con, f"{target}.{name}")
         if SIGNALS_TABLE in steps:
             for rule in rules:
@@ -347,7 +344,7 @@ def build_interventions(con: duckdb.DuckDBPyConnection, reference: date | dateti
     try:
         with transaction(con):
             con.execute("DELETE FROM unified.interventions")
-            _fill(con, "unified.interventions", unified_sql("interventions"))
+            _fill(con, "unified.interventions", asset_sql("unified", "interventions"))
             con.execute("DELETE FROM unified.build_info")
             con.execute(
                 "INSERT INTO unified.build_info (reference_date, min_departments, min_services, min_annual_cost_dkk, "
