@@ -38,7 +38,7 @@ def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path
     from playwright.sync_api import sync_playwright
 
     from samlet_overblik.access import audit
-    from samlet_overblik.consent.lineage import DEPARTMENT_NAMES
+    from samlet_overblik.core.labels import DEPARTMENT_NAMES
 
     w, url, audit_url, server_log = server
     OUT.mkdir(parents=True, exist_ok=True)

@@ -276,7 +276,8 @@ def cmd_lineage(args) -> int:
     import json
 
     from samlet_overblik.access import audit
-    from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+    from samlet_overblik.consent.lineage import LookupError_, lineage_report
+    from samlet_overblik.core.labels import DEPARTMENT_NAMES
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)

@@ -29,11 +29,9 @@ from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.consent import gate
 from samlet_overblik.consent.watcher import Revocations, load_revocations
-from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, mask
+from samlet_overblik.consent.lineage import mask
 from samlet_overblik.access.users import User
-from samlet_overblik.core.labels import CATEGORY_NAMES, INTERVENTION_STATUS_NAMES as STATUS_NAMES, KIND_NAMES, RELATION_NAMES  # noqa: F401
-
-
+from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES
 
 
 class AccessDenied(PermissionError):

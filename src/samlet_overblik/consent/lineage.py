@@ -13,8 +13,7 @@ import duckdb
 
 from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core import warehouse as wh
-from samlet_overblik.core.labels import CONSENT_STATUS_NAMES as STATUS_NAMES, DECISION_REASON_NAMES as REASON_NAMES, DEPARTMENT_NAMES  # noqa: F401 (re-exported)
-
+from samlet_overblik.core.labels import CONSENT_STATUS_NAMES, DECISION_REASON_NAMES, DEPARTMENT_NAMES
 
 
 class LookupError_(ValueError):
@@ -135,7 +134,7 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
                 "formaal": v[4], "givet_tid": _iso(v[5]), "gyldig_til": _iso(v[6]), "tilbagekaldt_tid": _iso(v[7]),
                 "kanal": v[8], "registreret_af": v[9], "omfang": (v[10] or "").split(",") if v[10] else [],
                 "foerst_set_koersel": v[11], "foerst_set": _iso(v[12]), "senest_set_koersel": v[13], "senest_set": _iso(v[14]),
-                "status": STATUS_NAMES.get(v[15], v[15]), "begrundelse": v[16],
+                "status": CONSENT_STATUS_NAMES.get(v[15], v[15]), "begrundelse": v[16],
             }
             for v in versions
         ],
@@ -143,14 +142,14 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
             {
                 "fra_afdeling": f[0], "til_afdeling": f[1], "post": f"{f[2]}.{f[3]}:{f[4]}", "titel": f[5], "kategori": f[6],
                 "grundlag": f[7], "fra_koersel": f[8], "fra_tid": _iso(f[9]), "til_koersel": f[10], "til_tid": _iso(f[11]),
-                "stop_aarsag": REASON_NAMES.get(f[12], f[12]) if f[12] else None,
+                "stop_aarsag": DECISION_REASON_NAMES.get(f[12], f[12]) if f[12] else None,
             }
             for f in flows
         ],
         "latest_decisions": [
             {
                 "afdeling": d[0], "ejer": d[1], "kategori": d[2], "titel": d[3], "afgoerelse": "delt" if d[4] == "admitted" else "blokeret",
-                "grundlag": d[5], "aarsag": REASON_NAMES.get(d[6], d[6]) if d[6] else None, "koersel": d[7],
+                "grundlag": d[5], "aarsag": DECISION_REASON_NAMES.get(d[6], d[6]) if d[6] else None, "koersel": d[7],
             }
             for d in decisions
         ],

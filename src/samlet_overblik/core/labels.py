@@ -1,6 +1,6 @@
-"""The one table of Danish labels: every code the data or the code uses (departments, categories, statuses, reasons,
-roles, access-log outcomes) and the words caseworkers and compliance staff read for it. The CLI, the JSON API, the
-web pages and the compliance reports take the words for these codes from here."""
+"""The one table of Danish labels: every code shown to people (departments, categories, consent statuses, decision
+reasons, roles, access-log outcomes) and the words caseworkers and compliance staff read for it. The CLI, the JSON
+API, the web pages and the compliance reports take the words for these codes from here."""
 
 # The departments (a spec's ``department:``).
 DEPARTMENT_NAMES = {
@@ -36,13 +36,9 @@ DECISION_REASON_NAMES = {
     "record_removed": "posten findes ikke længere i kildesystemet",
 }
 
-# A record's kind, category and status at the reference date, and a family relation (the caseworker's lookup).
-KIND_NAMES = {"indsats": "indsats", "ydelse": "ydelse", "sanktion": "sanktion", "kontakt": "kontakt",
-              "underretning": "underretning"}
+# A record's category (the caseworker's lookup).
 CATEGORY_NAMES = {"indsatser": "indsatser", "ydelser": "ydelser og betalinger", "helbred": "helbred",
                   "misbrug": "misbrug", "kontakt": "kontakt og møder"}
-INTERVENTION_STATUS_NAMES = {"aktiv": "aktiv", "afsluttet": "afsluttet", "kommende": "kommende"}
-RELATION_NAMES = {"foraelder": "forælder", "foraeldremyndighed": "forældremyndighed"}
 
 # What ``outcome`` means, in Danish, for the compliance pages.
 OUTCOME_NAMES = {

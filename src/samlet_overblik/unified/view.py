@@ -43,7 +43,6 @@ SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_
 SIGNALS_TABLE = "coordination_signals"
 
 
-
 @dataclass(frozen=True)
 class Thresholds:
     """Høje-Taastrup's targeting thresholds and the signal knobs (``thresholds:`` in pipelines/job.yaml)."""

@@ -37,7 +37,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from samlet_overblik.access import audit, borger
 from samlet_overblik.access.auth import PasswordAuthenticator, RateLimited, csrf_ok, csrf_token
-from samlet_overblik.consent.lineage import DEPARTMENT_NAMES, LookupError_, lineage_report
+from samlet_overblik.consent.lineage import LookupError_, lineage_report
+from samlet_overblik.core.labels import DEPARTMENT_NAMES
 from samlet_overblik.consent.policy import PolicyError, lookup_purposes, policy_in_use
 from samlet_overblik.core import cpr as cpr_rule
 from samlet_overblik.core.cpr import REDACTED, redact_cpr
