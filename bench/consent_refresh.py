@@ -44,6 +44,7 @@ from samlet_overblik.consent.watcher import load_revocations
 from samlet_overblik.runner import run_job
 from samlet_overblik.core.settings import load_settings
 from samlet_overblik.access.users import User
+from samlet_overblik.access.views import CitizenView
 
 PURPOSE = "Opfølgning på indsats"
 
@@ -69,7 +70,7 @@ def revoked(warehouse: Path, viewer: str, basis: str) -> bool:
 
 def shown(stores: borger.Stores, user: User, cpr: str, basis: str) -> bool:
     view = borger.citizen_view(stores, user, cpr=cpr, purpose=PURPOSE, channel="bench")
-    return bool(view and view.get("synlig") and any(i["grundlag"] == basis for i in view["indsatser"]))
+    return bool(isinstance(view, CitizenView) and any(i.basis == basis for i in view.part.records))
 
 
 def main() -> None:

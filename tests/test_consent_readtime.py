@@ -19,6 +19,7 @@ from samlet_overblik.consent.policy import load_policy
 from samlet_overblik.consent.watcher import load_revocations, tick
 from samlet_overblik.synthetic import generate
 from samlet_overblik.access.users import User
+from samlet_overblik.access.views import CitizenView
 
 from pipeline_helpers import run
 
@@ -61,8 +62,8 @@ def _withdraw(sources: Path, basis: str) -> None:
         con.execute("UPDATE samtykke SET tilbagekaldt_tid = ? WHERE samtykke_id = ?", [withdrawn, sid])
 
 
-def _bases_shown(view: dict) -> set[str]:
-    return {i["grundlag"] for i in view["indsatser"]}
+def _bases_shown(view: CitizenView) -> set[str]:
+    return {i.basis for i in view.part.records}
 
 
 def _registry(sources: Path) -> str:
@@ -85,11 +86,11 @@ def test_a_withdrawal_is_hidden_from_lookups_at_once_then_gone_from_the_exports(
     assert any(e[0] == "beskaeftigelse" and e[1] == basis for e in result.revocations.entries)
     assert load_revocations(warehouse).entries == result.revocations.entries
     after = borger.citizen_view(stores, ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
-    if after.get("synlig"):
+    if isinstance(after, CitizenView):
         assert basis not in _bases_shown(after)
-        hidden_now = len(before["indsatser"]) - len(after["indsatser"])
-        assert hidden_now > 0 and after["ikke_delt"] == before["ikke_delt"] + hidden_now
-        assert after["overblik"] is None and after["signaler"] == [] and after["samtykke_aendret_tekst"]
+        hidden_now = len(before.part.records) - len(after.part.records)
+        assert hidden_now > 0 and after.part.not_shared == before.part.not_shared + hidden_now
+        assert after.overview is None and after.signals == [] and after.consent_changed_text
     # The exports still hold the rows until consent_refresh rebuilds them; then the watcher has nothing to hide.
     with duckdb.connect(str(wh.published_set(warehouse).export("beskaeftigelse")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM interventions WHERE basis = ?", [basis]).fetchall()[0][0] > 0
@@ -108,7 +109,7 @@ def test_an_unreachable_registry_hides_every_consent_basis_but_not_the_own_depar
     assert result.revocations.all_consents and result.revocations.reason == "registry_unreachable"
     assert not result.refresh_needed  # a refresh would fail closed and keep the exports: nothing to gain
     view = borger.citizen_view(borger.Stores(warehouse), ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
-    if view.get("synlig"):
+    if isinstance(view, CitizenView):
         assert all(not b.startswith("samtykke:") for b in _bases_shown(view))
 
 
@@ -145,7 +146,7 @@ def test_a_hard_deleted_consent_is_hidden_at_the_next_tick(world):
     assert rev.hides("beskaeftigelse", basis, *next(
         (e[2], e[3]) for e in rev.entries if e[1] == basis)) if not rev.all_consents else rev.reason == "registry_shrunk"
     view = borger.citizen_view(borger.Stores(warehouse), ANNE, cpr=cpr, purpose=PURPOSE, channel="test")
-    if view.get("synlig"):
+    if isinstance(view, CitizenView):
         assert basis not in _bases_shown(view)
 
 
@@ -247,15 +248,15 @@ def test_lineage_after_a_closed_run_explains_what_the_carried_exports_show(world
     closed = run(sources, warehouse, "consent_refresh")
     assert wh.manifest(wh.published_set(warehouse))["carried_forward_from"] == built_by
     report = lineage_report(warehouse, cpr)
-    shown = [d for d in report["latest_decisions"] if d["afdeling"] == "beskaeftigelse" and d["grundlag"] == basis]
-    assert shown and all(d["afgoerelse"] == "delt" and d["koersel"] == built_by for d in shown)
-    assert not any(d["koersel"] == closed.run_id and d["afdeling"] != d["ejer"] and d["afgoerelse"] == "delt"
-                   for d in report["latest_decisions"])
-    assert any("ført videre fra kørsel " + built_by in n for n in report["noter"])
+    shown = [d for d in report.latest_decisions if d.department == "beskaeftigelse" and d.basis == basis]
+    assert shown and all(d.decision == "delt" and d.run_id == built_by for d in shown)
+    assert not any(d.run_id == closed.run_id and d.department != d.owner and d.decision == "delt"
+                   for d in report.latest_decisions)
+    assert any("ført videre fra kørsel " + built_by in n for n in report.notes)
     # Once the set that built the exports is pruned, lineage says so instead of guessing.
     for _ in range(3):
         run(sources, warehouse, "consent_refresh")
     assert built_by not in wh.history(warehouse)["sets"]
     report = lineage_report(warehouse, cpr)
-    assert not [d for d in report["latest_decisions"] if d["afdeling"] == "beskaeftigelse" and d["afdeling"] != d["ejer"]]
-    assert any("ikke længere er gemt" in n for n in report["noter"]), report["noter"]
+    assert not [d for d in report.latest_decisions if d.department == "beskaeftigelse" and d.department != d.owner]
+    assert any("ikke længere er gemt" in n for n in report.notes), report.notes

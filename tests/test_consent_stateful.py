@@ -51,6 +51,7 @@ from samlet_overblik.consent.watcher import load_revocations, tick
 from samlet_overblik.synthetic import generate
 from samlet_overblik.runner import run_job
 from samlet_overblik.access.users import User
+from samlet_overblik.access.views import CitizenView
 
 from consent_oracle import (
     CATEGORIES, CUSTODY, DEPARTMENTS, OWN_BASIS, Custody, Record, Registry, Version, consent_bases, expected_export,
@@ -503,9 +504,10 @@ class ConsentMachine(RuleBasedStateMachine):
         view = borger.citizen_view(borger.Stores(self.warehouse), User("anne", "Anne", "sagsbehandler", dept),
                                    cpr=cpr, purpose=PURPOSE, channel="test")
         assert view is not None, "a citizen with records was not found"
-        items = view.get("indsatser", []) if view.get("synlig") else []
-        rows = Counter((i["afdeling"], i["kategori"], i["titel"], i["start"], i["slut"], i["grundlag"]) for i in items)
-        return rows, view.get("ikke_delt") if view.get("synlig") else None
+        if not isinstance(view, CitizenView):
+            return Counter(), None
+        rows = Counter((i.department, i.category, i.title, i.start, i.end, i.basis) for i in view.part.records)
+        return rows, view.part.not_shared
 
     def not_shared(self, dept: str, cpr: str, shown: Counter) -> int:
         """The citizen's records in other departments that the lookup does not show."""

@@ -59,9 +59,9 @@ def test_withdrawal_in_postgres_registry_removes_rows_from_every_export(pg_url, 
     assert query(warehouse, "SELECT job FROM meta.runs WHERE run_id = ?", [refresh.run_id]) == [("consent_refresh",)]
 
     report = lineage_report(warehouse, cpr)
-    stopped = [f for f in report["flows"] if f["til_koersel"] == refresh.run_id]
-    assert stopped and all(f["fra_koersel"] == nightly.run_id for f in stopped)
-    assert all(f["stop_aarsag"] == "samtykket er tilbagekaldt" for f in stopped)
-    assert not [f for f in report["flows"] if f["til_koersel"] is None]
-    assert any(v["status"] == "tilbagekaldt" for v in report["consent_versions"])
+    stopped = [f for f in report.flows if f.to_run == refresh.run_id]
+    assert stopped and all(f.from_run == nightly.run_id for f in stopped)
+    assert all(f.stop_reason == "samtykket er tilbagekaldt" for f in stopped)
+    assert not [f for f in report.flows if f.to_run is None]
+    assert any(v.status == "tilbagekaldt" for v in report.consent_versions)
     assert cpr not in repr(report)  # the report masks CPR numbers

@@ -275,59 +275,48 @@ def _known_user(warehouse: Path, user_id: str):
 def cmd_lineage(args) -> int:
     import json
 
-    from samlet_overblik.access import audit
-    from samlet_overblik.consent.lineage import LookupError_, lineage_report
+    from samlet_overblik.access import borger, compliance
     from samlet_overblik.core.labels import DEPARTMENT_NAMES
+    from samlet_overblik.core.viewmodel import to_json
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
-    if user.role != "compliance":
-        # A denial is an access attempt too: logged before it is refused.
-        audit.log_access(audit.audit_url(warehouse.parent), user_id=user.id, role=user.role, department=user.department,
-                         person_key=None, purpose="", channel="cli:lineage", result_count=0, outcome="denied_role")
-        raise CliError("samtykkesporing er forbeholdt brugere med rollen compliance")
     try:
-        report = lineage_report(warehouse, args.cpr)
-    except LookupError_ as exc:
+        report = compliance.consent_trail(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose,
+                                          channel="cli:lineage")
+    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
         raise CliError(str(exc)) from None
-    # Logged before anything is shown; a log that cannot be written stops the lookup.
-    audit.log_access(
-        audit.audit_url(warehouse.parent), user_id=user.id, role=user.role, department=user.department,
-        person_key=report["person_key"] if report else None, purpose=args.purpose, channel="cli:lineage",
-        result_count=len(report["latest_decisions"]) if report else 0, outcome="shown" if report else "not_found",
-    )
     if report is None:
         raise CliError("borgeren findes ikke i det publicerede lager")
     if args.json:
-        console.print_json(json.dumps(report, ensure_ascii=False))
+        console.print_json(json.dumps(to_json(report), ensure_ascii=False))
         return 0
     name = lambda d: DEPARTMENT_NAMES.get(d, d)  # noqa: E731
-    console.print(f"[bold]Samtykkesporing for borger {report['cpr_masked']}[/bold] (personnøgle {report['person_key']})")
+    console.print(f"[bold]Samtykkesporing for borger {report.cpr_masked}[/bold] (personnøgle {report.person_key})")
     t = Table(title="Samtykker over tid")
     for col in ("samtykke", "givet af", "kanal", "givet", "gyldig til", "tilbagekaldt", "omfang", "status", "først set"):
         t.add_column(col)
-    for v in report["consent_versions"]:
-        t.add_row(f"{v['samtykke_id']} v{v['version']}", v["givet_af"], v["kanal"] or "", v["givet_tid"] or "",
-                  v["gyldig_til"] or "", v["tilbagekaldt_tid"] or "", "\n".join(v["omfang"]), v["status"] or "",
-                  v["foerst_set"] or "")
-    console.print(t if report["consent_versions"] else "Ingen samtykker registreret.")
+    for v in report.consent_versions:
+        t.add_row(f"{v.consent_id} v{v.version}", v.given_by, v.channel or "", v.given_at or "", v.valid_until or "",
+                  v.withdrawn_at or "", "\n".join(v.scope), v.status or "", v.first_seen or "")
+    console.print(t if report.consent_versions else "Ingen samtykker registreret.")
     f = Table(title="Hvad er delt med andre afdelinger, og hvornår")
     for col in ("til afdeling", "post", "kategori", "grundlag", "delt fra", "stoppet", "årsag"):
         f.add_column(col)
-    for x in report["flows"]:
-        f.add_row(name(x["til_afdeling"]), f"{x['titel'] or x['post']} ({name(x['fra_afdeling'])})", x["kategori"] or "",
-                  x["grundlag"], x["fra_tid"] or "", x["til_tid"] or "deles stadig", x["stop_aarsag"] or "")
-    console.print(f if report["flows"] else "Intet er delt på tværs af afdelinger.")
+    for x in report.flows:
+        f.add_row(name(x.to_department), f"{x.title or x.record} ({name(x.from_department)})", x.category or "",
+                  x.basis, x.from_time or "", x.to_time or "deles stadig", x.stop_reason or "")
+    console.print(f if report.flows else "Intet er delt på tværs af afdelinger.")
     d = Table(title="Seneste kørsel: hvem må se hvad")
     for col in ("afdeling", "post", "kategori", "afgørelse", "grundlag / årsag"):
         d.add_column(col)
-    for x in report["latest_decisions"]:
-        if x["afdeling"] == x["ejer"]:
+    for dec in report.latest_decisions:
+        if dec.department == dec.owner:
             continue  # a department's own records are always visible to it
-        d.add_row(name(x["afdeling"]), f"{x['titel'] or ''} ({name(x['ejer'])})", x["kategori"], x["afgoerelse"],
-                  x["grundlag"] or x["aarsag"] or "")
+        d.add_row(name(dec.department), f"{dec.title or ''} ({name(dec.owner)})", dec.category, dec.decision,
+                  dec.basis or dec.reason or "")
     console.print(d)
-    for note in report["noter"]:
+    for note in report.notes:
         console.print(note, highlight=False)
     return 0
 
@@ -362,6 +351,8 @@ def cmd_borger(args) -> int:
     import json
 
     from samlet_overblik.access import borger
+    from samlet_overblik.access.views import NotVisible
+    from samlet_overblik.core.viewmodel import to_json
 
     warehouse = _published_warehouse(args.warehouse)
     user = _known_user(warehouse, args.user)
@@ -371,42 +362,45 @@ def cmd_borger(args) -> int:
         raise CliError(str(exc)) from None
     if view is None:
         raise CliError("borgeren findes ikke i det publicerede lager")
-    if not view["synlig"]:
-        raise CliError(f"{view['afdeling_navn']} har ingen registreringer om borgeren, som du må se")
+    if isinstance(view, NotVisible):
+        raise CliError(f"{view.department_name} har ingen registreringer om borgeren, som du må se")
     if args.json:
-        console.print_json(json.dumps(view, ensure_ascii=False))
+        console.print_json(json.dumps(to_json(view), ensure_ascii=False))
         return 0
-    p, o = view["person"], view["overblik"] or {}
-    console.print(f"[bold]{p['navn']}[/bold] ({p['cpr_masket']}), født {p['foedselsdato']} — set fra "
-                  f"[bold]{view['afdeling_navn']}[/bold], data pr. {view['data'].get('publiceret', '?')}", highlight=False)
-    console.print(f"[yellow]{view['ikke_delt_tekst']}[/yellow]", highlight=False)
-    if o:
-        flags = ", ".join(o["flag"]) or "ingen"
-        cost = f"{o['aarlig_udgift']:,.0f}".replace(",", ".")
-        console.print(f"Aktive poster: {o['aktive_poster']} i {o['antal_afdelinger']} afdeling(er); udgift 12 mdr.: "
-                      f"{cost} kr.; tovholder: {o['tovholder'] or 'ingen'}; flag: {flags}", highlight=False)
-    for g in view["afdelinger"]:
-        t = Table(title=f"{g['navn']}{' (din afdeling)' if g['egen'] else ''}", title_justify="left")
+    p, o = view.person, view.overview
+    if p is not None:
+        console.print(f"[bold]{p.name}[/bold] ({p.cpr_masked}), født {p.birth_date} — set fra "
+                      f"[bold]{view.department_name}[/bold], data pr. {view.data.published or '?'}", highlight=False)
+    console.print(f"[yellow]{view.part.not_shared_text}[/yellow]", highlight=False)
+    if view.consent_changed_text:
+        console.print(f"[yellow]{view.consent_changed_text}[/yellow]", highlight=False)
+    if o is not None:
+        flags = ", ".join(o.flags) or "ingen"
+        cost = f"{o.annual_cost:,.0f}".replace(",", ".")
+        console.print(f"Aktive poster: {o.active_records} i {o.n_departments} afdeling(er); udgift 12 mdr.: "
+                      f"{cost} kr.; tovholder: {o.coordinator or 'ingen'}; flag: {flags}", highlight=False)
+    for g in view.part.by_department:
+        t = Table(title=f"{g.name}{' (din afdeling)' if g.own else ''}", title_justify="left")
         for col in ("indsats / ydelse", "periode", "status", "paragraf", "sagsbehandler", "kr./md.", "grundlag"):
             t.add_column(col, justify="right" if col == "kr./md." else "left")
-        for i in g["indsatser"]:
-            cost = f"{i['maanedlig_udgift']:,.0f}".replace(",", ".") if i["maanedlig_udgift"] is not None else ""
-            t.add_row(i["titel"], f"{i['start'] or '?'} – {i['slut'] or 'løbende'}", i["status"], i["paragraf"],
-                      i["sagsbehandler"], cost, i["grundlag_tekst"])
+        for i in g.records:
+            cost = f"{i.monthly_cost:,.0f}".replace(",", ".") if i.monthly_cost is not None else ""
+            t.add_row(i.title, f"{i.start or '?'} – {i.end or 'løbende'}", i.status, i.paragraph, i.caseworker, cost,
+                      i.basis_text)
         console.print(t)
-    if view["signaler"]:
+    if view.signals:
         t = Table(title="Koordineringssignaler", title_justify="left")
         for col in ("dato", "signal", "detalje"):
             t.add_column(col)
-        for sg in view["signaler"]:
-            t.add_row(sg["dato"] or "", sg["titel"], sg["detalje"] or "")
+        for sg in view.signals:
+            t.add_row(sg.signal_date or "", sg.title, sg.detail or "")
         console.print(t)
-    if view["familie"]:
+    if view.family:
         t = Table(title="Familie", title_justify="left")
         for col in ("navn", "relation", "født", "poster du må se"):
             t.add_column(col)
-        for m in view["familie"]:
-            t.add_row(m["navn"], m["relation"], m["foedselsdato"] or "", str(m["synlige_poster"]))
+        for m in view.family:
+            t.add_row(m.name, m.relation, m.birth_date or "", str(m.visible_records))
         console.print(t)
     return 0
 

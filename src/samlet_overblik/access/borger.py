@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +31,10 @@ from samlet_overblik.consent import gate
 from samlet_overblik.consent.watcher import Revocations, load_revocations
 from samlet_overblik.consent.lineage import mask
 from samlet_overblik.access.users import User
+from samlet_overblik.access.views import (
+    CitizenView, DepartmentRecords, ExportInfo, FamilyMember, FamilySummary, FamilyView, NotVisible, Overview, Person,
+    Record, Relative, SearchHit, Signal, VisibleRecords,
+)
 from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES
 
 
@@ -127,7 +131,7 @@ def _person_key_for_cpr(con, number: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _person(con, person_key: str) -> dict | None:
+def _person(con, person_key: str) -> Person | None:
     rows = con.execute(
         """SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date, p.sex, p.status
            FROM identity.person_keys k LEFT JOIN staging.cpr_persons p ON p.cpr = k.cpr
@@ -136,11 +140,10 @@ def _person(con, person_key: str) -> dict | None:
         return None
     pk, number, given, family, born, sex, status = rows[0]
     name = " ".join(x for x in (given, family) if x) or "(navn ukendt)"
-    return {"person_key": pk, "cpr_masket": mask(number), "navn": name, "foedselsdato": _iso(born),
-            "koen": {"M": "mand", "K": "kvinde"}.get(sex or "", ""), "status": status or ""}
+    return Person(pk, mask(number), name, _iso(born), {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
 
 
-def _family(con, person_key: str, ref: date) -> list[dict]:
+def _family(con, person_key: str, ref: date) -> list[Relative]:
     rows = con.execute(
         """
         WITH me AS (SELECT cpr FROM identity.person_keys WHERE person_key = ?),
@@ -165,8 +168,7 @@ def _family(con, person_key: str, ref: date) -> list[dict]:
     for pk, number, given, family, born, relations in rows:
         rel = "barn" if "barn" in relations else ("forælder med forældremyndighed" if "forældremyndighed" in relations
                                                    else "forælder")
-        out.append({"person_key": pk, "cpr_masket": mask(number), "navn": " ".join(x for x in (given, family) if x),
-                    "foedselsdato": _iso(born), "relation": rel})
+        out.append(Relative(pk, mask(number), " ".join(x for x in (given, family) if x), _iso(born), rel))
     return out
 
 
@@ -179,7 +181,7 @@ ORDER BY source_department, start_date DESC NULLS LAST, title
 """
 
 
-def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[Record], int]:
     """The records the viewer may see now, and how many of the export's rows a revoked basis hides."""
     out, hidden = [], 0
     try:
@@ -191,13 +193,13 @@ def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> 
         if revoked.hides(viewer, basis, dept, cat):
             hidden += 1
             continue
-        out.append({
-            "afdeling": dept, "afdeling_navn": DEPARTMENT_NAMES.get(dept, dept), "kategori": cat,
-            "kategori_navn": CATEGORY_NAMES.get(cat, cat), "art": kind, "titel": title, "paragraf": para or "",
-            "start": _iso(start), "slut": _iso(end), "status": status, "sagsbehandler": cw or "",
-            "maanedlig_udgift": float(cost) if cost is not None else None, "grundlag": basis,
-            "grundlag_tekst": basis_text(basis), "_key": (src, tab, str(rid)),
-        })
+        out.append(Record(
+            department=dept, department_name=DEPARTMENT_NAMES.get(dept, dept), category=cat,
+            category_name=CATEGORY_NAMES.get(cat, cat), kind=kind, title=title, paragraph=para or "",
+            start=_iso(start), end=_iso(end), status=status, caseworker=cw or "",
+            monthly_cost=float(cost) if cost is not None else None, basis=basis, basis_text=basis_text(basis),
+            source_key=(src, tab, str(rid)),
+        ))
     return out, hidden
 
 
@@ -212,7 +214,7 @@ def _derived_revoked(econ, person_key: str, viewer: str, revoked: Revocations) -
     return any(revoked.hides(viewer, b, d, c) for b, d, c in rows)
 
 
-def _overview(econ, person_key: str) -> dict | None:
+def _overview(econ, person_key: str) -> Overview | None:
     rows = econ.execute(
         """SELECT n_departments, departments, active_interventions, active_services, monthly_cost_dkk, annual_cost_dkk,
                   caseworkers, coordinating_caseworker, coordinating_department, flag_departments, flag_services,
@@ -228,28 +230,27 @@ def _overview(econ, person_key: str) -> dict | None:
         flags.append("Mange ydelser og indsatser")
     if r[11]:
         flags.append("Høj årlig udgift")
-    return {
-        "antal_afdelinger": r[0], "afdelinger": [DEPARTMENT_NAMES.get(d, d) for d in (r[1] or [])],
-        "aktive_poster": r[2], "aktive_ydelser": r[3],
-        "maanedlig_udgift": float(r[4] or 0), "aarlig_udgift": float(r[5] or 0), "sagsbehandlere": list(r[6] or []),
-        "tovholder": r[7], "tovholder_afdeling": DEPARTMENT_NAMES.get(r[8], r[8]) if r[8] else None,
-        "flag": flags, "kompleks_sag": bool(r[12]), "flag_forklaring": r[13], "data_pr": _iso(r[14]),
-        "referencedato": _iso(r[15]),
-    }
+    return Overview(
+        n_departments=r[0], departments=[DEPARTMENT_NAMES.get(d, d) for d in (r[1] or [])], active_records=r[2],
+        active_services=r[3], monthly_cost=float(r[4] or 0), annual_cost=float(r[5] or 0),
+        caseworkers=list(r[6] or []), coordinator=r[7],
+        coordinator_department=DEPARTMENT_NAMES.get(r[8], r[8]) if r[8] else None, flags=flags,
+        complex_case=bool(r[12]), flags_explained=r[13], data_as_of=_iso(r[14]), reference_date=_iso(r[15]),
+    )
 
 
-def _signals(econ, person_key: str) -> list[dict]:
+def _signals(econ, person_key: str) -> list[Signal]:
     rows = econ.execute(
         """SELECT s.signal_id, r.title, s.signal_date, s.detail, s.description, s.departments
            FROM coordination_signals s LEFT JOIN signal_rules r USING (signal_id)
            WHERE s.person_key = ? ORDER BY s.signal_date DESC""", [person_key]).fetchall()
-    return [{"signal": r[0], "titel": r[1] or r[0], "dato": _iso(r[2]), "detalje": r[3], "beskrivelse": r[4],
-             "afdelinger": [DEPARTMENT_NAMES.get(d, d) for d in (r[5] or [])]} for r in rows]
+    return [Signal(r[0], r[1] or r[0], _iso(r[2]), r[3], r[4], [DEPARTMENT_NAMES.get(d, d) for d in (r[5] or [])])
+            for r in rows]
 
 
-def _export_info(econ) -> dict:
+def _export_info(econ) -> ExportInfo:
     rows = econ.execute("SELECT run_id, published_at FROM export_info").fetchall()
-    return {"koersel": rows[0][0], "publiceret": rows[0][1].isoformat(sep=" ", timespec="seconds")} if rows else {}
+    return ExportInfo(rows[0][0], rows[0][1].isoformat(sep=" ", timespec="seconds")) if rows else ExportInfo()
 
 
 def _reference(wcon) -> date:
@@ -278,24 +279,23 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> dict:
+def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> VisibleRecords:
     items, revoked_rows = _interventions(econ, person_key, department, revoked)
-    visible = {i.pop("_key") for i in items}
+    visible = {i.source_key for i in items}
     # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
     hidden = gate.hidden_count(wcon, person_key, department, visible)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[Record]] = {}
     for i in items:
-        groups.setdefault(i["afdeling"], []).append(i)
+        groups.setdefault(i.department, []).append(i)
     order = [department] + [d for d in departments() if d != department]
-    return {
-        "indsatser": items,
-        "afdelinger": [{"afdeling": d, "navn": DEPARTMENT_NAMES[d], "egen": d == department, "indsatser": groups[d]}
+    return VisibleRecords(
+        records=items,
+        by_department=[DepartmentRecords(d, DEPARTMENT_NAMES[d], d == department, groups[d])
                        for d in order if d in groups],
-        "ikke_delt": hidden,
-        "ikke_delt_tekst": not_shared_text(hidden),
-        # Overview figures, flags, signals and the tovholder were computed with rows that are now hidden.
-        "samtykke_aendret": bool(revoked_rows) or _derived_revoked(econ, person_key, department, revoked),
-    }
+        not_shared=hidden,
+        not_shared_text=not_shared_text(hidden),
+        consent_changed=bool(revoked_rows) or _derived_revoked(econ, person_key, department, revoked),
+    )
 
 
 def _required_purpose(purpose: str | None) -> str:
@@ -322,16 +322,16 @@ def _authorised_citizen(stores: Stores, wcon, user: User, cpr: str | None, perso
     return pk, department
 
 
-def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str, department: str) -> dict:
+def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str, department: str) -> NotVisible:
     """A citizen the department has no visible record of: nothing about them is shown (logged)."""
     _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
-    return {"fundet": True, "synlig": False, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department]}
+    return NotVisible(department, DEPARTMENT_NAMES[department])
 
 
-def _visible_members(econ, family: list[dict], viewer: str, revoked: Revocations) -> tuple[list[dict], int]:
+def _visible_members(econ, family: list[Relative], viewer: str, revoked: Revocations) -> tuple[list[Relative], int]:
     """Family members through the gate: a member is named only when the department may see at least one of
     their records (now, after revocations); the others are a count."""
-    keys = [m["person_key"] for m in family]
+    keys = [m.person_key for m in family]
     rows = econ.execute(
         "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
         [keys]).fetchall() if keys else []
@@ -339,7 +339,7 @@ def _visible_members(econ, family: list[dict], viewer: str, revoked: Revocations
     for pk, basis, dept, cat in rows:
         if not revoked.hides(viewer, basis, dept, cat):
             counts[pk] = counts.get(pk, 0) + 1
-    shown = [{**m, "synlige_poster": counts[m["person_key"]]} for m in family if counts.get(m["person_key"])]
+    shown = [replace(m, visible_records=counts[m.person_key]) for m in family if counts.get(m.person_key)]
     return shown, len(family) - len(shown)
 
 
@@ -358,12 +358,12 @@ class _Lookup:
     reference: date
     revoked: Revocations
     purpose: str
-    records: dict  # _one(): the citizen's visible records and what was hidden
+    records: VisibleRecords
 
 
 @contextmanager
 def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | None, purpose: str, channel: str,
-               requested_department: str | None) -> Iterator[_Lookup | dict | None]:
+               requested_department: str | None) -> Iterator[_Lookup | NotVisible | None]:
     """The authorised lookup of one citizen; instead, the answer to give at once: None (refused or not found) or
     the answer for a citizen the department has no visible record of (logged either way)."""
     purpose = _required_purpose(purpose)
@@ -376,14 +376,14 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
         ref = _reference(wcon)
         with _connect(published.export(department)) as econ:
             records = _one(wcon, econ, pk, department, ref, revoked)
-            if not records["indsatser"]:
+            if not records.records:
                 yield _not_visible(stores, user, pk, purpose, channel, department)
                 return
             yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
 
 
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
-                 purpose: str, channel: str, requested_department: str | None = None) -> dict | None:
+                 purpose: str, channel: str, requested_department: str | None = None) -> CitizenView | NotVisible | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
 
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
@@ -395,50 +395,50 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
         pk, department, econ, part = found.person_key, found.department, found.econ, found.records
         family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
                                                  found.revoked)
-        changed = part["samtykke_aendret"]
-        view = {
-            "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-            "person": _person(found.wcon, pk), "overblik": None if changed else _overview(econ, pk),
-            "signaler": [] if changed else _signals(econ, pk), "familie": family,
-            "familie_ikke_vist": family_hidden,
-            "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
-            "referencedato": found.reference.isoformat(), "data": _export_info(econ), **part,
-        }
+        changed = part.consent_changed
+        view = CitizenView(
+            department=department, department_name=DEPARTMENT_NAMES[department], person=_person(found.wcon, pk),
+            overview=None if changed else _overview(econ, pk), signals=[] if changed else _signals(econ, pk),
+            family=family, family_not_shown=family_hidden,
+            consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
+            reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
+        )
         # Logged before anything is returned: no log, no answer.
-        _log(stores, user, pk, found.purpose, channel, len(view["indsatser"]), "shown")
+        _log(stores, user, pk, found.purpose, channel, len(part.records), "shown")
     return view
 
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
-                requested_department: str | None = None) -> dict | None:
+                requested_department: str | None = None) -> FamilyView | NotVisible | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
     with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
         if not isinstance(found, _Lookup):
             return found
         pk, department, econ, first = found.person_key, found.department, found.econ, found.records
-        members = [{**(_person(found.wcon, pk) or {}), "relation": "borgeren selv", **first}]
+        members = [FamilyMember(_person(found.wcon, pk), "borgeren selv", first)]
         family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
                                                  found.revoked)
         for m in family:
-            members.append({**m, **_one(found.wcon, econ, m["person_key"], department, found.reference, found.revoked)})
-        changed = any(m["samtykke_aendret"] for m in members)
+            members.append(FamilyMember(
+                Person(m.person_key, m.cpr_masked, m.name, m.birth_date), m.relation,
+                _one(found.wcon, econ, m.person_key, department, found.reference, found.revoked)))
+        changed = any(member.part.consent_changed for member in members)
         fams = [] if changed else econ.execute(
             """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
                FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
             [pk, pk]).fetchall()
-        for m in members:
-            _log(stores, user, m["person_key"], found.purpose, channel, len(m["indsatser"]), "shown")
-    return {
-        "fundet": True, "synlig": True, "afdeling": department, "afdeling_navn": DEPARTMENT_NAMES[department],
-        "person_key": pk, "referencedato": found.reference.isoformat(), "medlemmer": members,
-        "familie_ikke_vist": family_hidden, "samtykke_aendret_tekst": CONSENT_CHANGED_TEXT if changed else "",
-        "familier": [{"familie": f[0], "boern": f[1], "voksne": f[2], "barn_med_indsats_og_voksen_med_ydelse": bool(f[3]),
-                      "aarlig_udgift": float(f[4] or 0)} for f in fams],
-    }
+        for member, key in zip(members, [pk] + [r.person_key for r in family], strict=True):
+            _log(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
+    return FamilyView(
+        department=department, department_name=DEPARTMENT_NAMES[department], person_key=pk,
+        reference_date=found.reference.isoformat(), members=members, family_not_shown=family_hidden,
+        consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
+        families=[FamilySummary(f[0], f[1], f[2], bool(f[3]), float(f[4] or 0)) for f in fams],
+    )
 
 
 def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, channel: str,
-                   requested_department: str | None = None, limit: int = 25) -> list[dict]:
+                   requested_department: str | None = None, limit: int = 25) -> list[SearchHit]:
     """Citizens whose name matches, among those the user's department has records of (logged as one search)."""
     words = [w for w in (text or "").replace(",", " ").split() if w][:4]
     if not words or sum(len(w) for w in words) < 2:
@@ -461,5 +461,4 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
     rows = [c for c in candidates if c[0] in seen][:limit]
     _log(stores, user, None, purpose, channel, len(rows), "search")
-    return [{"person_key": r[0], "cpr_masket": mask(r[1]), "navn": f"{r[2]} {r[3]}", "foedselsdato": _iso(r[4])}
-            for r in rows]
+    return [SearchHit(r[0], mask(r[1]), f"{r[2]} {r[3]}", _iso(r[4])) for r in rows]

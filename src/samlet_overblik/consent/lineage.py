@@ -14,6 +14,7 @@ import duckdb
 from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.core.labels import CONSENT_STATUS_NAMES, DECISION_REASON_NAMES, DEPARTMENT_NAMES
+from samlet_overblik.core.viewmodel import json_key as _json
 
 
 class LookupError_(ValueError):
@@ -24,6 +25,78 @@ class LookupError_(ValueError):
 class Citizen:
     person_key: str
     cpr: str
+
+
+@dataclass(frozen=True)
+class ConsentVersion:
+    consent_id: str = _json("samtykke_id")
+    version: int = _json("version")
+    given_by: str = _json("givet_af")
+    purpose: str | None = _json("formaal")
+    given_at: str | None = _json("givet_tid")
+    valid_until: str | None = _json("gyldig_til")
+    withdrawn_at: str | None = _json("tilbagekaldt_tid")
+    channel: str | None = _json("kanal")
+    registered_by: str | None = _json("registreret_af")
+    scope: list[str] = _json("omfang")
+    first_seen_run: str | None = _json("foerst_set_koersel")
+    first_seen: str | None = _json("foerst_set")
+    last_seen_run: str | None = _json("senest_set_koersel")
+    last_seen: str | None = _json("senest_set")
+    status: str | None = _json("status")
+    reason: str | None = _json("begrundelse")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One record shared with another department from one run until another (or still shared)."""
+
+    from_department: str = _json("fra_afdeling")
+    to_department: str = _json("til_afdeling")
+    record: str = _json("post")
+    title: str | None = _json("titel")
+    category: str | None = _json("kategori")
+    basis: str = _json("grundlag")
+    from_run: str = _json("fra_koersel")
+    from_time: str | None = _json("fra_tid")
+    to_run: str | None = _json("til_koersel")
+    to_time: str | None = _json("til_tid")
+    stop_reason: str | None = _json("stop_aarsag")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's decision behind what a department's current export shows of one datum."""
+
+    department: str = _json("afdeling")
+    owner: str = _json("ejer")
+    category: str | None = _json("kategori")
+    title: str | None = _json("titel")
+    decision: str = _json("afgoerelse")
+    basis: str | None = _json("grundlag")
+    reason: str | None = _json("aarsag")
+    run_id: str = _json("koersel")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str = _json("run_id")
+    job: str = _json("job")
+    reference_time: str | None = _json("referencetid")
+    status: str = _json("status")
+
+
+@dataclass(frozen=True)
+class LineageReport:
+    """One citizen's consent trail, for compliance."""
+
+    person_key: str = _json("person_key")
+    cpr_masked: str | None = _json("cpr_masked")
+    consent_versions: list[ConsentVersion] = _json("consent_versions")
+    flows: list[Flow] = _json("flows")
+    latest_decisions: list[Decision] = _json("latest_decisions")
+    runs: list[RunRef] = _json("runs")
+    notes: list[str] = _json("noter")
 
 
 def mask(cpr: str | None) -> str | None:
@@ -94,7 +167,7 @@ def _decisions_shown(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet,
     return rows, notes
 
 
-def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
+def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
     published = wh.published_set(warehouse)
     with duckdb.connect(str(published.warehouse), read_only=True) as con:
         citizen = find_citizen(con, raw_cpr)
@@ -125,37 +198,38 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> dict | None:
         runs = con.execute(
             "SELECT run_id, job, reference_time, status FROM meta.runs ORDER BY reference_time"
         ).fetchall()
-    return {
-        "person_key": citizen.person_key,
-        "cpr_masked": mask(citizen.cpr),
-        "consent_versions": [
-            {
-                "samtykke_id": v[0], "version": v[1], "givet_af": "borgeren selv" if v[2] else f"anden person ({mask(v[3])})",
-                "formaal": v[4], "givet_tid": _iso(v[5]), "gyldig_til": _iso(v[6]), "tilbagekaldt_tid": _iso(v[7]),
-                "kanal": v[8], "registreret_af": v[9], "omfang": (v[10] or "").split(",") if v[10] else [],
-                "foerst_set_koersel": v[11], "foerst_set": _iso(v[12]), "senest_set_koersel": v[13], "senest_set": _iso(v[14]),
-                "status": CONSENT_STATUS_NAMES.get(v[15], v[15]), "begrundelse": v[16],
-            }
+    return LineageReport(
+        person_key=citizen.person_key,
+        cpr_masked=mask(citizen.cpr),
+        consent_versions=[
+            ConsentVersion(
+                consent_id=v[0], version=v[1], given_by="borgeren selv" if v[2] else f"anden person ({mask(v[3])})",
+                purpose=v[4], given_at=_iso(v[5]), valid_until=_iso(v[6]), withdrawn_at=_iso(v[7]), channel=v[8],
+                registered_by=v[9], scope=(v[10] or "").split(",") if v[10] else [], first_seen_run=v[11],
+                first_seen=_iso(v[12]), last_seen_run=v[13], last_seen=_iso(v[14]),
+                status=CONSENT_STATUS_NAMES.get(v[15], v[15]), reason=v[16],
+            )
             for v in versions
         ],
-        "flows": [
-            {
-                "fra_afdeling": f[0], "til_afdeling": f[1], "post": f"{f[2]}.{f[3]}:{f[4]}", "titel": f[5], "kategori": f[6],
-                "grundlag": f[7], "fra_koersel": f[8], "fra_tid": _iso(f[9]), "til_koersel": f[10], "til_tid": _iso(f[11]),
-                "stop_aarsag": DECISION_REASON_NAMES.get(f[12], f[12]) if f[12] else None,
-            }
+        flows=[
+            Flow(
+                from_department=f[0], to_department=f[1], record=f"{f[2]}.{f[3]}:{f[4]}", title=f[5], category=f[6],
+                basis=f[7], from_run=f[8], from_time=_iso(f[9]), to_run=f[10], to_time=_iso(f[11]),
+                stop_reason=DECISION_REASON_NAMES.get(f[12], f[12]) if f[12] else None,
+            )
             for f in flows
         ],
-        "latest_decisions": [
-            {
-                "afdeling": d[0], "ejer": d[1], "kategori": d[2], "titel": d[3], "afgoerelse": "delt" if d[4] == "admitted" else "blokeret",
-                "grundlag": d[5], "aarsag": DECISION_REASON_NAMES.get(d[6], d[6]) if d[6] else None, "koersel": d[7],
-            }
+        latest_decisions=[
+            Decision(
+                department=d[0], owner=d[1], category=d[2], title=d[3],
+                decision="delt" if d[4] == "admitted" else "blokeret", basis=d[5],
+                reason=DECISION_REASON_NAMES.get(d[6], d[6]) if d[6] else None, run_id=d[7],
+            )
             for d in decisions
         ],
-        "runs": [{"run_id": r[0], "job": r[1], "referencetid": _iso(r[2]), "status": r[3]} for r in runs],
-        "noter": notes,
-    }
+        runs=[RunRef(r[0], r[1], _iso(r[2]), r[3]) for r in runs],
+        notes=notes,
+    )
 
 
 def _iso(value) -> str | None:

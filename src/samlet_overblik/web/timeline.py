@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from html import escape
 
+from samlet_overblik.access.views import DepartmentRecords, Record, Signal
+
 COLOURS = {  # dark enough for white text, distinct in greyscale too (contrast >= 4.5:1 against white)
     "boern_familie": "#8a3b12",
     "beskaeftigelse": "#1f5f8b",
@@ -22,9 +24,9 @@ def _d(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _pack(items: list[tuple[date, date, dict]]) -> list[list[tuple[date, date, dict]]]:
+def _pack(items: list[tuple[date, date, Record]]) -> list[list[tuple[date, date, Record]]]:
     """Greedy interval packing: bars that do not overlap share a row."""
-    rows: list[list[tuple[date, date, dict]]] = []
+    rows: list[list[tuple[date, date, Record]]] = []
     ends: list[date] = []
     for s, e, it in sorted(items, key=lambda x: (x[0], x[1])):
         for i, end in enumerate(ends):
@@ -38,7 +40,7 @@ def _pack(items: list[tuple[date, date, dict]]) -> list[list[tuple[date, date, d
     return rows
 
 
-def timeline_svg(groups: list[dict], signals: list[dict], reference: str, *, years: int = 5) -> str:
+def timeline_svg(groups: list[DepartmentRecords], signals: list[Signal], reference: str, *, years: int = 5) -> str:
     ref = _d(reference) or date.today()
     lo = date(ref.year - years + 1, 1, 1)
     hi = date(ref.year + 1, 1, 1)
@@ -55,9 +57,9 @@ def timeline_svg(groups: list[dict], signals: list[dict], reference: str, *, yea
     n_bars = 0
     for g in groups:
         items = []
-        for it in g["indsatser"]:
-            s = _d(it["start"]) or ref
-            e = _d(it["slut"]) or max(ref, s)
+        for it in g.records:
+            s = _d(it.start) or ref
+            e = _d(it.end) or max(ref, s)
             if e < lo:
                 continue
             items.append((s, e, it))
@@ -66,7 +68,7 @@ def timeline_svg(groups: list[dict], signals: list[dict], reference: str, *, yea
         y += len(rows) * ROW_H + 8
     sig_y = y
     height = sig_y + ROW_H + 34
-    desc = "; ".join(f"{g['navn']}: {len(g['indsatser'])} poster" for g in groups) + f"; {len(signals)} signaler"
+    desc = "; ".join(f"{g.name}: {len(g.records)} poster" for g in groups) + f"; {len(signals)} signaler"
     parts.append(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
         f'aria-labelledby="tl-title tl-desc" class="tidslinje" font-family="system-ui, sans-serif" font-size="12">'
@@ -85,29 +87,29 @@ def timeline_svg(groups: list[dict], signals: list[dict], reference: str, *, yea
                  f'stroke-dasharray="4 3"/><text x="{rx - 4:.1f}" y="{height - 6}" text-anchor="end" fill="#b00020">'
                  f'i dag ({ref.strftime("%d-%m-%Y")})</text>')
     for g, rows, top in lanes:
-        colour = COLOURS.get(g["afdeling"], "#444")
+        colour = COLOURS.get(g.department, "#444")
         lane_h = len(rows) * ROW_H
         parts.append(f'<rect x="0" y="{top - 3}" width="{WIDTH}" height="{lane_h + 4}" fill="#f4f4f4" opacity="0.6"/>')
-        parts.append(f'<text x="6" y="{top + 13}" fill="#111" font-weight="600">{escape(g["navn"])}</text>')
-        if g.get("egen"):
+        parts.append(f'<text x="6" y="{top + 13}" fill="#111" font-weight="600">{escape(g.name)}</text>')
+        if g.own:
             parts.append(f'<text x="6" y="{top + 27}" fill="#444" font-size="11">(din afdeling)</text>')
         for r, row in enumerate(rows):
             by = top + r * ROW_H
             for s, e, it in row:
                 x1, x2 = x(s), x(e)
                 w = max(x2 - x1, 4)
-                open_end = it["slut"] is None
+                open_end = it.end is None
                 n_bars += 1
-                tip = (f'{it["titel"]} ({it["paragraf"]}), {it["start"] or "?"} – {it["slut"] or "løbende"}, '
-                       f'{it["status"]}; grundlag: {it["grundlag_tekst"]}')
-                fade = "" if it["status"] == "aktiv" else ' fill-opacity="0.55"'
+                tip = (f'{it.title} ({it.paragraph}), {it.start or "?"} – {it.end or "løbende"}, '
+                       f'{it.status}; grundlag: {it.basis_text}')
+                fade = "" if it.status == "aktiv" else ' fill-opacity="0.55"'
                 parts.append(
                     f'<g class="bar"><title>{escape(tip)}</title>'
                     f'<rect x="{x1:.1f}" y="{by}" width="{w:.1f}" height="{BAR_H}" rx="3" fill="{colour}"{fade}/>'
                 )
                 if open_end:
                     parts.append(f'<path d="M{x1 + w:.1f} {by} l7 {BAR_H / 2} l-7 {BAR_H / 2} z" fill="{colour}"/>')
-                label = it["titel"]
+                label = it.title
                 max_chars = int(w / 6.6)
                 if max_chars >= 6:
                     if len(label) > max_chars:
@@ -116,13 +118,13 @@ def timeline_svg(groups: list[dict], signals: list[dict], reference: str, *, yea
                 parts.append("</g>")
     parts.append(f'<text x="6" y="{sig_y + 13}" fill="#111" font-weight="600">Signaler</text>')
     for sg in signals:
-        d = _d(sg["dato"])
+        d = _d(sg.signal_date)
         if not d or d < lo:
             continue
         sx = x(d)
         cy = sig_y + 8
         parts.append(
-            f'<g class="signal"><title>{escape(sg["titel"] + ": " + (sg["detalje"] or ""))}</title>'
+            f'<g class="signal"><title>{escape(sg.title + ": " + (sg.detail or ""))}</title>'
             f'<path d="M{sx:.1f} {cy - 8} l8 8 l-8 8 l-8 -8 z" fill="#b00020" stroke="#fff"/></g>'
         )
     parts.append("</svg>")

@@ -1,0 +1,124 @@
+"""What every router needs per request: the session's user, the CSRF check, the lookup purpose, the page renderer and
+the answer to a refusal. One ``WebContext`` per app (``app.state.web``); a route gets it with ``web(request)``.
+
+A route raises ``NotLoggedIn`` / ``Forbidden`` / ``Answered``; the app's exception handlers turn them into the page or
+the JSON error, so a refusal looks the same on every surface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from samlet_overblik.access import audit, borger
+from samlet_overblik.access.auth import PasswordAuthenticator, csrf_ok, csrf_token
+from samlet_overblik.access.users import User
+from samlet_overblik.consent.policy import PolicyError, lookup_purposes
+
+# The access log's channel for a request that is refused before it reaches a lookup (role, CSRF).
+CHANNELS = {
+    "/soeg": "web:soeg", "/borger": "web:borger", "/familie": "web:familie", "/api/borger": "api:borger",
+    "/api/mig": "api:mig", "/compliance": "web:compliance", "/compliance/samtykke": "web:samtykkespor",
+    "/compliance/adgangslog": "web:adgangslog", "/drift": "web:drift", "/logout": "web:logout",
+}
+# Where a user lands after logging in.
+HOME_OF_ROLE = {"sagsbehandler": "/soeg", "compliance": "/compliance", "dataingenioer": "/drift"}
+
+
+class NotLoggedIn(Exception):
+    pass
+
+
+class Forbidden(Exception):
+    pass
+
+
+class Answered(Exception):
+    """A request answered before its handler's work (e.g. a form sent without a listed purpose)."""
+
+    def __init__(self, response: Response):
+        super().__init__("answered")
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A lookup's purpose: as the access log stores it, and as the form showed it (to fill the form in again)."""
+
+    logged: str
+    chosen: str
+    note: str
+
+
+@dataclass
+class WebContext:
+    stores: borger.Stores
+    authn: PasswordAuthenticator
+    templates: Jinja2Templates
+
+    def page(self, request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+        ctx.setdefault("user", getattr(request.state, "user", None))
+        ctx["csrf"] = csrf_token(request.session)
+        if "purposes" not in ctx:
+            try:
+                ctx["purposes"] = lookup_purposes(ctx["user"].role) if ctx["user"] else ()
+            except PolicyError:  # the page still renders (an error page, say); lookups are refused meanwhile
+                ctx["purposes"] = ()
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def refusal(self, request: Request, status: int, api_text: str, titel: str, besked: str, **extra) -> Response:
+        """The API's one-line JSON error, or the error page, for a request that is refused."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"fejl": api_text}, status_code=status)
+        return self.page(request, "fejl.html", status, titel=titel, besked=besked, **extra)
+
+    def log_denial(self, request: Request, user: User, outcome: str) -> None:
+        """A refused request, in the access log like a lookup (it fails closed like one, too)."""
+        audit.log_access(self.stores.audit_url, user_id=user.id, role=user.role, department=user.department,
+                         person_key=None, purpose="", channel=CHANNELS.get(request.url.path, "web:andet"),
+                         result_count=0, outcome=outcome)
+
+    def require(self, request: Request, *roles: str) -> User:
+        """The session's user (as the users file has them now), who must have one of ``roles`` if any are given."""
+        user = self.authn.current_user(request.session)
+        if user is None:
+            raise NotLoggedIn()
+        request.state.user = user
+        if roles and user.role not in roles:
+            self.log_denial(request, user, "denied_role")
+            raise Forbidden()
+        return user
+
+    async def form_with_csrf(self, request: Request, user: User | None) -> dict[str, str]:
+        form = await request.form()
+        data = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        if not csrf_ok(request.session, data.get("csrf")):
+            if user is not None:
+                self.log_denial(request, user, "denied_csrf")
+            raise Forbidden()
+        return data
+
+    def check_api_csrf(self, request: Request, user: User) -> None:
+        if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+            self.log_denial(request, user, "denied_csrf")
+            raise Forbidden()
+
+    @staticmethod
+    def purpose_of(data: dict, user: User) -> Purpose:
+        """The lookup's purpose from a form or JSON body; ``audit.BadPurpose`` for one the policy does not list."""
+        stored = audit.purpose_text(str(data.get("formaal") or ""), str(data.get("note") or ""),
+                                    lookup_purposes(user.role))
+        chosen, _, note = stored.partition(audit.NOTE_SEPARATOR)
+        return Purpose(stored, chosen, note)
+
+
+def sentence(text: str) -> str:
+    """A refusal's one-line reason as a sentence (``str.capitalize`` would lower-case "CPR")."""
+    return text[:1].upper() + text[1:]
+
+
+def web(request: Request) -> WebContext:
+    return request.app.state.web

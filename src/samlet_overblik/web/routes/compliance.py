@@ -1,0 +1,64 @@
+"""The compliance officer's surface: a citizen's consent trail and the access log, by citizen or by user. What is
+shown, and that it is logged first, is decided in ``access.compliance``; this module only renders it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from samlet_overblik.access import audit, borger, compliance
+from samlet_overblik.access.users import User
+from samlet_overblik.web.context import sentence, Answered, web
+
+router = APIRouter()
+
+
+async def _lookup_form(request: Request) -> tuple[User, dict[str, str], str]:
+    """(user, form, purpose as logged) of a compliance officer's lookup; a lookup without a listed purpose is
+    answered with the form again (``Answered``)."""
+    ctx = web(request)
+    user = ctx.require(request, compliance.COMPLIANCE_ROLE)
+    form = await ctx.form_with_csrf(request, user)
+    try:
+        return user, form, ctx.purpose_of(form, user).logged
+    except audit.BadPurpose:
+        raise Answered(ctx.page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")) from None
+
+
+@router.get("/compliance", response_class=HTMLResponse)
+async def compliance_home(request: Request):
+    ctx = web(request)
+    ctx.require(request, compliance.COMPLIANCE_ROLE)
+    return ctx.page(request, "compliance.html")
+
+
+@router.post("/compliance/samtykke", response_class=HTMLResponse)
+async def consent_trail(request: Request):
+    ctx = web(request)
+    user, form, purpose = await _lookup_form(request)
+    try:
+        report = compliance.consent_trail(ctx.stores, user, form.get("cpr", ""), purpose=purpose,
+                                          channel="web:samtykkespor")
+    except borger.BadLookup as exc:
+        return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
+    if report is None:
+        return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
+    return ctx.page(request, "samtykkespor.html", r=report)
+
+
+@router.post("/compliance/adgangslog", response_class=HTMLResponse)
+async def access_log(request: Request):
+    ctx = web(request)
+    user, form, purpose = await _lookup_form(request)
+    cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip()
+    try:
+        if cpr:
+            report = compliance.access_log_about_citizen(ctx.stores, user, cpr, purpose=purpose,
+                                                         channel="web:adgangslog")
+        elif who:
+            report = compliance.access_log_of_user(ctx.stores, user, who, purpose=purpose, channel="web:adgangslog")
+        else:
+            return ctx.page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
+    except borger.BadLookup as exc:
+        return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
+    return ctx.page(request, "adgangslog.html", report=report)
