@@ -57,21 +57,7 @@ class ConsentState:
 
 def record_history(con: duckdb.DuckDBPyConnection, run_id: str, ref: datetime) -> None:
     """Append consent versions whose content this run sees for the first time; stamp the rest as seen."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _seen AS
-        SELECT c.*, coalesce(s.scope, '') AS scope,
-               md5(concat_ws('|', c.samtykke_id, c.version, c.cpr, c.given_by_cpr, c.purpose, c.given_at,
-                             c.valid_until, c.withdrawn_at, c.channel, c.registered_by, coalesce(s.scope, ''))) AS content_hash
-        FROM staging.consents c
-        LEFT JOIN (
-            SELECT samtykke_id, version,
-                   string_agg(from_department || '>' || to_department || ':' || category, ','
-                              ORDER BY from_department, to_department, category) AS scope
-            FROM staging.consent_scopes GROUP BY ALL
-        ) s USING (samtykke_id, version)
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _seen AS {asset_sql('consent', 'seen_versions')}")
     con.execute(
         "UPDATE consent.history h SET last_seen_run = ?, last_seen_at = ? "
         "WHERE EXISTS (SELECT 1 FROM _seen s WHERE s.content_hash = h.content_hash)",
@@ -101,15 +87,8 @@ def evaluate_consents(con: duckdb.DuckDBPyConnection, policy: Policy, ref: datet
 
 def _registry_keys(con: duckdb.DuckDBPyConnection) -> None:
     """``_registry_now``: the key of every consent version the registry holds in this run, valid or quarantined."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _registry_now AS
-        SELECT DISTINCT samtykke_id, CAST(version AS VARCHAR) AS version FROM staging.consents
-        UNION
-        SELECT DISTINCT json_extract_string(raw_row, '$.samtykke_id'), json_extract_string(raw_row, '$.version')
-        FROM quarantine.rejected_rows WHERE asset = '{consent_staging_asset()}'
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _registry_now AS {asset_sql('consent', 'registry_keys')}",
+                {"consent_asset": consent_staging_asset()})
 
 
 def check_registry(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, ref: datetime,

@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import sqlalchemy as sa
 import yaml
 
-from samlet_overblik.sources.specs import SourceSpec, load_source_specs
+from samlet_overblik.core.vocabulary import spec_names
 
 DEFAULT_SOURCES_DIR = Path("data/sources")
 DEFAULT_WAREHOUSE = Path("warehouse/samlet_overblik.duckdb")
@@ -22,6 +23,21 @@ DEFAULT_WAREHOUSE = Path("warehouse/samlet_overblik.duckdb")
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed (message is one line, no secrets)."""
+
+
+class SourceFile(Protocol):
+    """What the settings need of a source spec: its name and the SQLite file it defaults to."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_file(self) -> str: ...
+
+
+def source_url_setting(name: str) -> str:
+    """The environment variable that sets a source's URL (a secret: kept out of the definitions)."""
+    return f"SAMLET_SOURCE_{name.upper()}_URL"
 
 
 @dataclass
@@ -45,7 +61,7 @@ class Settings:
     def exports_dir(self) -> Path:
         return self.warehouse_dir / "exports"
 
-    def source_url(self, spec: SourceSpec) -> str:
+    def source_url(self, spec: SourceFile) -> str:
         """The SQLAlchemy URL of a source: configured, else the generated SQLite file."""
         if spec.name in self.source_urls:
             return self.source_urls[spec.name]
@@ -94,18 +110,18 @@ def load_settings(
     for key, (_, parse) in _SCALARS.items():
         if doc.get(key):
             setattr(s, key, parse(str(doc[key])))
-    specs = load_source_specs()
+    known = spec_names()
     for name, url in (doc.get("sources") or {}).items():
-        if name not in specs:
-            raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(specs))})")
+        if name not in known:
+            raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(known))})")
         s.source_urls[name] = str(url)
 
     for key, (variable, parse) in _SCALARS.items():
         if env.get(variable):
             setattr(s, key, parse(env[variable]))
-    for spec in specs.values():
-        if env.get(spec.url_setting):
-            s.source_urls[spec.name] = env[spec.url_setting]
+    for name in known:
+        if env.get(source_url_setting(name)):
+            s.source_urls[name] = env[source_url_setting(name)]
 
     if sources_dir is not None:
         s.sources_dir = sources_dir

@@ -16,7 +16,7 @@ import duckdb
 
 from samlet_overblik.sources import ingest, staging
 from samlet_overblik.sources.specs import SourceSpec, load_source_specs
-from samlet_overblik.defs.resources import RunSettings, WarehouseResource
+from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource
 
 OWNERS = ["team:data-engineering"]
 
@@ -239,10 +239,11 @@ def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDe
                 description=f"Great Expectations suite expectations/{suite.path.name}: {suite.description}",
                 blocking=True,
             )
-            def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+                       validation: ValidationResource) -> dg.AssetCheckResult:
                 run_id = context.run.run_id
                 with warehouse.connect(run_id) as con:
-                    outcome = quality.validate_suite(con, suite, run_id)
+                    outcome = validation.run_suite(con, suite, run_id)
                 critical, warnings = outcome.critical_failures, outcome.warnings
                 return dg.AssetCheckResult(
                     passed=not critical and not warnings,

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from samlet_overblik.core import warehouse as wh
+from samlet_overblik.quality import checks as quality
 from samlet_overblik.core.settings import DEFAULT_WAREHOUSE, Settings
 from samlet_overblik.sources.specs import SourceSpec
 
@@ -38,10 +39,16 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, run_id: str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.building(run_id)))
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from samlet_overblik.quality import checks as quality
 
+class ValidationResource(dg.ConfigurableResource):
+    """Great Expectations for the suites' asset checks. Importing it and building its context take seconds, so a run
+    that will validate starts that in the background as it starts (reading the sources leaves a core free)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         quality.preload_in_background()
+
+    def run_suite(self, con: duckdb.DuckDBPyConnection, suite: quality.Suite, run_id: str) -> quality.SuiteOutcome:
+        return quality.validate_suite(con, suite, run_id)
 
 
 class SourceSystem(dg.ConfigurableResource):
@@ -85,6 +92,7 @@ def resources_for(settings: Settings) -> dict:
     res: dict = {
         "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
                                        export_group=settings.export_group),
+        "validation": ValidationResource(),
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
             full_refresh=settings.full_refresh,

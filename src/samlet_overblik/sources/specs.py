@@ -19,7 +19,8 @@ from sqlalchemy.dialects import mysql
 import yaml
 
 from samlet_overblik.core.paths import data_dir, parsed_once
-from samlet_overblik.core.vocabulary import categories, department_order
+from samlet_overblik.core.settings import source_url_setting
+from samlet_overblik.core.vocabulary import categories, department_order, spec_files
 
 _TYPE_RE = re.compile(r"^(?P<name>[A-Z]+)(?:\((?P<args>[0-9, ]+)\))?$")
 
@@ -79,7 +80,7 @@ class SourceSpec:
 
     @property
     def url_setting(self) -> str:
-        return f"SAMLET_SOURCE_{self.name.upper()}_URL"
+        return source_url_setting(self.name)
 
     def metadata(self) -> sa.MetaData:
         md = sa.MetaData()
@@ -183,7 +184,7 @@ def load_source_specs(folder: Path | None = None) -> dict[str, SourceSpec]:
     """All source specs in ``pipelines/`` (every YAML except the job settings), keyed by name (parsed once per
     content of the folder)."""
     folder = folder or data_dir("pipelines")
-    paths = [p for p in sorted(folder.glob("*.yaml")) if not (p.stem in ("job", "policy") or p.stem.startswith("_"))]
+    paths = spec_files(folder)
 
     def parse() -> dict[str, SourceSpec]:
         specs = {}
