@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,20 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 OUT = Path(__file__).resolve().parents[1] / "test-output" / "browser"
 
 pytestmark = pytest.mark.browser
+
+
+@contextmanager
+def _browser_page():
+    """A page in Debian's chromium, started with the flags this project's browser tests use (never a download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield browser.new_page(viewport={"width": 1200, "height": 900})
+        finally:
+            browser.close()
 
 
 def _need_chromium():
@@ -35,8 +50,6 @@ def server(tmp_path_factory, small_municipality, tmp_path):
 
 
 def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from samlet_overblik.access import audit
     from samlet_overblik.core.labels import DEPARTMENT_NAMES
 
@@ -47,46 +60,40 @@ def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path
         page.screenshot(path=str(tmp_path / name), full_page=True)
         shutil.copy(tmp_path / name, OUT / name)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url + "/")
-            assert page.url.endswith("/login")
-            shot(page, "01_login.png")
-            page.get_by_label("Brugernavn").fill("anne")
-            page.get_by_label("Adgangskode").fill(PASSWORD)
-            page.get_by_role("button", name="Log ind").click()
-            page.wait_for_url("**/soeg")
-            shot(page, "02_soeg.png")
-            page.get_by_label("CPR-nummer eller navn").fill(dashed(w.cpr))
-            page.get_by_label("Formål med opslaget").select_option("Koordinering af indsatser (én plan)")
-            page.get_by_role("button", name="Søg").click()
-            page.wait_for_selector("svg.tidslinje")
-            shot(page, "03_borger.png")
-            assert "/soeg" in page.url and w.cpr not in page.url  # the CPR travelled in the POST body only
-            body = page.inner_text("main")
-            assert "ikke delt med dig" in body and f"{w.hidden} registrering" in body
-            assert page.locator("svg.tidslinje g.bar").count() >= 2
-            headings = page.locator("section h3").all_inner_texts()
-            shown = {d for d, name in DEPARTMENT_NAMES.items() if any(h.startswith(name) for h in headings)}
-            assert "beskaeftigelse" in shown and w.shared_from in shown
-            import duckdb
-            with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as con:
-                allowed = {r[0] for r in con.execute("SELECT DISTINCT source_department FROM interventions "
-                                                     "WHERE person_key = ?", [w.person_key]).fetchall()}
-            assert shown == allowed  # exactly the consented departments
-            page.get_by_role("button", name="Vis familien").click()
-            page.wait_for_selector("text=Familieoverblik")
-            shot(page, "04_familie.png")
-            page.get_by_role("button", name="Log ud").click()
-            page.wait_for_url("**/login")
-            page.goto(url + "/soeg")
-            assert page.url.endswith("/login")  # the session is gone
-            shot(page, "05_logget_ud.png")
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(url + "/")
+        assert page.url.endswith("/login")
+        shot(page, "01_login.png")
+        page.get_by_label("Brugernavn").fill("anne")
+        page.get_by_label("Adgangskode").fill(PASSWORD)
+        page.get_by_role("button", name="Log ind").click()
+        page.wait_for_url("**/soeg")
+        shot(page, "02_soeg.png")
+        page.get_by_label("CPR-nummer eller navn").fill(dashed(w.cpr))
+        page.get_by_label("Formål med opslaget").select_option("Koordinering af indsatser (én plan)")
+        page.get_by_role("button", name="Søg").click()
+        page.wait_for_selector("svg.tidslinje")
+        shot(page, "03_borger.png")
+        assert "/soeg" in page.url and w.cpr not in page.url  # the CPR travelled in the POST body only
+        body = page.inner_text("main")
+        assert "ikke delt med dig" in body and f"{w.hidden} registrering" in body
+        assert page.locator("svg.tidslinje g.bar").count() >= 2
+        headings = page.locator("section h3").all_inner_texts()
+        shown = {d for d, name in DEPARTMENT_NAMES.items() if any(h.startswith(name) for h in headings)}
+        assert "beskaeftigelse" in shown and w.shared_from in shown
+        import duckdb
+        with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as con:
+            allowed = {r[0] for r in con.execute("SELECT DISTINCT source_department FROM interventions "
+                                                 "WHERE person_key = ?", [w.person_key]).fetchall()}
+        assert shown == allowed  # exactly the consented departments
+        page.get_by_role("button", name="Vis familien").click()
+        page.wait_for_selector("text=Familieoverblik")
+        shot(page, "04_familie.png")
+        page.get_by_role("button", name="Log ud").click()
+        page.wait_for_url("**/login")
+        page.goto(url + "/soeg")
+        assert page.url.endswith("/login")  # the session is gone
+        shot(page, "05_logget_ud.png")
     rows = audit.lookups(audit_url, person_key=w.person_key)
     assert rows and rows[-1]["channel"] == "web:borger" and rows[-1]["purpose"] == "Koordinering af indsatser (én plan)"
     log_text = server_log.read_text()
@@ -94,30 +101,22 @@ def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path
 
 
 def test_compliance_pages_in_the_browser(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     w, url, _, _ = server
     OUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url + "/login")
-            page.get_by_label("Brugernavn").fill("carl")
-            page.get_by_label("Adgangskode").fill(PASSWORD)
-            page.keyboard.press("Enter")
-            page.wait_for_url("**/compliance")
-            page.screenshot(path=str(OUT / "06_compliance.png"), full_page=True)
-            page.locator("#cpr1").fill(w.cpr)
-            page.get_by_role("button", name="Vis samtykkespor").click()
-            page.wait_for_selector("text=Samtykker over tid")
-            page.screenshot(path=str(OUT / "07_samtykkespor.png"), full_page=True)
-            page.goto(url + "/compliance")
-            page.locator("#cpr2").fill(w.cpr)
-            page.get_by_role("button", name="Vis adgangslog").click()
-            page.wait_for_selector("text=Adgangslog for borger")
-            page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)
-            assert w.cpr not in page.content()
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(url + "/login")
+        page.get_by_label("Brugernavn").fill("carl")
+        page.get_by_label("Adgangskode").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/compliance")
+        page.screenshot(path=str(OUT / "06_compliance.png"), full_page=True)
+        page.locator("#cpr1").fill(w.cpr)
+        page.get_by_role("button", name="Vis samtykkespor").click()
+        page.wait_for_selector("text=Samtykker over tid")
+        page.screenshot(path=str(OUT / "07_samtykkespor.png"), full_page=True)
+        page.goto(url + "/compliance")
+        page.locator("#cpr2").fill(w.cpr)
+        page.get_by_role("button", name="Vis adgangslog").click()
+        page.wait_for_selector("text=Adgangslog for borger")
+        page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)
+        assert w.cpr not in page.content()

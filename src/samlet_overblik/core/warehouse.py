@@ -40,6 +40,7 @@ from typing import Iterator
 
 import duckdb
 
+from samlet_overblik.core import cpr
 from samlet_overblik.core.paths import data_dir
 
 SETS = "sets"
@@ -262,8 +263,10 @@ def start_build(warehouse: Path, run_id: str) -> Path:
 
 
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
-    """Create what is missing (every statement is idempotent), in one transaction: one commit, not hundreds."""
-    ddl = "\n".join(path.read_text(encoding="utf-8") for path in sorted(data_dir("warehouse").glob("*.sql")))
+    """Create what is missing (every statement is idempotent), in one transaction: one commit, not hundreds.
+    The CPR macros come first, generated from the one CPR rule (``cpr.sql_macros``): the staging DDL uses them."""
+    files = sorted(data_dir("warehouse").glob("*.sql"))
+    ddl = "\n".join([cpr.sql_macros(), *(path.read_text(encoding="utf-8") for path in files)])
     with transaction(con):
         con.execute(ddl)
 

@@ -137,7 +137,7 @@ def _builder_digest() -> str:
     """The code and SQL an export is built with: a changed builder never reuses an old file."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    files = [here / "exports.py", here / "view.py", here.parent / "consent" / "gate.py"]
+    files = [here / "exports.py", here / "view.py", here.parent / "consent" / "gate.py", here.parent / "core" / "cpr.py"]
     for folder in (data_dir("assets") / "unified", data_dir("assets") / "signals", data_dir("assets") / "consent",
                    data_dir("warehouse")):
         files += sorted(folder.glob("*.sql"))
