@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from samlet_overblik.sources.specs import consent_registry, departments
 from samlet_overblik.core import warehouse as wh
+from samlet_overblik.core.sql import column_types, table_exists, tables_in
 from samlet_overblik.consent.policy import Policy
 from samlet_overblik.consent.state import READS, check_registry, consent_staging_asset, evaluate_consents
 
@@ -135,25 +136,18 @@ def _published_bases(con: duckdb.DuckDBPyConnection, published: wh.PublishedSet)
 def _bases_of_export(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
     con.execute("ATTACH ? AS ex (READ_ONLY)", [str(path)])
     try:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ex'").fetchall()}
+        tables = tables_in(con, "ex.main")
         if CONSENT_BASES in tables:  # written with the export: a few rows instead of every row of the export
             return con.sql(f"SELECT basis, source_department, category FROM ex.{CONSENT_BASES}").to_arrow_table()
         parts = ["SELECT basis, source_department, category FROM ex.interventions"]
         if "coordination_plans" in tables:
             parts.append("SELECT basis, source_department, category FROM ex.coordination_plans")
-        if "home_visits" in tables and _has_column(con, "home_visits", "basis"):
+        if "home_visits" in tables and "basis" in column_types(con, "ex.main.home_visits"):
             parts.append("SELECT basis, department, category FROM ex.home_visits")
         return con.sql(
             f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) WHERE basis LIKE 'samtykke:%'").to_arrow_table()
     finally:
         con.execute("DETACH ex")
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'ex' AND table_name = ? AND column_name = ?",
-        [table, column]).fetchall()[0][0])
 
 
 def _read_registry(con: duckdb.DuckDBPyConnection, url: str, now: datetime) -> int:
@@ -316,8 +310,7 @@ def _verdict(con: duckdb.DuckDBPyConnection, policy: Policy, now: datetime) -> s
     """The registry checks of a run (``state.check_registry``: emptied, shrunk, mostly invalid), against the
     verdicts and registry keys of the current set, as if this tick were the next run."""
     for table in ("run_status", "registry_keys"):
-        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'pub' AND schema_name = 'consent' "
-                       "AND table_name = ?", [table]).fetchall()[0][0]:
+        if table_exists(con, f"pub.consent.{table}"):
             con.execute(f"INSERT INTO consent.{table} BY NAME SELECT * FROM pub.consent.{table}")
     registry = consent_registry()
     con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, status) VALUES (?, ?, ?, 'ok')",

@@ -1,6 +1,9 @@
-"""The SQL of the warehouse assets: one file per asset or rule in ``assets/<layer>/``."""
+"""The SQL of the warehouse assets (one file per asset or rule in ``assets/<layer>/``) and the catalog questions
+every layer asks of a DuckDB connection."""
 
 from __future__ import annotations
+
+import duckdb
 
 from samlet_overblik.core.paths import data_dir
 
@@ -8,3 +11,49 @@ from samlet_overblik.core.paths import data_dir
 def asset_sql(layer: str, name: str) -> str:
     """The statement in ``assets/<layer>/<name>.sql`` (its header comments included, a trailing ``;`` left out)."""
     return (data_dir("assets") / layer / f"{name}.sql").read_text(encoding="utf-8").rstrip().rstrip(";")
+
+
+# ------------------------------------------------------------------------------------------- the catalog
+# Every question "does this table exist, which columns has it" goes through these. ``schema.table`` is in the
+# connection's own database only (an attached database, e.g. the published warehouse the watcher attaches, has the
+# same schemas); ``database.schema.table`` names an attached one; a name alone is a temporary table.
+
+
+def _where(table: str) -> tuple[str, list[str]]:
+    parts = table.split(".")
+    if len(parts) == 3:
+        return "database_name = ? AND schema_name = ? AND table_name = ?", parts
+    if len(parts) == 2:
+        return "database_name = current_database() AND schema_name = ? AND table_name = ?", parts
+    return "database_name = 'temp' AND table_name = ?", parts
+
+
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type, in column order, of ``schema.name`` or a temporary table; empty when absent."""
+    where, params = _where(table)
+    return dict(con.execute(
+        f"SELECT column_name, data_type FROM duckdb_columns() WHERE {where} ORDER BY column_index", params
+    ).fetchall())
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    where, params = _where(table)
+    return bool(con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE {where}", params).fetchall()[0][0])
+
+
+def tables_in(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """The tables of ``schema`` (own database) or ``database.schema`` (an attached one)."""
+    database, _, name = schema.rpartition(".")
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = coalesce(?, current_database()) "
+        "AND schema_name = ?", [database or None, name]).fetchall()}
+
+
+def drop_temporary(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    """Drop the temporary tables and views whose names start with ``prefix`` (a step's scratch space)."""
+    pattern = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+    for kind, name in con.execute(
+        "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name LIKE ? ESCAPE '\\' "
+        "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE ? ESCAPE '\\'",
+        [pattern, pattern]).fetchall():
+        con.execute(f'DROP {kind} IF EXISTS "{name}"')

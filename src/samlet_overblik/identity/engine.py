@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 
+from samlet_overblik.core.sql import table_exists
 from samlet_overblik.identity.normalise import install_macros
 
 FIELDS = ("gn", "fn", "dob", "sex", "addr", "nid")
@@ -407,10 +408,7 @@ def _context_weights(con, n_ent: int) -> tuple[float, float] | None:
     """Weights for "the candidate is among the people the record's context points at" (``id_in_context``:
     rid, cpr — e.g. the registered parents of the child whose case a parent record sits on).
     m from the deterministic links, u from the mean size of a context set."""
-    have = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'id_in_context'"
-    ).fetchall()[0][0]
-    if not have:
+    if not table_exists(con, "id_in_context"):
         return None
     row = con.execute(
         """SELECT count(DISTINCT d.rid), count(DISTINCT d.rid) FILTER (WHERE c2.rid IS NOT NULL)

@@ -25,7 +25,7 @@ import duckdb
 
 from samlet_overblik.identity import engine
 from samlet_overblik.core.paths import data_dir
-from samlet_overblik.core.sql import asset_sql
+from samlet_overblik.core.sql import asset_sql, drop_temporary, tables_in
 from samlet_overblik.core.warehouse import transaction
 
 
@@ -60,9 +60,7 @@ def context_queries() -> list[str]:
 def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     """Every raw table the query reads exists (a source not configured in this warehouse has none)."""
     raw = set(re.findall(r"\braw\.(\w+)", sql))
-    have = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND database_name = current_database()").fetchall()}
-    return raw <= have
+    return raw <= tables_in(con, "raw")
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -277,9 +275,6 @@ def _link(con, run_id: str, now: datetime, params) -> LinkResult:
             [run_id, now, sum(by_method.values()), json.dumps(by_method), after - before, merges, splits, review,
              json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None],
         )
-    for t in [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'id\\_%' ESCAPE '\\'"
-    ).fetchall()]:
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    drop_temporary(con, "id_")
     return LinkResult(records=sum(by_method.values()), by_method=by_method, new_keys=after - before,
                       merges=merges, splits=splits, review_pairs=review)

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.settings import redact_url
 from samlet_overblik.sources.specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
+from samlet_overblik.core.sql import column_types, table_exists
 from samlet_overblik.core.warehouse import transaction
 
 CHUNK_ROWS = 50_000
@@ -428,7 +429,7 @@ def _stamp_filter(engine: sa.Engine, column, declared: str, since: datetime):
 
 def _parsed_stamp(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
     """A DuckDB expression parsing a stamp column of ``table`` (typed or text) as TIMESTAMP, NULL when it does not parse."""
-    typ = _column_types(con, table).get(column, "VARCHAR")
+    typ = column_types(con, table).get(column, "VARCHAR")
     if typ.startswith("TIMESTAMP"):
         return f'"{column}"'
     if typ == "DATE":
@@ -443,7 +444,7 @@ def _mark_problems(con: duckdb.DuckDBPyConnection, target: str, table: TableSpec
         parsed = _parsed_stamp(con, target, table.update_stamp)
         checks.append((f'"{table.update_stamp}" IS NOT NULL AND {parsed} IS NULL', "unparseable_update_stamp",
                        table.update_stamp))
-    types = _column_types(con, target)
+    types = column_types(con, target)
     for column, declared in table.columns.items():
         n = varchar_length(declared)
         if n is not None and types.get(column) == "VARCHAR":
@@ -461,7 +462,7 @@ def _mark_problems(con: duckdb.DuckDBPyConnection, target: str, table: TableSpec
 
 def _key_match(con: duckdb.DuckDBPyConnection, a: str, a_alias: str, b: str, b_alias: str, key: tuple[str, ...]) -> str:
     """Equality of two tables' keys; compared as text where their types differ (never a failing implicit cast)."""
-    ta, tb = _column_types(con, a), _column_types(con, b)
+    ta, tb = column_types(con, a), column_types(con, b)
     parts = []
     for k in key:
         if ta.get(k) == tb.get(k):
@@ -473,7 +474,7 @@ def _key_match(con: duckdb.DuckDBPyConnection, a: str, a_alias: str, b: str, b_a
 
 def _last_read(con: duckdb.DuckDBPyConnection, source: str, table: str) -> tuple[datetime | None, datetime | None]:
     """(next_read_from of the latest read, read_at of the latest key comparison) for a table."""
-    if not _table_exists(con, "meta.source_reads"):
+    if not table_exists(con, "meta.source_reads"):
         return None, None
     latest = con.execute(
         "SELECT next_read_from FROM meta.source_reads WHERE source = ? AND source_table = ? "
@@ -508,7 +509,7 @@ def ingest_table(
     types = [arrow_type(table.columns[c], dialect) for c in names]
     strict = [STRICT_TYPES.get(table.columns[c].upper()) for c in names]
 
-    exists = _table_exists(con, target)
+    exists = table_exists(con, target)
     snapshot = source.snapshot or source.role == "consent_registry"
     read_from, last_key_check = _last_read(con, source.name, table.name) if exists else (None, None)
     incremental = bool(
@@ -546,8 +547,8 @@ def ingest_table(
                        [types[names.index(k)] for k in key_cols], [strict[names.index(k)] for k in key_cols],
                        chunk_rows, None)
         with transaction(con):
-            raw_types = _column_types(con, target)
-            for column, typ in _column_types(con, temp).items():
+            raw_types = column_types(con, target)
+            for column, typ in column_types(con, temp).items():
                 if typ == "VARCHAR" and raw_types.get(column, "VARCHAR") != "VARCHAR":
                     con.execute(f'ALTER TABLE {target} ALTER "{column}" TYPE VARCHAR')
             match = _key_match(con, target, "t", temp, "n", table.primary_key)
@@ -563,7 +564,7 @@ def ingest_table(
     else:
         # A whole read holds the source's key set: nothing deleted can stay behind.
         keys_compared = True
-        if exists and set(table.primary_key) <= set(_column_types(con, target)):
+        if exists and set(table.primary_key) <= set(column_types(con, target)):
             # A whole read replaces the copy: what the previous copy had and the source no longer has was deleted.
             match = _key_match(con, target, "t", temp, "n", table.primary_key)
             deleted = con.execute(
@@ -587,7 +588,7 @@ def ingest_table(
     total, problem_rows = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE _problem IS NOT NULL) FROM {target}"
     ).fetchall()[0]
-    if _table_exists(con, "meta.source_reads"):
+    if table_exists(con, "meta.source_reads"):
         con.execute(
             "INSERT INTO meta.source_reads (run_id, source, source_table, mode, read_at, read_from, next_read_from, "
             "rows_read, rows_total, rows_deleted, keys_compared, future_stamped_rows, problem_rows) "
@@ -625,7 +626,7 @@ def ingest_source(
 ) -> list[TableIngest]:
     """Copy every table of one source; raises SourceUnavailable (one line, no value) when it cannot be read."""
     settings = settings or load_ingest_settings()
-    if not _table_exists(con, "meta.source_reads"):
+    if not table_exists(con, "meta.source_reads"):
         from samlet_overblik.core.warehouse import apply_ddl
 
         apply_ddl(con)  # a bare connection (tests, tools): the warehouse DDL defines meta.source_reads
@@ -685,7 +686,7 @@ def reuse_last_snapshot(con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id
     """Record the source as stale, keeping the raw copy from the previous run; [] if there is none.
 
     ``reason`` is a SourceUnavailable message: source, table and kind of error, never a value."""
-    have = [t for t in spec.tables if _table_exists(con, raw_table_name(spec.name, t))]
+    have = [t for t in spec.tables if table_exists(con, raw_table_name(spec.name, t))]
     if len(have) < len(spec.tables):
         if spec.role != "consent_registry":
             return []
@@ -784,30 +785,5 @@ def content_fingerprint(source: SourceSpec, url: str) -> str | None:
 # ------------------------------------------------------------------------------------------------ catalog
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    # In this connection's own database only: an attached database (the watcher attaches the published warehouse)
-    # has the same schemas.
-    schema, name = qualified.split(".")
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
-            "AND table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
-def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Column name -> DuckDB type of a table: ``schema.name`` in this database, or a temporary table's name."""
-    if "." in table:
-        schema, name = table.split(".")
-        where, params = "database_name = current_database() AND schema_name = ? AND table_name = ?", [schema, name]
-    else:
-        where, params = "database_name = 'temp' AND table_name = ?", [table]
-    return dict(con.execute(
-        f"SELECT column_name, data_type FROM duckdb_columns() WHERE {where} ORDER BY column_index", params
-    ).fetchall())
-
-
 def _same_columns(con: duckdb.DuckDBPyConnection, qualified: str, names: list[str]) -> bool:
-    return list(_column_types(con, qualified)) == names + list(META_COLUMNS)
+    return list(column_types(con, qualified)) == names + list(META_COLUMNS)

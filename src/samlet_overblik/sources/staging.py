@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.sql import column_types
 from samlet_overblik.core.warehouse import transaction
 
 _HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
@@ -96,15 +97,7 @@ class StagingResult:
 
 
 def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
-    schema, table = target.split(".")
-    cols = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
-    return {"source", "source_table"} <= cols
+    return {"source", "source_table"} <= set(column_types(con, target))
 
 
 class StagingFailed(RuntimeError):
@@ -125,10 +118,10 @@ def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -
     system, table = asset.source_system, asset.source_table
     if system is None or table is None:
         return
-    from samlet_overblik.sources.ingest import _column_types, raw_table_name
+    from samlet_overblik.sources.ingest import raw_table_name
 
     raw = raw_table_name(system, table)
-    if "_problem" not in _column_types(con, raw):
+    if "_problem" not in column_types(con, raw):
         return
     if not con.execute(f"SELECT count(*) FROM {raw} WHERE _problem IS NOT NULL").fetchall()[0][0]:
         return

@@ -34,7 +34,7 @@ import duckdb
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.consent import gate
 from samlet_overblik.core.paths import data_dir
-from samlet_overblik.core.sql import asset_sql
+from samlet_overblik.core.sql import asset_sql, drop_temporary
 from samlet_overblik.sources.staging import sql_header
 from samlet_overblik.core.warehouse import transaction
 
@@ -240,12 +240,7 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
 
 
 def _drop_scope(con: duckdb.DuckDBPyConnection) -> None:
-    for kind, name in _rows(
-        con,
-        "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name LIKE 'scope\\_%' ESCAPE '\\' "
-        "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'scope\\_%' ESCAPE '\\'",
-    ):
-        con.execute(f"DROP {kind} IF EXISTS {name}")
+    drop_temporary(con, "scope_")
     con.execute("DROP TABLE IF EXISTS scope_settings")
 
 
