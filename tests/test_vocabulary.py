@@ -71,3 +71,33 @@ def test_a_category_is_one_line_of_the_policy(pipelines):
         policy.replace("categories: [indsatser,", "categories: [undervisning, indsatser,"), encoding="utf-8")
     assert "undervisning" in vocabulary.categories()
     assert "skole" in source_names()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("freshness_hours:\n", "freshness_hour:\n", "unknown section(s) freshness_hour"),
+    ("  cpr: 168\n", "  cprr: 168\n", "unknown source(s) cprr"),
+    ("  cpr: 168\n", "  cpr: -1\n", "freshness_hours.cpr must be at least"),
+    ("  max_retries: 3\n", "  max_retries: true\n", "retries.max_retries must be an integer"),
+    ("  delay_seconds: 2\n", "  delay_second: 2\n", "unknown key(s) delay_second in retries"),
+    ("  interval_seconds: 5\n", "  interval_seconds: 0\n", "consent_sensor.interval_seconds must be at least"),
+    ("  timezone: Europe/Copenhagen\n", "  tz: Europe/Copenhagen\n", "unknown key(s) tz in nightly"),
+])
+def test_every_key_of_job_yaml_is_read_or_refused(pipelines, old, new, words):
+    """A key of job.yaml that nothing reads is a one-line error naming it, never a setting without effect."""
+    from samlet_overblik.sources.specs import load_job_settings
+
+    job = (pipelines / "job.yaml").read_text(encoding="utf-8")
+    assert old in job
+    (pipelines / "job.yaml").write_text(job.replace(old, new), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_job_settings()
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_new_source_may_have_a_freshness_limit(pipelines):
+    from samlet_overblik.sources.specs import load_job_settings
+
+    (pipelines / "skole.yaml").write_text(SCHOOL_SPEC % "indsatser", encoding="utf-8")
+    job = (pipelines / "job.yaml").read_text(encoding="utf-8")
+    (pipelines / "job.yaml").write_text(job.replace("  cpr: 168\n", "  cpr: 168\n  skole: 24\n"), encoding="utf-8")
+    assert load_job_settings()["freshness_hours"]["skole"] == 24

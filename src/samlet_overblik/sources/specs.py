@@ -20,7 +20,7 @@ import yaml
 
 from samlet_overblik.core.paths import data_dir, parsed_once
 from samlet_overblik.core.settings import source_url_setting
-from samlet_overblik.core.vocabulary import categories, department_order, spec_files
+from samlet_overblik.core.vocabulary import categories, department_order, spec_files, spec_names
 
 _TYPE_RE = re.compile(r"^(?P<name>[A-Z]+)(?:\((?P<args>[0-9, ]+)\))?$")
 
@@ -223,6 +223,46 @@ def _number(doc: dict, key: str, where: str, *, integer: bool = False, low: floa
     return value
 
 
+# The sections of job.yaml and the keys each may hold: a key nobody reads is an error, not a silent no-op. The
+# ingest and consent_registry sections are read by load_ingest_settings, thresholds by unified.view.load_thresholds,
+# freshness_hours (a limit per source, by name) by the freshness checks.
+_JOB_SECTIONS: dict[str, frozenset[str] | None] = {
+    "nightly": frozenset({"cron", "timezone"}),
+    "consent_sensor": frozenset({"interval_seconds", "full_read_every_seconds"}),
+    "retries": frozenset({"max_retries", "delay_seconds"}),
+    "ingest": None, "consent_registry": None, "thresholds": None, "freshness_hours": None,
+}
+
+
+def _check_job_sections(doc: dict) -> None:
+    unknown = set(doc) - set(_JOB_SECTIONS)
+    if unknown:
+        raise SpecError(f"job.yaml: unknown section(s) {', '.join(sorted(unknown))} "
+                        f"(known: {', '.join(sorted(_JOB_SECTIONS))})")
+    for section, keys in _JOB_SECTIONS.items():
+        value = doc.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise SpecError(f"job.yaml: {section} must be a mapping")
+        if keys is not None and set(value) - keys:
+            raise SpecError(f"job.yaml: unknown key(s) {', '.join(sorted(set(value) - keys))} in {section}")
+    for key in ("interval_seconds", "full_read_every_seconds"):
+        if key in (doc.get("consent_sensor") or {}):
+            _number(doc["consent_sensor"], key, "consent_sensor", low=0.001)
+    retries = doc.get("retries") or {}
+    if "max_retries" in retries:
+        _number(retries, "max_retries", "retries", integer=True)
+    if "delay_seconds" in retries:
+        _number(retries, "delay_seconds", "retries")
+    freshness = doc.get("freshness_hours") or {}
+    unknown_sources = set(freshness) - set(spec_names())
+    if unknown_sources:
+        raise SpecError(f"job.yaml: freshness_hours names unknown source(s) {', '.join(sorted(unknown_sources))}")
+    for name in freshness:
+        _number(freshness, name, "freshness_hours", low=0.001)
+
+
 def load_job_settings(folder: Path | None = None) -> dict:
     path = (folder or data_dir("pipelines")) / "job.yaml"
 
@@ -233,6 +273,7 @@ def load_job_settings(folder: Path | None = None) -> dict:
             raise SpecError(f"{path.name}: not valid YAML") from None
         if not isinstance(doc, dict):
             raise SpecError(f"{path.name}: must be a mapping of sections")
+        _check_job_sections(doc)
         return doc
 
     return copy.deepcopy(parsed_once(f"job:{path.resolve()}", [path], parse))  # callers may edit their copy
