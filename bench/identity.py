@@ -4,7 +4,8 @@ For each size (citizens) it generates the sources (default noise), stages them o
 nightly job's ingestion and staging SQL, and then — each in a fresh process, so peak memory is its
 own — runs
 
-* ``ours``:   ``samlet_overblik.identity.linking.link_person_records`` on a copy of the staged warehouse;
+* ``ours``:   ``samlet_overblik.identity.linking.link_person_records`` on a copy of the staged warehouse (a full
+  link), then two incremental runs in the same process: nothing changed, and 1 % of the person records changed;
 * ``splink``: Splink 5 (DuckDB backend) with default-style settings: dedupe of all person records,
   name/date/postcode/ID comparisons, u by random sampling, m by EM on two blocking rules,
   clusters at match probability 0.999.
@@ -46,8 +47,21 @@ def worker_ours(db: Path, sources: Path) -> dict:
     seconds = time.perf_counter() - started
     peak = _peak_mib()
     result = evaluate_warehouse(con, pd.read_parquet(sources / "ground_truth.parquet"))
+    # The next nights: nothing changed, then 1 % of the person records changed (a family name and an address each).
+    started = time.perf_counter()
+    unchanged = link_person_records(con, "bench-2", datetime.now())
+    unchanged_s = time.perf_counter() - started
+    con.execute(
+        """UPDATE staging.person_records SET family_name = family_name || 'sen', address = 'Nyvej ' || record_id
+           WHERE source <> 'cpr' AND hash(source || record_id) % 100 = 0""")
+    started = time.perf_counter()
+    changed = link_person_records(con, "bench-3", datetime.now())
+    changed_s = time.perf_counter() - started
     con.close()
-    return {"seconds": seconds, "peak_mib": peak, "eval": result}
+    return {"seconds": seconds, "peak_mib": peak, "eval": result,
+            "incremental": {"unchanged_s": unchanged_s, "unchanged_relinked": unchanged.relinked,
+                            "changed_s": changed_s, "changed_relinked": changed.relinked,
+                            "records": changed.records, "modes": [unchanged.mode, changed.mode]}}
 
 
 def worker_splink(db: Path, sources: Path) -> dict:
@@ -184,6 +198,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             ours = _run_worker("ours", staged, src, Path(tmp))
             print(_fmt("ours", ours), flush=True)
+            if "incremental" in ours:
+                inc = ours["incremental"]
+                print(f"  incremental, nothing changed: {inc['unchanged_s']:.1f} s ({inc['unchanged_relinked']:,} of "
+                      f"{inc['records']:,} records linked), {inc['unchanged_s'] / ours['seconds']:.2f}x the full link", flush=True)
+                print(f"  incremental, 1 % changed:     {inc['changed_s']:.1f} s ({inc['changed_relinked']:,} records "
+                      f"linked), {inc['changed_s'] / ours['seconds']:.2f}x the full link (target <= 0.10x)", flush=True)
             if size <= args.skip_splink_above:
                 base = _run_worker("splink", staged, src, Path(tmp))
                 print(_fmt("splink", base), flush=True)

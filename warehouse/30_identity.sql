@@ -99,3 +99,30 @@ COMMENT ON COLUMN identity.link_runs.merges IS 'Merge events recorded.';
 COMMENT ON COLUMN identity.link_runs.splits IS 'Split events recorded.';
 COMMENT ON COLUMN identity.link_runs.review_pairs IS 'Pairs in the review queue.';
 COMMENT ON COLUMN identity.link_runs.model IS 'm- and u-probabilities per field and level, and where m came from (labelled, prior, em).';
+
+-- Incremental linking: what a record and a register person looked like when they were last linked, and the model
+-- of the last full link. A run re-links only the records whose inputs changed (or whose result other changes could
+-- move); the rest keep their links (src/samlet_overblik/identity/linking.py).
+ALTER TABLE identity.person_links ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+COMMENT ON COLUMN identity.person_links.fingerprint IS 'Hash of the identifying fields the record was linked with (an incremental run re-links it when they change).';
+CREATE TABLE IF NOT EXISTS identity.register_fingerprints (cpr VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL);
+COMMENT ON TABLE identity.register_fingerprints IS 'Per register person, a hash of its register row and its earlier names and addresses as of the last link (an incremental run re-links the records of a person whose hash changed).';
+COMMENT ON COLUMN identity.register_fingerprints.cpr IS 'The register person.';
+COMMENT ON COLUMN identity.register_fingerprints.fingerprint IS 'Hash of the register row, name history and address history.';
+CREATE TABLE IF NOT EXISTS identity.link_model (
+    run_id VARCHAR NOT NULL, estimated_at TIMESTAMP NOT NULL, settings JSON NOT NULL, model JSON NOT NULL
+);
+COMMENT ON TABLE identity.link_model IS 'The Fellegi-Sunter model of the last full link (one row), which incremental runs link with.';
+COMMENT ON COLUMN identity.link_model.run_id IS 'The full link that estimated it.';
+COMMENT ON COLUMN identity.link_model.estimated_at IS 'When.';
+COMMENT ON COLUMN identity.link_model.settings IS 'The linking settings it was estimated under (another setting forces a full link).';
+COMMENT ON COLUMN identity.link_model.model IS 'm- and u-probabilities per field and level, the register size, the outside-register share and the context weights.';
+CREATE TABLE IF NOT EXISTS identity.link_model_tf (field VARCHAR NOT NULL, val VARCHAR NOT NULL, u DOUBLE NOT NULL);
+COMMENT ON TABLE identity.link_model_tf IS 'Term frequencies of given and family names in the register at the last full link (how rare an agreeing name is).';
+COMMENT ON COLUMN identity.link_model_tf.field IS 'gn (given name) or fn (family name), normalised.';
+COMMENT ON COLUMN identity.link_model_tf.val IS 'The normalised name.';
+COMMENT ON COLUMN identity.link_model_tf.u IS 'Share of register persons carrying it.';
+ALTER TABLE identity.link_runs ADD COLUMN IF NOT EXISTS mode VARCHAR;
+ALTER TABLE identity.link_runs ADD COLUMN IF NOT EXISTS relinked BIGINT;
+COMMENT ON COLUMN identity.link_runs.mode IS 'full (every record, model estimated) or incremental (changed records and those they could move, with the stored model).';
+COMMENT ON COLUMN identity.link_runs.relinked IS 'Records the run linked (the rest kept their links).';

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", type=Path, help="Path of the published warehouse file (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
     r.add_argument("--job", choices=["nightly", "consent_refresh"], default="nightly", help="Which job (default: nightly).")
     r.add_argument("--full-refresh", action="store_true", help="Re-read every source table completely instead of by update stamp.")
+    r.add_argument("--full-relink", action="store_true",
+                   help="Link every person record again with a newly estimated model (default: only what changed).")
 
     d = sub.add_parser("demo", help="Generate a small municipality, run the nightly job and print a summary.")
     d.add_argument("--citizens", type=_positive_int, default=5000, help="Residents to generate (default: 5000).")
@@ -230,6 +232,7 @@ def cmd_run(args) -> int:
 
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     settings.full_refresh = args.full_refresh
+    settings.full_relink = args.full_relink
     if not settings.source_urls and not settings.sources_dir.is_dir():
         raise CliError(f"sources folder not found: {settings.sources_dir} (run 'samlet-overblik generate' or set --sources)")
     return _run(settings, args.job)

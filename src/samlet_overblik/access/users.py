@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.labels import ROLE_NAMES
+from samlet_overblik.core.paths import write_atomically
 
 ROLES = ("sagsbehandler", "compliance", "dataingenioer")
 
@@ -120,17 +120,8 @@ def _read(path: Path) -> list[dict]:
 
 
 def _write(path: Path, rows: list[dict]) -> None:
-    """Replace the file atomically; the new file is 0600 from its first byte (mkstemp)."""
-    fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yaml.safe_dump({"users": rows}, fh, allow_unicode=True, sort_keys=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace the file atomically; the new file is 0600 from its first byte."""
+    write_atomically(path, yaml.safe_dump({"users": rows}, allow_unicode=True, sort_keys=False))
 
 
 @contextmanager

@@ -7,6 +7,7 @@ In a source checkout they sit at the repository root; in a wheel they are packag
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # samlet_overblik/
@@ -36,3 +37,18 @@ def parsed_once(what: str, paths: list[Path], parse):
         cached = (key, parse())
         _PARSED[what] = cached
     return cached[1]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: written beside (owner-only from its first byte), synced, then renamed over
+    it, so a reader sees the old file or the new one, never a part; a crash leaves the old file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -48,6 +48,8 @@ class Settings:
     reference_time: datetime | None = None
     policy_file: Path | None = None
     full_refresh: bool = False
+    # Link every person record again with a newly estimated model (else: only what changed, job.yaml's schedule).
+    full_relink: bool = False
     analytics_demo: bool = False
     # Published sets kept for rollback, and a group that may read the exports (none: owner only).
     keep_sets: int = 3

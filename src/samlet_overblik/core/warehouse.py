@@ -41,7 +41,7 @@ from typing import Iterator
 import duckdb
 
 from samlet_overblik.core import cpr
-from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.paths import data_dir, write_atomically
 
 SETS = "sets"
 CURRENT = "current"
@@ -136,14 +136,8 @@ def history(warehouse: Path) -> dict:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    """Write beside, fsync, rename: the file is whole or absent."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """The file is whole or absent (``write_atomically``)."""
+    write_atomically(path, json.dumps(doc, indent=1, default=str))
 
 
 def _fsync_dir(path: Path) -> None:

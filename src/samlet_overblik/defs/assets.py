@@ -157,9 +157,10 @@ def warehouse_asset(
 def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from samlet_overblik.identity.linking import link_person_records
 
-    def compute(con, context, _settings) -> dict:
-        result = link_person_records(con, context.run_id, _now())
-        return {"records": result.records, "new_person_keys": result.new_keys,
+    def compute(con, context, settings: RunSettings) -> dict:
+        result = link_person_records(con, context.run_id, _now(), full_relink=settings.full_relink)
+        return {"records": result.records, "new_person_keys": result.new_keys, "mode": result.mode,
+                "relinked": result.relinked,
                 **{f"method.{k}": v for k, v in result.by_method.items()}}
 
     return warehouse_asset(

@@ -63,6 +63,7 @@ class RunSettings(dg.ConfigurableResource):
 
     reference_time: str = ""
     full_refresh: bool = False
+    full_relink: bool = False
     policy_file: str = ""
     # The demo publishes analytics with a throw-away key; elsewhere SAMLET_ANALYTICS_KEY is required.
     analytics_demo: bool = False
@@ -96,6 +97,7 @@ def resources_for(settings: Settings) -> dict:
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
             full_refresh=settings.full_refresh,
+            full_relink=settings.full_relink,
             policy_file=str(settings.policy_file or ""),
             analytics_demo=settings.analytics_demo,
         ),

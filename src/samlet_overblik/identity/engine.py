@@ -31,7 +31,7 @@ removed before choosing), a ``match`` pair is joined.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import numpy as np
@@ -73,6 +73,14 @@ class Params:
     seed: float = 0.42
     m_floor: float = 0.002         # lowest m for a level estimated from labelled pairs
     m_fixed: dict = field(default_factory=lambda: {k: DEFAULT_M[k] for k in ("dob", "sex", "nid")})
+    # A model estimated earlier (an incremental run links with the model of the last full run, so that a record's
+    # result depends on its own data, not on which other records happened to change). The caller provides its term
+    # frequencies as the tables id_tf_gn and id_tf_fn (val, u).
+    frozen: Model | None = None
+
+    def settings(self) -> dict:
+        """What decides a link, as plain data (a stored model is reused only under the same settings)."""
+        return {k: v for k, v in asdict(self).items() if k != "frozen"}
 
 
 @dataclass
@@ -81,10 +89,21 @@ class Model:
     u: dict[str, list[float]]
     n_entities: int
     m_source: str = "prior"
+    # Estimated with m and u: the chance a record's person is not in the register ("outside"), the family-context
+    # weights ("context_weight_in", "context_weight_out").
     extra: dict = field(default_factory=dict)
 
     def weight(self, f: str, level: int) -> float:
         return math.log2(self.m[f][level] / self.u[f][level])
+
+    def to_json(self) -> dict:
+        return {"m": self.m, "u": self.u, "n_entities": self.n_entities, "m_source": self.m_source,
+                "extra": self.extra}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Model:
+        return cls(m=doc["m"], u=doc["u"], n_entities=int(doc["n_entities"]), m_source=doc["m_source"],
+                   extra=dict(doc.get("extra") or {}))
 
 
 # --------------------------------------------------------------------------------------- preparation
@@ -433,11 +452,14 @@ def probabilistic_register(con, params: Params) -> Model | None:
     con.execute("CREATE OR REPLACE TEMP TABLE id_review_reg (rid BIGINT, eid BIGINT, w DOUBLE, score DOUBLE, lev STRUCT(gn INT, fn INT, dob INT, sex INT, addr INT, nid INT))")
     if n_ent == 0:
         return None
-    make_tf(con, "reg")
-    u = estimate_u(con, "reg", params, register=True)
-    m = estimate_m_labelled(con, params)
-    model = Model(m=m or {f: list(DEFAULT_M[f]) for f in FIELDS}, u=u, n_entities=n_ent,
-                  m_source="labelled" if m else "prior")
+    if params.frozen is not None:
+        model = params.frozen
+    else:
+        make_tf(con, "reg")
+        u = estimate_u(con, "reg", params, register=True)
+        m = estimate_m_labelled(con, params)
+        model = Model(m=m or {f: list(DEFAULT_M[f]) for f in FIELDS}, u=u, n_entities=n_ent,
+                      m_source="labelled" if m else "prior")
     block(con, "id_res", "reg", "id_pairs", self_join=False)
     # Steward "no match": never a candidate (also not via a record already tied to that person).
     con.execute(
@@ -446,7 +468,12 @@ def probabilistic_register(con, params: Params) -> Model | None:
                UNION SELECT d.rid_b, l.eid FROM id_in_decisions d JOIN id_linked l ON l.rid = d.rid_a WHERE d.decision = 'no_match'
            ) x WHERE p.rid = x.rid AND p.eid = x.eid"""
     )
-    ctx = _context_weights(con, n_ent)
+    if params.frozen is None:
+        ctx = _context_weights(con, n_ent)
+    elif "context_weight_in" in model.extra and table_exists(con, "id_in_context"):
+        ctx = (model.extra["context_weight_in"], model.extra["context_weight_out"])
+    else:
+        ctx = None
     if ctx is not None:
         con.execute(
             """INSERT INTO id_pairs SELECT DISTINCT c.rid, e.eid FROM id_in_context c JOIN id_ent e USING (cpr)
@@ -462,21 +489,25 @@ def probabilistic_register(con, params: Params) -> Model | None:
                     WHERE c.rid = s.rid AND e.eid = s.eid) THEN {w_in!r} ELSE {w_out!r} END
                 WHERE s.rid IN (SELECT rid FROM id_in_context)"""
         )
-        model.extra = {"context_weight_in": w_in, "context_weight_out": w_out}
+        model.extra.update(context_weight_in=w_in, context_weight_out=w_out)
     # Posterior of the best candidate, normalised over all its candidates plus the chance that the
     # record's person is not in the register at all (estimated from the share of replacement numbers).
     outside = params.outside_register
-    if outside is None:
+    if params.frozen is not None:
+        outside = model.extra["outside"]
+    elif outside is None:
         share = con.execute(
             "SELECT count(*) FILTER (WHERE nid_status = 'replacement') / greatest(count(*) FILTER (WHERE nid IS NOT NULL), 1) FROM id_rec"
         ).fetchall()[0][0]
         outside = min(max(float(share), 0.001), 0.5)
+    model.extra["outside"] = outside
     odds_out = n_ent * outside / (1 - outside)
+    # Equal weights (namesakes, say) go to the lowest entity: the same candidate in every run.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_best AS
-            SELECT rid, arg_max(eid, w) AS eid, max(w) AS w,
+            SELECT rid, arg_max(eid, (w, -eid)) AS eid, max(w) AS w,
                    pow(2.0, max(w)) / (sum(pow(2.0, w)) + {odds_out!r}) AS score,
-                   arg_max(struct_pack(gn, fn, dob, sex, addr, nid), w) AS lev
+                   arg_max(struct_pack(gn, fn, dob, sex, addr, nid), (w, -eid)) AS lev
             FROM id_scored GROUP BY rid"""
     )
     con.execute(
@@ -515,7 +546,9 @@ def probabilistic_records(con, params: Params, model: Model | None) -> Model:
            AND ((p.rid = d.rid_a AND p.eid = d.rid_b) OR (p.rid = d.rid_b AND p.eid = d.rid_a))"""
     )
     compute_levels(con, "id_rpairs", "rec", "id_rlev", register=False)
-    if model is None:
+    if model is None and params.frozen is not None:
+        model = params.frozen
+    elif model is None:
         # No register: term frequencies and u from the records themselves, m by EM over the blocked pairs.
         make_tf(con, "rec")
         u = estimate_u(con, "rec", params, register=False)

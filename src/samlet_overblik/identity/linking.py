@@ -11,6 +11,13 @@ decisions). This module feeds it ``staging.*`` and turns its persons into *stabl
 * every merge and split is written to ``identity.key_events`` with the run; ``identity.person_keys``,
   ``identity.key_events``, ``identity.steward_decisions`` and ``identity.link_runs`` are history and
   carried from run to run (the warehouse file is a copy of the previous one), never recomputed.
+
+Incremental linking: a full link estimates the model and stores it (``identity.link_model``); a later run links
+only the records whose result could change (``assets/identity/relink_scope.sql``: new or changed records, those not
+linked by their own CPR, those of changed register persons and of persons a steward decided about) with that stored
+model, and every other record keeps its link. With the same model, that is the result a full link gives (a test
+compares them). A full link happens when asked (``full_relink``), when no model is stored or the linking settings
+changed, and on the schedule in ``job.yaml`` (``identity.full_relink_every_days``).
 """
 
 from __future__ import annotations
@@ -18,14 +25,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 import duckdb
 
 from samlet_overblik.identity import engine
 from samlet_overblik.core.paths import data_dir
-from samlet_overblik.core.sql import asset_sql, drop_temporary, tables_in
+from samlet_overblik.core.sql import asset_sql, drop_temporary, table_exists, tables_in
 from samlet_overblik.core.warehouse import transaction
 
 
@@ -38,6 +45,8 @@ class LinkResult:
     splits: int = 0
     review_pairs: int = 0
     extra: dict = field(default_factory=dict)
+    mode: str = "full"
+    relinked: int = 0
 
 
 # Keys are random (not derived from the CPR, which would be reversible by enumeration).
@@ -63,12 +72,14 @@ def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     return raw <= tables_in(con, "raw")
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection) -> None:
-    """The engine's input tables from staging and the steward decisions."""
+def load_inputs(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> None:
+    """The engine's input tables from staging and the steward decisions; ``scoped``: only the records in
+    ``id_scope`` (an incremental run), against the whole register."""
+    scope = "WHERE (source, source_table, record_id) IN (SELECT (source, source_table, record_id) FROM id_scope)"
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE id_recmap AS
-           SELECT CAST(row_number() OVER (ORDER BY source, source_table, record_id) - 1 AS BIGINT) AS rid,
-                  source, source_table, record_id FROM staging.person_records"""
+        f"""CREATE OR REPLACE TEMP TABLE id_recmap AS
+            SELECT CAST(row_number() OVER (ORDER BY source, source_table, record_id) - 1 AS BIGINT) AS rid,
+                   source, source_table, record_id FROM staging.person_records {scope if scoped else ""}"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_in_records AS
@@ -171,7 +182,11 @@ def assign_keys(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> t
         """CREATE OR REPLACE TEMP TABLE id_moves AS
            WITH mv AS (SELECT prev_key, person_key, count(*) AS n, string_agg(DISTINCT method, ',' ORDER BY method) AS why
                        FROM id_final WHERE prev_key IS NOT NULL AND prev_key <> person_key GROUP BY ALL),
-           alive AS (SELECT DISTINCT person_key FROM id_final),
+           -- Keys records still carry: this run's, and those of records an incremental run left as they were.
+           alive AS (SELECT person_key FROM id_final
+                     UNION SELECT l.person_key FROM identity.person_links l
+                     WHERE (l.source, l."table", l.record_id) NOT IN (SELECT (source, source_table, record_id) FROM id_recmap)
+                       AND (l.source, l."table", l.record_id) IN (SELECT (source, source_table, record_id) FROM id_fp)),
            dest AS (SELECT prev_key, arg_max(person_key, n) AS main FROM mv GROUP BY prev_key)
            SELECT mv.*, CASE WHEN mv.prev_key NOT IN (SELECT person_key FROM alive) AND d.main = mv.person_key
                              THEN 'merge' ELSE 'split' END AS event
@@ -197,14 +212,59 @@ def assign_keys(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> t
 
 
 def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    con.execute("DELETE FROM identity.person_links")
+    """The links of the records this run linked (every record, or those in scope), with their fingerprints; the
+    links of records no longer staged go."""
     con.execute(
-        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id)
+        """DELETE FROM identity.person_links l WHERE (l.source, l."table", l.record_id) IN (
+               SELECT (source, source_table, record_id) FROM id_recmap)
+           OR (l.source, l."table", l.record_id) NOT IN (SELECT (source, source_table, record_id) FROM id_fp)"""
+    )
+    con.execute(
+        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id, fingerprint)
            SELECT m.source, m.source_table, m.record_id, f.person_key, f.method, f.score,
-                  CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END
-           FROM id_final f JOIN id_recmap m USING (rid)""",
+                  CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END,
+                  fp.fingerprint
+           FROM id_final f JOIN id_recmap m USING (rid) JOIN id_fp fp USING (source, source_table, record_id)""",
         [run_id, run_id],
     )
+    con.execute("DELETE FROM identity.register_fingerprints")
+    con.execute("INSERT INTO identity.register_fingerprints BY NAME SELECT cpr, fingerprint FROM id_reg_fp")
+
+
+def _stored_model(con: duckdb.DuckDBPyConnection, params: engine.Params) -> engine.Model | None:
+    """The model of the last full link, if it was estimated under the same settings."""
+    rows = con.execute("SELECT settings, model FROM identity.link_model").fetchall()
+    if len(rows) != 1 or json.loads(rows[0][0]) != json.loads(json.dumps(params.settings())):
+        return None
+    return engine.Model.from_json(json.loads(rows[0][1]))
+
+
+def _store_model(con: duckdb.DuckDBPyConnection, model: engine.Model, params: engine.Params, run_id: str,
+                 now: datetime) -> None:
+    con.execute("DELETE FROM identity.link_model")
+    con.execute("INSERT INTO identity.link_model (run_id, estimated_at, settings, model) VALUES (?, ?, ?, ?)",
+                [run_id, now, json.dumps(params.settings()), json.dumps(model.to_json())])
+    con.execute("DELETE FROM identity.link_model_tf")
+    for name in ("gn", "fn"):
+        if table_exists(con, f"id_tf_{name}"):
+            con.execute(f"INSERT INTO identity.link_model_tf (field, val, u) SELECT ?, val, u FROM id_tf_{name}", [name])
+
+
+def _load_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("gn", "fn"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE id_tf_{name} AS SELECT val, u FROM identity.link_model_tf "
+                    "WHERE field = ?", [name])
+
+
+def _full_link_due(con: duckdb.DuckDBPyConnection, now: datetime) -> bool:
+    """job.yaml ``identity.full_relink_every_days``: a full link when the last one is older (never: 0)."""
+    from samlet_overblik.sources.specs import load_job_settings
+
+    every = float((load_job_settings().get("identity") or {}).get("full_relink_every_days", 0))
+    if every <= 0:
+        return False
+    last = con.execute("SELECT max(estimated_at) FROM identity.link_model").fetchall()[0][0]
+    return last is None or now - last >= timedelta(days=every)
 
 
 def write_review(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
@@ -246,35 +306,52 @@ def _scrub(message: str) -> str:
 
 
 def link_person_records(
-    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, params: engine.Params | None = None
+    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, params: engine.Params | None = None, *,
+    full_relink: bool = False,
 ) -> LinkResult:
-    """Link every record of ``staging.person_records`` to a stable person key (see the module doc)."""
+    """Link every record of ``staging.person_records`` to a stable person key (see the module doc): incrementally
+    with the stored model where one fits, else (or with ``full_relink``) every record with a new model. A caller's
+    ``params.frozen`` links every record with that model (what an incremental run is compared with)."""
     try:
-        return _link(con, run_id, now, params)
+        return _link(con, run_id, now, params or engine.Params(), full_relink)
     except duckdb.Error as exc:
         # DuckDB quotes offending values (e.g. a duplicate key) in its messages: keep CPRs out of logs.
         raise LinkingError(f"identity linking failed: {_scrub(str(exc))}") from None
 
 
-def _link(con, run_id: str, now: datetime, params) -> LinkResult:
+def _link(con, run_id: str, now: datetime, params: engine.Params, full_relink: bool) -> LinkResult:
     before = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
-    load_inputs(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_fp AS {asset_sql('identity', 'record_fingerprints')}",
+                _register_params())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_reg_fp AS {asset_sql('identity', 'register_fingerprints')}")
+    stored = None if full_relink or params.frozen is not None or _full_link_due(con, now) else _stored_model(con, params)
+    if stored is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE id_scope AS {asset_sql('identity', 'relink_scope')}")
+        params = replace(params, frozen=stored)
+    if params.frozen is not None:
+        _load_term_frequencies(con)
+    load_inputs(con, scoped=stored is not None)
+    relinked = con.execute("SELECT count(*) FROM id_recmap").fetchall()[0][0]
     summary = engine.run(con, params)
     model = summary["model"]
     # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
     con.execute(f"SELECT setseed({secrets.randbelow(2**31) / 2**31 * 2 - 1})").fetchall()
     with transaction(con):
+        if params.frozen is None and model is not None and model.u:
+            _store_model(con, model, params, run_id, now)
         merges, splits = assign_keys(con, run_id, now)
         write_links(con, run_id)
         review = write_review(con, run_id)
         by_method = dict(con.execute("SELECT method, count(*) FROM identity.person_links GROUP BY 1 ORDER BY 1").fetchall())
         after = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
+        mode = "incremental" if stored is not None else "full"
         con.execute(
             "INSERT INTO identity.link_runs (run_id, finished_at, records, by_method, new_keys, merges, splits, "
-            "review_pairs, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "review_pairs, model, mode, relinked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, now, sum(by_method.values()), json.dumps(by_method), after - before, merges, splits, review,
-             json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None],
+             json.dumps({"m": model.m, "u": model.u, "m_source": model.m_source}) if model and model.u else None,
+             mode, relinked],
         )
     drop_temporary(con, "id_")
     return LinkResult(records=sum(by_method.values()), by_method=by_method, new_keys=after - before,
-                      merges=merges, splits=splits, review_pairs=review)
+                      merges=merges, splits=splits, review_pairs=review, mode=mode, relinked=relinked)

@@ -230,6 +230,7 @@ _JOB_SECTIONS: dict[str, frozenset[str] | None] = {
     "nightly": frozenset({"cron", "timezone"}),
     "consent_sensor": frozenset({"interval_seconds", "full_read_every_seconds"}),
     "retries": frozenset({"max_retries", "delay_seconds"}),
+    "identity": frozenset({"full_relink_every_days"}),
     "ingest": None, "consent_registry": None, "thresholds": None, "freshness_hours": None,
 }
 
@@ -250,6 +251,8 @@ def _check_job_sections(doc: dict) -> None:
     for key in ("interval_seconds", "full_read_every_seconds"):
         if key in (doc.get("consent_sensor") or {}):
             _number(doc["consent_sensor"], key, "consent_sensor", low=0.001)
+    if "full_relink_every_days" in (doc.get("identity") or {}):
+        _number(doc["identity"], "full_relink_every_days", "identity")
     retries = doc.get("retries") or {}
     if "max_retries" in retries:
         _number(retries, "max_retries", "retries", integer=True)
