@@ -126,3 +126,27 @@ ALTER TABLE identity.link_runs ADD COLUMN IF NOT EXISTS mode VARCHAR;
 ALTER TABLE identity.link_runs ADD COLUMN IF NOT EXISTS relinked BIGINT;
 COMMENT ON COLUMN identity.link_runs.mode IS 'full (every record, model estimated) or incremental (changed records and those they could move, with the stored model).';
 COMMENT ON COLUMN identity.link_runs.relinked IS 'Records the run linked (the rest kept their links).';
+CREATE TABLE IF NOT EXISTS identity.register_name_features (
+    cpr VARCHAR NOT NULL, gn VARCHAR, gn1 VARCHAR, gn_toks VARCHAR[], gnl VARCHAR, gnl1 VARCHAR, fn VARCHAR,
+    fn_toks VARCHAR[], fnl VARCHAR, fnl_last VARCHAR
+);
+COMMENT ON TABLE identity.register_name_features IS 'The register''s current and earlier names, normalised for matching (kept from run to run and redone only for register persons whose data changed).';
+COMMENT ON COLUMN identity.register_name_features.cpr IS 'The register person.';
+COMMENT ON COLUMN identity.register_name_features.gn IS 'Given names, normalised.';
+COMMENT ON COLUMN identity.register_name_features.gn1 IS 'First given name.';
+COMMENT ON COLUMN identity.register_name_features.gn_toks IS 'Given names, one per element.';
+COMMENT ON COLUMN identity.register_name_features.gnl IS 'Given names, loosely spelt (for similarity).';
+COMMENT ON COLUMN identity.register_name_features.gnl1 IS 'First given name, loosely spelt.';
+COMMENT ON COLUMN identity.register_name_features.fn IS 'Family name, normalised.';
+COMMENT ON COLUMN identity.register_name_features.fn_toks IS 'Family names, one per element.';
+COMMENT ON COLUMN identity.register_name_features.fnl IS 'Family name, loosely spelt.';
+COMMENT ON COLUMN identity.register_name_features.fnl_last IS 'Last family name, loosely spelt.';
+CREATE TABLE IF NOT EXISTS identity.register_address_features (
+    cpr VARCHAR NOT NULL, addr VARCHAR, street VARCHAR, hnum VARCHAR, pc VARCHAR
+);
+COMMENT ON TABLE identity.register_address_features IS 'The register''s current and earlier addresses, normalised for matching (kept like the name features).';
+COMMENT ON COLUMN identity.register_address_features.cpr IS 'The register person.';
+COMMENT ON COLUMN identity.register_address_features.addr IS 'Address, normalised.';
+COMMENT ON COLUMN identity.register_address_features.street IS 'Street name.';
+COMMENT ON COLUMN identity.register_address_features.hnum IS 'House number (with letter).';
+COMMENT ON COLUMN identity.register_address_features.pc IS 'Postcode.';

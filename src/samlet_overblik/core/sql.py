@@ -37,8 +37,12 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """A table or a view of that name (something to read from)."""
     where, params = _where(table)
-    return bool(con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE {where}", params).fetchall()[0][0])
+    return bool(con.execute(
+        f"SELECT count(*) FROM (SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+        f"UNION ALL SELECT database_name, schema_name, view_name FROM duckdb_views()) WHERE {where}",
+        params).fetchall()[0][0])
 
 
 def tables_in(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:

@@ -123,6 +123,26 @@ def _addr_cols() -> str:
         addr_number(addr_norm(address)) AS hnum, nullif(trim(CAST(postcode AS VARCHAR)), '') AS pc"""
 
 
+# The register's name and address variants, normalised, per CPR (``where`` narrows the CPR numbers). A caller that
+# keeps them from run to run gives them to :func:`prepare` as id_in_name_features / id_in_address_features.
+def register_name_features_sql(where: str = "TRUE") -> str:
+    return f"""SELECT DISTINCT x.cpr, {_name_cols('x.')} FROM (
+                   SELECT cpr, given_name, family_name FROM id_in_register
+                   UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
+                   FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+                   UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
+                   FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+               ) x WHERE {where}"""
+
+
+def register_address_features_sql(where: str = "TRUE") -> str:
+    return f"""SELECT DISTINCT * FROM (
+                   SELECT cpr, {_addr_cols()} FROM (
+                       SELECT cpr, address, postcode FROM id_in_register
+                       UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
+                   ) x WHERE {where}) WHERE addr IS NOT NULL OR pc IS NOT NULL"""
+
+
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Normalise the inputs into the engine's working tables."""
     install_macros(con)
@@ -135,23 +155,11 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
            SELECT CAST(row_number() OVER (ORDER BY cpr) - 1 AS BIGINT) AS eid, cpr, cpr AS nid,
                   birth_date AS dob, sex FROM (SELECT DISTINCT ON (cpr) * FROM id_in_register)"""
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_nv AS SELECT DISTINCT * FROM (
-              SELECT e.eid, {_name_cols('x.')} FROM (
-                  SELECT cpr, given_name, family_name FROM id_in_register
-                  UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
-                  FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
-                  UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
-                  FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
-              ) x JOIN id_ent e USING (cpr))"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_av AS SELECT DISTINCT * FROM (
-              SELECT e.eid, {_addr_cols()} FROM (
-                  SELECT cpr, address, postcode FROM id_in_register
-                  UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
-              ) x JOIN id_ent e USING (cpr)) WHERE addr IS NOT NULL OR pc IS NOT NULL"""
-    )
+    given = table_exists(con, "id_in_name_features") and table_exists(con, "id_in_address_features")
+    names = "SELECT * FROM id_in_name_features" if given else register_name_features_sql()
+    addresses = "SELECT * FROM id_in_address_features" if given else register_address_features_sql()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_nv AS SELECT e.eid, f.* EXCLUDE (cpr) FROM ({names}) f JOIN id_ent e USING (cpr)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_av AS SELECT e.eid, f.* EXCLUDE (cpr) FROM ({addresses}) f JOIN id_ent e USING (cpr)")
 
 
 # --------------------------------------------------------------------------------------- deterministic

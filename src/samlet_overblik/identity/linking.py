@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from samlet_overblik.identity import engine
+from samlet_overblik.identity.normalise import install_macros
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik.core.sql import asset_sql, drop_temporary, table_exists, tables_in
 from samlet_overblik.core.warehouse import transaction
@@ -227,8 +228,13 @@ def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
            FROM id_final f JOIN id_recmap m USING (rid) JOIN id_fp fp USING (source, source_table, record_id)""",
         [run_id, run_id],
     )
-    con.execute("DELETE FROM identity.register_fingerprints")
-    con.execute("INSERT INTO identity.register_fingerprints BY NAME SELECT cpr, fingerprint FROM id_reg_fp")
+    # Only what changed: rewriting a million unchanged rows (and their key index) would cost more than linking.
+    con.execute(
+        """DELETE FROM identity.register_fingerprints r WHERE NOT EXISTS (
+               SELECT 1 FROM id_reg_fp f WHERE f.cpr = r.cpr AND f.fingerprint = r.fingerprint)""")
+    con.execute(
+        """INSERT INTO identity.register_fingerprints BY NAME SELECT cpr, fingerprint FROM id_reg_fp f
+           WHERE NOT EXISTS (SELECT 1 FROM identity.register_fingerprints r WHERE r.cpr = f.cpr)""")
 
 
 def _stored_model(con: duckdb.DuckDBPyConnection, params: engine.Params) -> engine.Model | None:
@@ -254,6 +260,26 @@ def _load_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("gn", "fn"):
         con.execute(f"CREATE OR REPLACE TEMP TABLE id_tf_{name} AS SELECT val, u FROM identity.link_model_tf "
                     "WHERE field = ?", [name])
+
+
+def _update_register_features(con: duckdb.DuckDBPyConnection) -> None:
+    """The normalised register names and addresses kept from the last run, redone for the changed register persons,
+    given to the engine (normalising a million names again would cost more than linking the changed records)."""
+    install_macros(con)
+    changed = "x.cpr IN (SELECT cpr FROM id_changed_register)"
+    for kind, sql in (("name", engine.register_name_features_sql(changed)),
+                      ("address", engine.register_address_features_sql(changed))):
+        con.execute(f"DELETE FROM identity.register_{kind}_features WHERE cpr IN (SELECT cpr FROM id_changed_register)")
+        con.execute(f"INSERT INTO identity.register_{kind}_features BY NAME {sql}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW id_in_{kind}_features AS SELECT * FROM identity.register_{kind}_features")
+
+
+def _store_register_features(con: duckdb.DuckDBPyConnection) -> None:
+    """After a full link: the engine's normalised register names and addresses, for the incremental runs."""
+    for kind, table in (("name", "id_nv"), ("address", "id_av")):
+        con.execute(f"DELETE FROM identity.register_{kind}_features")
+        con.execute(f"""INSERT INTO identity.register_{kind}_features BY NAME
+                        SELECT e.cpr, f.* EXCLUDE (eid) FROM {table} f JOIN id_ent e USING (eid)""")
 
 
 def _full_link_due(con: duckdb.DuckDBPyConnection, now: datetime) -> bool:
@@ -324,6 +350,7 @@ def _link(con, run_id: str, now: datetime, params: engine.Params, full_relink: b
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_fp AS {asset_sql('identity', 'record_fingerprints')}",
                 _register_params())
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_reg_fp AS {asset_sql('identity', 'register_fingerprints')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_changed_register AS {asset_sql('identity', 'changed_register')}")
     stored = None if full_relink or params.frozen is not None or _full_link_due(con, now) else _stored_model(con, params)
     if stored is not None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE id_scope AS {asset_sql('identity', 'relink_scope')}")
@@ -331,8 +358,12 @@ def _link(con, run_id: str, now: datetime, params: engine.Params, full_relink: b
     if params.frozen is not None:
         _load_term_frequencies(con)
     load_inputs(con, scoped=stored is not None)
+    if stored is not None:
+        _update_register_features(con)
     relinked = con.execute("SELECT count(*) FROM id_recmap").fetchall()[0][0]
     summary = engine.run(con, params)
+    if stored is None:
+        _store_register_features(con)
     model = summary["model"]
     # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
     con.execute(f"SELECT setseed({secrets.randbelow(2**31) / 2**31 * 2 - 1})").fetchall()
