@@ -144,6 +144,8 @@ def test_evaluation_on_a_small_municipality_meets_the_targets(municipality):
     # carry a name only, shared by several register persons (see the issue's closing note).
     assert pw["no_cpr"]["precision"] >= 0.999, report
     assert pw["no_cpr"]["f1"] >= 0.90, report
+    identifiable = pw["no_cpr_identifiable"]
+    assert 0 < identifiable["records"] <= pw["no_cpr"]["records"] and identifiable["precision"] >= 0.999, report
     assert result["records_not_linked_or_quarantined"] == 0 or result["records_not_linked_or_quarantined"] < 10
 
 
@@ -178,3 +180,31 @@ def test_identity_context_is_one_sql_file_per_kind(staged, tmp_path, monkeypatch
     linking.load_inputs(con)
     added, total = con.execute("SELECT count(*) FILTER (cpr = '0101011234'), count(*) FROM id_in_context").fetchall()[0]
     assert added == 3 and total == shipped + 3
+
+
+def test_a_cpr_less_record_is_identifiable_only_when_its_fields_single_out_its_person(staged, municipality):
+    """A name-only record whose name one register person bears is identifiable; one whose name two bear is not."""
+    import pandas as pd
+
+    from samlet_overblik.identity.evaluate import evaluate_warehouse
+
+    con = staged
+    truth = pd.read_parquet(municipality / "ground_truth.parquet")
+
+    def person_of(cpr: str) -> str:
+        rows = truth[(truth["source"] == "cpr") & (truth["table"] == "personer") & (truth["record_id"] == cpr)]
+        return rows["person_id"].iloc[0]
+
+    link_person_records(con, "run1", datetime(2026, 11, 1))
+    before = evaluate_warehouse(con, truth)["pairwise"]["no_cpr_identifiable"]["records"]
+    (unique_cpr, given, family, *_), _ = _register_person(con, namesakes=1)
+    (shared_cpr, given2, family2, *_), _ = _register_person(con, namesakes=2)
+    _add_record(con, "unique-1", given_name=given, family_name=family)
+    _add_record(con, "shared-1", given_name=given2, family_name=family2)
+    added = pd.DataFrame([
+        {"source": "sundhed_aeldre", "table": "patients", "record_id": "unique-1", "person_id": person_of(unique_cpr)},
+        {"source": "sundhed_aeldre", "table": "patients", "record_id": "shared-1", "person_id": person_of(shared_cpr)},
+    ])
+    link_person_records(con, "run2", datetime(2026, 11, 2))
+    after = evaluate_warehouse(con, pd.concat([truth, added], ignore_index=True))["pairwise"]["no_cpr_identifiable"]
+    assert after["records"] == before + 1

@@ -9,7 +9,12 @@ same ingestion and staging SQL as the nightly job, runs the warehouse linking
   pairs touching records with a valid CPR (the person's own), a wrong CPR (typo, transposition,
   invalid code, another person's number) and no CPR (missing or a replacement number);
 * cluster level: true persons whose records form exactly one predicted person, persons split,
-  predicted persons that merge several true persons.
+  predicted persons that merge several true persons;
+* records without a CPR that can be identified at all from the fields they carry: their true person is in the
+  register and is the only register person agreeing with every field the record has (normalised names, current
+  or earlier; birth date; sex; postcode, current or earlier); pairwise figures on those records
+  (``no_cpr_identifiable``). A record that carries too little (a name shared by several register persons, no
+  birth date) is not counted against the matcher there.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-GROUPS = ("all", "valid_cpr", "wrong_cpr", "no_cpr")
+from samlet_overblik.identity.normalise import install_macros
+
+GROUPS = ("all", "valid_cpr", "wrong_cpr", "no_cpr", "no_cpr_identifiable")
 
 
 def pairwise_metrics(con: duckdb.DuckDBPyConnection, table: str) -> dict:
@@ -30,7 +37,7 @@ def pairwise_metrics(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     without enumerating them: pairs in a cluster of n with g group members = C(n,2) - C(n-g,2)."""
     out = {}
     for grp in GROUPS:
-        in_g = "TRUE" if grp == "all" else f"grp = '{grp}'"
+        in_g = {"all": "TRUE", "no_cpr_identifiable": "identifiable"}.get(grp, f"grp = '{grp}'")
 
         def pairs(keys: str) -> int:
             return con.execute(
@@ -80,6 +87,49 @@ def _record_groups(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# A CPR-less record's candidates in the register: persons agreeing with every field the record carries. Blocked on
+# the family name (current or earlier) when the record has one, else on the birth date; a record with neither
+# cannot single anyone out.
+_IDENTIFIABLE = """
+CREATE OR REPLACE TEMP TABLE eval_identifiable AS
+WITH rec AS (
+    SELECT t.source, t."table", t.record_id, c.cpr AS true_cpr, dk_norm(p.given_name) AS gn,
+           dk_norm(p.family_name) AS fn, p.birth_date AS dob, p.sex, nullif(trim(CAST(p.postcode AS VARCHAR)), '') AS pc
+    FROM eval_truth t
+    JOIN staging.person_records p ON p.source = t.source AND p.source_table = t."table" AND p.record_id = t.record_id
+    LEFT JOIN eval_truecpr c ON c.person_id = t.truth
+    WHERE t.grp = 'no_cpr'
+),
+names AS (
+    SELECT cpr, dk_norm(given_name) AS gn, dk_norm(family_name) AS fn FROM staging.cpr_persons
+    UNION SELECT h.cpr, dk_norm(coalesce(h.given_name, p.given_name)), dk_norm(coalesce(h.family_name, p.family_name))
+    FROM staging.cpr_name_history h LEFT JOIN staging.cpr_persons p USING (cpr)
+),
+postcodes AS (
+    SELECT cpr, nullif(trim(CAST(postcode AS VARCHAR)), '') AS pc FROM staging.cpr_persons
+    UNION SELECT cpr, nullif(trim(CAST(postcode AS VARCHAR)), '') FROM staging.cpr_address_history
+),
+people AS (SELECT DISTINCT ON (cpr) cpr, birth_date AS dob, sex FROM staging.cpr_persons),
+by_name AS (
+    SELECT DISTINCT r.source, r."table", r.record_id, n.cpr FROM rec r JOIN names n ON n.fn = r.fn
+    WHERE r.gn IS NULL OR n.gn = r.gn
+),
+by_birth AS (
+    SELECT r.source, r."table", r.record_id, e.cpr FROM rec r JOIN people e ON e.dob = r.dob WHERE r.fn IS NULL
+    AND (r.gn IS NULL OR EXISTS (SELECT 1 FROM names n WHERE n.cpr = e.cpr AND n.gn = r.gn))
+),
+candidates AS (
+    SELECT c.*, r.true_cpr FROM (SELECT * FROM by_name UNION ALL SELECT * FROM by_birth) c
+    JOIN rec r USING (source, "table", record_id) JOIN people e ON e.cpr = c.cpr
+    WHERE (r.dob IS NULL OR e.dob = r.dob) AND (r.sex IS NULL OR e.sex IS NULL OR e.sex = r.sex)
+      AND (r.pc IS NULL OR EXISTS (SELECT 1 FROM postcodes a WHERE a.cpr = c.cpr AND a.pc = r.pc))
+)
+SELECT source, "table", record_id FROM candidates
+GROUP BY source, "table", record_id
+HAVING count(DISTINCT cpr) = 1 AND any_value(cpr) = any_value(true_cpr)
+"""
+
+
 def evaluate_warehouse(con: duckdb.DuckDBPyConnection, ground_truth: pd.DataFrame) -> dict:
     """Compare ``identity.person_links`` in ``con`` with a ground-truth frame."""
     gt = ground_truth[["source", "table", "record_id", "person_id"]].astype(str)
@@ -87,9 +137,13 @@ def evaluate_warehouse(con: duckdb.DuckDBPyConnection, ground_truth: pd.DataFram
     con.execute("CREATE OR REPLACE TEMP TABLE eval_gt AS SELECT * FROM eval_gt_df")
     con.unregister("eval_gt_df")
     _record_groups(con)
+    install_macros(con)
+    con.execute(_IDENTIFIABLE)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE eval_join AS
-           SELECT row_number() OVER () AS uid, t.truth, l.person_key AS pred, t.grp
+           SELECT row_number() OVER () AS uid, t.truth, l.person_key AS pred, t.grp,
+                  (t.source, t."table", t.record_id) IN (SELECT (source, "table", record_id) FROM eval_identifiable)
+                  AS identifiable
            FROM eval_truth t JOIN identity.person_links l
              ON l.source = t.source AND l."table" = t."table" AND l.record_id = t.record_id"""
     )
@@ -107,7 +161,7 @@ def evaluate_warehouse(con: duckdb.DuckDBPyConnection, ground_truth: pd.DataFram
         "methods": methods,
         "review_pairs": int(review),
     }
-    for t in ("eval_gt", "eval_truecpr", "eval_truth", "eval_join"):
+    for t in ("eval_gt", "eval_truecpr", "eval_truth", "eval_join", "eval_identifiable"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return result
 
@@ -140,12 +194,13 @@ def evaluate_sources(sources_dir: Path, params=None) -> dict:
 def format_report(result: dict) -> str:
     """A plain-text table of the figures from :func:`evaluate_sources`."""
     lines = ["Identity reconciliation against the ground truth", ""]
-    lines.append(f"{'records':<12}{'n':>9}{'precision':>11}{'recall':>9}{'F1':>9}{'true pairs':>12}{'pred pairs':>12}")
-    labels = {"all": "all", "valid_cpr": "valid CPR", "wrong_cpr": "wrong CPR", "no_cpr": "no CPR"}
+    lines.append(f"{'records':<22}{'n':>9}{'precision':>11}{'recall':>9}{'F1':>9}{'true pairs':>12}{'pred pairs':>12}")
+    labels = {"all": "all", "valid_cpr": "valid CPR", "wrong_cpr": "wrong CPR", "no_cpr": "no CPR",
+              "no_cpr_identifiable": "no CPR, identifiable"}
     for g in GROUPS:
         m = result["pairwise"][g]
         lines.append(
-            f"{labels[g]:<12}{m['records']:>9}{m['precision']:>11.4f}{m['recall']:>9.4f}{m['f1']:>9.4f}"
+            f"{labels[g]:<22}{m['records']:>9}{m['precision']:>11.4f}{m['recall']:>9.4f}{m['f1']:>9.4f}"
             f"{m['true_pairs']:>12}{m['predicted_pairs']:>12}"
         )
     c = result["clusters"]
