@@ -165,6 +165,7 @@ def test_identity_context_is_one_sql_file_per_kind(staged, tmp_path, monkeypatch
     from samlet_overblik.core.paths import data_dir
 
     con = staged
+    linking.load_context(con)
     linking.load_inputs(con)
     shipped = con.execute("SELECT count(*) FROM id_in_context").fetchall()[0][0]
     assert shipped > 0  # parties on children's cases point at the children's registered parents
@@ -177,6 +178,7 @@ def test_identity_context_is_one_sql_file_per_kind(staged, tmp_path, monkeypatch
         "SELECT 'x' AS source, 'y' AS source_table, 'z' AS record_id, c AS candidate_cpr FROM raw.no_such__table",
         encoding="utf-8")
     monkeypatch.setenv("SAMLET_ASSETS_DIR", str(assets))
+    linking.load_context(con)
     linking.load_inputs(con)
     added, total = con.execute("SELECT count(*) FILTER (cpr = '0101011234'), count(*) FROM id_in_context").fetchall()[0]
     assert added == 3 and total == shipped + 3

@@ -109,6 +109,10 @@ CREATE TABLE IF NOT EXISTS identity.register_fingerprints (cpr VARCHAR PRIMARY K
 COMMENT ON TABLE identity.register_fingerprints IS 'Per register person, a hash of its register row and its earlier names and addresses as of the last link (an incremental run re-links the records of a person whose hash changed).';
 COMMENT ON COLUMN identity.register_fingerprints.cpr IS 'The register person.';
 COMMENT ON COLUMN identity.register_fingerprints.fingerprint IS 'Hash of the register row, name history and address history.';
+ALTER TABLE identity.register_fingerprints ADD COLUMN IF NOT EXISTS birth_date DATE;
+ALTER TABLE identity.register_fingerprints ADD COLUMN IF NOT EXISTS sex VARCHAR;
+COMMENT ON COLUMN identity.register_fingerprints.birth_date IS 'Birth date at the last link (a change is looked up under the old value too).';
+COMMENT ON COLUMN identity.register_fingerprints.sex IS 'Sex at the last link.';
 CREATE TABLE IF NOT EXISTS identity.link_model (
     run_id VARCHAR NOT NULL, estimated_at TIMESTAMP NOT NULL, settings JSON NOT NULL, model JSON NOT NULL
 );

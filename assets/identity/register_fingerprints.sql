@@ -7,5 +7,9 @@ WITH rows AS (
     UNION ALL
     SELECT cpr, hash('a', address, postcode) FROM staging.cpr_address_history
 )
--- The sum of the rows' hashes: independent of row order, and a duplicated row still counts.
-SELECT cpr, CAST(sum(CAST(h AS HUGEINT)) AS VARCHAR) AS fingerprint FROM rows WHERE cpr IS NOT NULL GROUP BY cpr
+-- The sum of the rows' hashes: independent of row order, and a duplicated row still counts. The birth date and sex
+-- are kept beside it, so that a later run can still block on what the person looked like before a change.
+SELECT f.cpr, f.fingerprint, p.birth_date, p.sex FROM (
+    SELECT cpr, CAST(sum(CAST(h AS HUGEINT)) AS VARCHAR) AS fingerprint FROM rows WHERE cpr IS NOT NULL GROUP BY cpr
+) f LEFT JOIN (SELECT DISTINCT ON (cpr) cpr, birth_date, sex FROM staging.cpr_persons ORDER BY cpr, birth_date, sex) p
+USING (cpr)

@@ -146,10 +146,7 @@ def register_address_features_sql(where: str = "TRUE") -> str:
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Normalise the inputs into the engine's working tables."""
     install_macros(con)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_rec AS SELECT rid, national_id AS nid, nid_status,
-            {_name_cols()}, birth_date AS dob, sex, {_addr_cols()} FROM id_in_records"""
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_rec AS {record_features_sql('id_in_records')}")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_ent AS
            SELECT CAST(row_number() OVER (ORDER BY cpr) - 1 AS BIGINT) AS eid, cpr, cpr AS nid,
@@ -168,6 +165,23 @@ _GIVEN_AGREE = "(r.gn1 = v.gn1 OR list_has_any(r.gn_toks, v.gn_toks) OR jaro_win
 _FAMILY_AGREE = "(list_has_any(r.fn_toks, v.fn_toks) OR jaro_winkler_similarity(r.fnl, v.fnl) >= 0.88 OR jaro_winkler_similarity(r.fnl_last, v.fnl_last) >= 0.9)"
 
 
+def cpr_variants_sql(records: str) -> str:
+    """(rid, v): every number one digit substitution or one adjacent transposition away from each record's ``nid``
+    (``records``: a query with rid and nid): the CPR numbers a typo could have come from."""
+    return f"""WITH rc AS ({records})
+           SELECT rid, substr(nid, 1, p - 1) || CAST(d AS VARCHAR) || substr(nid, p + 1) AS v
+           FROM rc, range(1, 11) t(p), range(0, 10) s(d) WHERE substr(nid, p, 1) <> CAST(d AS VARCHAR)
+           UNION ALL
+           SELECT rid, substr(nid, 1, p - 1) || substr(nid, p + 1, 1) || substr(nid, p, 1) || substr(nid, p + 2)
+           FROM rc, range(1, 10) t(p) WHERE substr(nid, p, 1) <> substr(nid, p + 1, 1)"""
+
+
+def record_features_sql(records: str) -> str:
+    """The engine's normalised record fields (id_rec's columns) of ``records`` (a relation like id_in_records)."""
+    return f"""SELECT rid, national_id AS nid, nid_status, {_name_cols()}, birth_date AS dob, sex, {_addr_cols()}
+               FROM {records}"""
+
+
 def deterministic(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_det AS
@@ -182,14 +196,8 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> None:
     )
     # Corrections: every CPR one substitution or one adjacent transposition away, looked up in the register.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE id_variants AS
-           WITH rc AS (SELECT rid, nid FROM id_rec r WHERE nid IS NOT NULL
-                       AND NOT EXISTS (SELECT 1 FROM id_det d WHERE d.rid = r.rid))
-           SELECT rid, substr(nid, 1, p - 1) || CAST(d AS VARCHAR) || substr(nid, p + 1) AS v
-           FROM rc, range(1, 11) t(p), range(0, 10) s(d) WHERE substr(nid, p, 1) <> CAST(d AS VARCHAR)
-           UNION ALL
-           SELECT rid, substr(nid, 1, p - 1) || substr(nid, p + 1, 1) || substr(nid, p, 1) || substr(nid, p + 2)
-           FROM rc, range(1, 10) t(p) WHERE substr(nid, p, 1) <> substr(nid, p + 1, 1)"""
+        f"""CREATE OR REPLACE TEMP TABLE id_variants AS {cpr_variants_sql(
+            "SELECT rid, nid FROM id_rec r WHERE nid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM id_det d WHERE d.rid = r.rid)")}"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_corr AS

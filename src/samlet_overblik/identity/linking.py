@@ -73,9 +73,33 @@ def _reads_present(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     return raw <= tables_in(con, "raw")
 
 
+def load_context(con: duckdb.DuckDBPyConnection) -> None:
+    """``id_context`` (source, source_table, record_id, candidate_cpr) for every record: what the sources say about
+    who a person record may be, one SQL file per kind of context in assets/identity/context_*.sql (e.g. a parent on
+    a child's case points at the child's registered parents and custody holders). A file whose source has not been
+    read in this warehouse is skipped; no file read: no table."""
+    con.execute("DROP TABLE IF EXISTS id_context")
+    contexts = [q for q in context_queries() if _reads_present(con, q)]
+    if contexts:
+        union = " UNION ".join(f"SELECT source, source_table, record_id, candidate_cpr FROM ({q})" for q in contexts)
+        con.execute(f"CREATE TEMP TABLE id_context AS SELECT DISTINCT * FROM ({union})")
+
+
+def load_register(con: duckdb.DuckDBPyConnection) -> None:
+    """The engine's register tables from staging: persons, earlier names, earlier addresses."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_in_register AS
+           SELECT cpr, given_name, family_name, birth_date, sex, address, postcode FROM staging.cpr_persons"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE id_in_names AS SELECT cpr, given_name, family_name FROM staging.cpr_name_history")
+    con.execute("CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT cpr, address, postcode FROM staging.cpr_address_history")
+
+
 def load_inputs(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> None:
     """The engine's input tables from staging and the steward decisions; ``scoped``: only the records in
-    ``id_scope`` (an incremental run), against the whole register."""
+    ``id_scope`` (an incremental run), against the whole register (loaded already)."""
+    if not scoped:
+        load_register(con)
     scope = "WHERE (source, source_table, record_id) IN (SELECT (source, source_table, record_id) FROM id_scope)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_recmap AS
@@ -90,23 +114,13 @@ def load_inputs(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> None:
            FROM staging.person_records p JOIN id_recmap m USING (source, source_table, record_id)""",
         _register_params(),
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE id_in_register AS
-           SELECT cpr, given_name, family_name, birth_date, sex, address, postcode FROM staging.cpr_persons"""
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE id_in_names AS SELECT cpr, given_name, family_name FROM staging.cpr_name_history")
-    con.execute("CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT cpr, address, postcode FROM staging.cpr_address_history")
-    # Context: what the sources say about who a person record may be, one SQL file per kind of context in
-    # assets/identity/context_*.sql (e.g. a parent on a child's case points at the child's registered parents and
-    # custody holders). A file whose source has not been read in this warehouse is skipped.
+    # Context (load_context), for the records in this run.
     con.execute("DROP TABLE IF EXISTS id_in_context")
-    contexts = [q for q in context_queries() if _reads_present(con, q)]
-    if contexts:
-        union = " UNION ".join(f"SELECT source, source_table, record_id, candidate_cpr FROM ({q})" for q in contexts)
+    if table_exists(con, "id_context"):
         con.execute(
-            f"""CREATE TEMP TABLE id_in_context AS
-                SELECT DISTINCT m.rid, c.candidate_cpr AS cpr
-                FROM ({union}) c JOIN id_recmap m USING (source, source_table, record_id)"""
+            """CREATE TEMP TABLE id_in_context AS
+               SELECT DISTINCT m.rid, c.candidate_cpr AS cpr
+               FROM id_context c JOIN id_recmap m USING (source, source_table, record_id)"""
         )
     # The newest decision on a pair wins (either order of the two records).
     con.execute(
@@ -233,7 +247,7 @@ def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         """DELETE FROM identity.register_fingerprints r WHERE NOT EXISTS (
                SELECT 1 FROM id_reg_fp f WHERE f.cpr = r.cpr AND f.fingerprint = r.fingerprint)""")
     con.execute(
-        """INSERT INTO identity.register_fingerprints BY NAME SELECT cpr, fingerprint FROM id_reg_fp f
+        """INSERT INTO identity.register_fingerprints BY NAME SELECT cpr, fingerprint, birth_date, sex FROM id_reg_fp f
            WHERE NOT EXISTS (SELECT 1 FROM identity.register_fingerprints r WHERE r.cpr = f.cpr)""")
 
 
@@ -262,16 +276,52 @@ def _load_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
                     "WHERE field = ?", [name])
 
 
-def _update_register_features(con: duckdb.DuckDBPyConnection) -> None:
-    """The normalised register names and addresses kept from the last run, redone for the changed register persons,
-    given to the engine (normalising a million names again would cost more than linking the changed records)."""
+def _touched_by_register_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """``id_touched``: records linked last time to a register person by a CPR correction or by the model, whose
+    candidates include a register person that changed (as it is now or as it was): their link may change although
+    they did not. Also updates the kept normalised register names and addresses (given to the engine; normalising a
+    million names again would cost more than linking the changed records)."""
     install_macros(con)
     changed = "x.cpr IN (SELECT cpr FROM id_changed_register)"
-    for kind, sql in (("name", engine.register_name_features_sql(changed)),
-                      ("address", engine.register_address_features_sql(changed))):
-        con.execute(f"DELETE FROM identity.register_{kind}_features WHERE cpr IN (SELECT cpr FROM id_changed_register)")
+    of_changed = "cpr IN (SELECT cpr FROM id_changed_register)"
+    # The changed persons as they were (kept from the last run) and as they are, as the engine's register side.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE id_ent AS
+                    SELECT CAST(row_number() OVER (ORDER BY cpr, dob, sex) - 1 AS BIGINT) AS eid, cpr, cpr AS nid, dob, sex FROM (
+                        SELECT cpr, birth_date AS dob, sex FROM identity.register_fingerprints WHERE {of_changed}
+                        UNION SELECT cpr, birth_date, sex FROM id_in_register WHERE {of_changed})""")
+    for kind, table, sql in (("name", "id_nv", engine.register_name_features_sql(changed)),
+                             ("address", "id_av", engine.register_address_features_sql(changed))):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT e.eid, f.* EXCLUDE (cpr) FROM (
+                            SELECT * FROM identity.register_{kind}_features WHERE {of_changed} UNION {sql}
+                        ) f JOIN id_ent e USING (cpr)""")
+        con.execute(f"DELETE FROM identity.register_{kind}_features WHERE {of_changed}")
         con.execute(f"INSERT INTO identity.register_{kind}_features BY NAME {sql}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW id_in_{kind}_features AS SELECT * FROM identity.register_{kind}_features")
+    # The records that could be moved: linked to a register person by a correction or by the model.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_touch_map AS
+           SELECT CAST(row_number() OVER (ORDER BY source, source_table, record_id) - 1 AS BIGINT) AS rid, source,
+                  source_table, record_id
+           FROM (SELECT l.source, l."table" AS source_table, l.record_id FROM identity.person_links l
+                 JOIN identity.person_keys k USING (person_key)
+                 WHERE l.method IN ('cpr_corrected', 'probabilistic') AND k.cpr IS NOT NULL)""")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_touch_in AS
+           SELECT m.rid, r.national_id, r.national_id_status AS nid_status, r.given_name, r.family_name, r.birth_date, r.sex,
+                  r.address, r.postcode
+           FROM id_touch_map m JOIN staging.person_records r USING (source, source_table, record_id)""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE id_rec AS {engine.record_features_sql('id_touch_in')}")
+    con.execute("CREATE OR REPLACE TEMP TABLE id_touch_src AS SELECT rid FROM id_rec")
+    engine.block(con, "id_touch_src", "reg", "id_touch_pairs", self_join=False)
+    variants = engine.cpr_variants_sql("SELECT rid, nid FROM id_rec WHERE nid IS NOT NULL")
+    context = ("UNION SELECT m.rid FROM id_context c JOIN id_touch_map m USING (source, source_table, record_id) "
+               "WHERE c.candidate_cpr IN (SELECT cpr FROM id_changed_register)") if table_exists(con, "id_context") else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_touched AS
+            SELECT source, source_table, record_id FROM id_touch_map WHERE rid IN (
+                SELECT rid FROM id_touch_pairs
+                UNION SELECT rid FROM ({variants}) WHERE v IN (SELECT cpr FROM id_changed_register)
+                {context})""")
 
 
 def _store_register_features(con: duckdb.DuckDBPyConnection) -> None:
@@ -347,19 +397,26 @@ def link_person_records(
 
 def _link(con, run_id: str, now: datetime, params: engine.Params, full_relink: bool) -> LinkResult:
     before = con.execute("SELECT count(*) FROM identity.person_keys").fetchall()[0][0]
+    load_context(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_fp AS {asset_sql('identity', 'record_fingerprints')}",
                 _register_params())
+    if table_exists(con, "id_context"):  # the context a record is judged in is part of what it is judged on
+        con.execute(
+            """UPDATE id_fp f SET fingerprint = CAST(hash(f.fingerprint, c.cprs) AS VARCHAR)
+               FROM (SELECT source, source_table, record_id, list_sort(list(candidate_cpr)) AS cprs FROM id_context
+                     GROUP BY ALL) c
+               WHERE (f.source, f.source_table, f.record_id) = (c.source, c.source_table, c.record_id)""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_reg_fp AS {asset_sql('identity', 'register_fingerprints')}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_changed_register AS {asset_sql('identity', 'changed_register')}")
     stored = None if full_relink or params.frozen is not None or _full_link_due(con, now) else _stored_model(con, params)
     if stored is not None:
+        load_register(con)
+        _touched_by_register_changes(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE id_scope AS {asset_sql('identity', 'relink_scope')}")
         params = replace(params, frozen=stored)
     if params.frozen is not None:
         _load_term_frequencies(con)
     load_inputs(con, scoped=stored is not None)
-    if stored is not None:
-        _update_register_features(con)
     relinked = con.execute("SELECT count(*) FROM id_recmap").fetchall()[0][0]
     summary = engine.run(con, params)
     if stored is None:
