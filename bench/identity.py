@@ -38,10 +38,12 @@ def worker_ours(db: Path, sources: Path) -> dict:
     import duckdb
     import pandas as pd
 
+    from samlet_overblik.core.warehouse import apply_ddl
     from samlet_overblik.identity.evaluate import evaluate_warehouse
     from samlet_overblik.identity.linking import link_person_records
 
     con = duckdb.connect(str(db))
+    apply_ddl(con)  # as every run does: a staged copy kept in --work may predate the current DDL
     started = time.perf_counter()
     link_person_records(con, "bench", datetime.now())
     seconds = time.perf_counter() - started
