@@ -35,7 +35,8 @@ def add_record(con, record_id: str, person_key: str, department: str, category: 
         [department, record_id, person_key, department, category, f"titel {record_id}", end],
     )
     con.execute(
-        "INSERT OR IGNORE INTO identity.person_links VALUES (?, 'person', ?, ?, 'cpr_exact', 1.0, ?)",
+        "INSERT OR IGNORE INTO identity.person_links (source, \"table\", record_id, person_key, method, score, run_id) "
+        "VALUES (?, 'person', ?, ?, 'cpr_exact', 1.0, ?)",
         [department, person_key, person_key, RUN],
     )
 
@@ -44,24 +45,24 @@ def add_consent(con, sid: str, version: int, cpr: str, scopes: list[tuple[str, s
                 given: str = "2026-01-01 10:00:00", valid_until: str | None = None, withdrawn: str | None = None,
                 purpose: str = "helhedsorienteret_indsats") -> None:
     con.execute(
-        "INSERT INTO staging.consents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'digital', 'test', ?)",
+        "INSERT INTO staging.consents (samtykke_id, version, cpr, given_by_cpr, purpose, given_at, valid_until, withdrawn_at, channel, registered_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'digital', 'test', ?)",
         [sid, version, cpr, given_by or cpr, purpose, given, valid_until, withdrawn, given],
     )
     for f, t, c in scopes:
-        con.execute("INSERT INTO staging.consent_scopes VALUES (?, ?, ?, ?, ?)", [sid, version, f, t, c])
+        con.execute("INSERT INTO staging.consent_scopes (samtykke_id, version, from_department, to_department, category) VALUES (?, ?, ?, ?, ?)", [sid, version, f, t, c])
 
 
 def add_custody(con, child: str, holder: str, valid_from: str, valid_to: str | None = None) -> None:
     n = con.execute("SELECT count(*) FROM staging.cpr_relations").fetchall()[0][0]
     con.execute(
-        "INSERT INTO staging.cpr_relations VALUES (?, ?, ?, 'foraeldremyndighed', ?, ?)",
+        "INSERT INTO staging.cpr_relations (relation_id, child_cpr, related_cpr, relation, valid_from, valid_to) VALUES (?, ?, ?, 'foraeldremyndighed', ?, ?)",
         [str(n + 1), child, holder, valid_from, valid_to],
     )
 
 
 def mark_registry_loaded(con, status: str = "ok", run_id: str = RUN) -> None:
     con.execute(
-        "INSERT INTO meta.source_loads VALUES (?, 'samtykke', 'samtykke', 0, 0, FALSE, ?, ?, NULL)", [run_id, status, REF]
+        "INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, loaded_at, message) VALUES (?, 'samtykke', 'samtykke', 0, 0, FALSE, ?, ?, NULL)", [run_id, status, REF]
     )
 
 

@@ -65,7 +65,7 @@ class Person:
 def fill(con: duckdb.DuckDBPyConnection, people: list[Person]) -> None:
     """The tables analytics reads, with one active record per department of each person."""
     apply_ddl(con)
-    con.execute("INSERT INTO unified.build_info VALUES (?, ?, ?, ?, 3, 365, now()::TIMESTAMP)",
+    con.execute("INSERT INTO unified.build_info (reference_date, min_departments, min_services, min_annual_cost_dkk, min_caseworkers, signal_lookback_days, built_at) VALUES (?, ?, ?, ?, 3, 365, now()::TIMESTAMP)",
                 [REFERENCE, MIN_DEPARTMENTS, MIN_SERVICES, MIN_COST])
     keys, persons, overview, records, signals = [], [], [], [], []
     for i, p in enumerate(people):

@@ -43,7 +43,7 @@ def test_registry_with_too_many_invalid_rows_fails_closed():
     add_consent(con, "S1", 1, ADULT, [("beskaeftigelse", "social_voksen", "ydelser")])
     for i in range(5):
         con.execute(
-            "INSERT INTO quarantine.rejected_rows VALUES (?, 'samtykke__samtykke', 'samtykke', 'samtykke', NULL, "
+            "INSERT INTO quarantine.rejected_rows (run_id, asset, source, source_table, record_id, reason, raw_row, rejected_at) VALUES (?, 'samtykke__samtykke', 'samtykke', 'samtykke', NULL, "
             "'invalid_cpr', ?, now())",
             [RUN, f'{{"samtykke_id": "BAD{i}", "version": 1}}'],
         )

@@ -151,7 +151,7 @@ def test_quarantined_newer_version_disables_the_whole_consent(con):
     _adult_with_job_record(con)
     add_consent(con, "S1", 1, ADULT, [("beskaeftigelse", "social_voksen", "ydelser")])
     con.execute(
-        "INSERT INTO quarantine.rejected_rows VALUES ('run-test', 'samtykke__samtykke', 'samtykke', 'samtykke', NULL, "
+        "INSERT INTO quarantine.rejected_rows (run_id, asset, source, source_table, record_id, reason, raw_row, rejected_at) VALUES ('run-test', 'samtykke__samtykke', 'samtykke', 'samtykke', NULL, "
         "'unparseable_date', '{\"samtykke_id\": \"S1\", \"version\": 2}', now())"
     )
     from samlet_overblik.consent.policy import load_policy

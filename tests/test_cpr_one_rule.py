@@ -142,7 +142,7 @@ def _raw_borger(con: duckdb.DuckDBPyConnection, cases: list[Case], sql_type: str
     con.execute(f"""CREATE OR REPLACE TABLE raw.beskaeftigelse__borger (
         borger_id INTEGER, cprnr {sql_type}, fornavn VARCHAR, efternavn VARCHAR, adresse VARCHAR, postnr VARCHAR,
         sidst_aendret VARCHAR)""")
-    con.executemany("INSERT INTO raw.beskaeftigelse__borger VALUES (?, ?, 'Søren', 'Møller', NULL, NULL, NULL)",
+    con.executemany("INSERT INTO raw.beskaeftigelse__borger (borger_id, cprnr, fornavn, efternavn, adresse, postnr, sidst_aendret) VALUES (?, ?, 'Søren', 'Møller', NULL, NULL, NULL)",
                     [(i, c.value) for i, c in enumerate(cases)])
 
 

@@ -110,7 +110,7 @@ def _change_the_sources(con, seed: int) -> None:
     a, b = sample[40:42]
     c, d = sample[42:44]
     con.execute(
-        """INSERT INTO identity.steward_decisions VALUES
+        """INSERT INTO identity.steward_decisions (decision_id, source_a, table_a, record_id_a, source_b, table_b, record_id_b, decision, decided_by, decided_at, reason) VALUES
            ('n1', ?, ?, ?, ?, ?, ?, 'no_match', 'steward1', TIMESTAMP '2026-11-01 12:00', 'different people'),
            ('m1', ?, ?, ?, ?, ?, ?, 'match', 'steward1', TIMESTAMP '2026-11-01 12:00', 'same person')""",
         [*a, *b, *c, *d])

@@ -100,7 +100,7 @@ def test_steward_decisions_are_honoured_and_merges_and_splits_recorded(staged):
     assert queued and '"given_name":"exact"' in queued[0][0].replace(" ", "")
 
     con.execute(
-        """INSERT INTO identity.steward_decisions VALUES
+        """INSERT INTO identity.steward_decisions (decision_id, source_a, table_a, record_id_a, source_b, table_b, record_id_b, decision, decided_by, decided_at, reason) VALUES
            ('d1', 'sundhed_aeldre', 'patients', 'anon-1', 'cpr', 'personer', ?, 'match', 'steward1', ?, 'same person, checked by phone'),
            ('d2', 'sundhed_aeldre', 'patients', 'full-1', 'cpr', 'personer', ?, 'no_match', 'steward1', ?, 'different person')""",
         [cpr, datetime(2026, 11, 1, 12), cpr, datetime(2026, 11, 1, 12)],

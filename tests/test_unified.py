@@ -20,8 +20,8 @@ def test_interventions_carry_person_status_and_freshness():
     add_iv(con, "1", a, "beskaeftigelse", kind="ydelse", category="ydelser", paragraph="LAS", cost=14000, caseworker="Ida")
     add_iv(con, "2", a, "social_voksen", start="2025-01-01", end="2025-12-31")
     add_iv(con, "3", a, "sundhed_aeldre", start="2026-09-01")
-    con.execute("INSERT INTO meta.source_loads VALUES ('r0', 'beskaeftigelse', 'indsats', 1, 1, FALSE, 'ok', TIMESTAMP '2026-06-14 02:00', NULL)")
-    con.execute("INSERT INTO meta.source_loads VALUES ('r1', 'beskaeftigelse', 'indsats', 0, 1, FALSE, 'stale', TIMESTAMP '2026-06-14 02:00', 'down')")
+    con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, loaded_at, message) VALUES ('r0', 'beskaeftigelse', 'indsats', 1, 1, FALSE, 'ok', TIMESTAMP '2026-06-14 02:00', NULL)")
+    con.execute("INSERT INTO meta.source_loads (run_id, source, source_table, rows_read, rows_total, incremental, status, loaded_at, message) VALUES ('r1', 'beskaeftigelse', 'indsats', 0, 1, FALSE, 'stale', TIMESTAMP '2026-06-14 02:00', 'down')")
     build(con)
     rows = dict((r[0], r[1:]) for r in con.execute(
         "SELECT record_id, person_key, status, sector, data_status, data_as_of IS NOT NULL, monthly_cost FROM unified.interventions").fetchall())

@@ -28,7 +28,8 @@ def add_iv(con: duckdb.DuckDBPyConnection, record_id: str, person_key: str, depa
 
 def link(con, department: str, person_key: str) -> None:
     con.execute(
-        "INSERT OR IGNORE INTO identity.person_links VALUES (?, 'person', ?, ?, 'cpr_exact', 1.0, ?)",
+        "INSERT OR IGNORE INTO identity.person_links (source, \"table\", record_id, person_key, method, score, run_id) "
+        "VALUES (?, 'person', ?, ?, 'cpr_exact', 1.0, ?)",
         [department, person_key, person_key, RUN],
     )
 
@@ -54,7 +55,7 @@ def add_plan(con, record_id: str, person_key: str, department: str, coordinator:
 
 def add_relation(con, child: str, adult: str, relation: str = "foraeldremyndighed", valid_from: str = "2015-01-01") -> None:
     n = con.execute("SELECT count(*) FROM staging.cpr_relations").fetchall()[0][0]
-    con.execute("INSERT INTO staging.cpr_relations VALUES (?, ?, ?, ?, ?, NULL)", [f"r{n + 1}", child, adult, relation, valid_from])
+    con.execute("INSERT INTO staging.cpr_relations (relation_id, child_cpr, related_cpr, relation, valid_from, valid_to) VALUES (?, ?, ?, ?, ?, NULL)", [f"r{n + 1}", child, adult, relation, valid_from])
 
 
 def build(con, reference: date = REF_DATE, thresholds=None):
