@@ -18,6 +18,7 @@ from rich.table import Table
 
 from samlet_overblik import __version__
 from samlet_overblik.sources.specs import consent_registry, departments, source_names
+from samlet_overblik.access.users import ROLES
 from samlet_overblik.core.cpr import redact_cpr
 
 console = Console(stderr=False)
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua = us_sub.add_parser("add", help="Add (or replace) a user; the password is read from standard input when it is not a terminal.")
     ua.add_argument("id", metavar="ID", help="User id (lower-case letters, digits, '.', '_', '-').")
     ua.add_argument("--name", required=True, help="Full name.")
-    ua.add_argument("--role", required=True, choices=["sagsbehandler", "compliance", "dataingenioer"], help="Role.")
+    ua.add_argument("--role", required=True, choices=list(ROLES), help="Role.")
     ua.add_argument("--department", choices=list(departments()), help="Department (required for sagsbehandler).")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
@@ -319,6 +320,14 @@ def cmd_lineage(args) -> int:
         d.add_row(name(dec.department), f"{dec.title or ''} ({name(dec.owner)})", dec.category, dec.decision,
                   dec.basis or dec.reason or "")
     console.print(d)
+    if report.steward_decisions:
+        sd = Table(title="Identitetsafgørelser om borgerens poster")
+        for col in ("tidspunkt", "afgjort af", "afgørelse", "poster", "begrundelse"):
+            sd.add_column(col)
+        for steward in report.steward_decisions:
+            sd.add_row(steward.decided_at or "", steward.decided_by, steward.decision, steward.records,
+                       steward.reason or "")
+        console.print(sd)
     for note in report.notes:
         console.print(note, highlight=False)
     return 0

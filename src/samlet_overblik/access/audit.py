@@ -1,4 +1,6 @@
-"""The access log: who looked at which citizen, when, why, and how much they saw.
+"""The access log: who looked at which citizen, when, why, and how much they saw; and, beside it, the data
+stewards' decisions on record pairs (the same database: both are what a person did, kept outside the files runs
+replace, written fail-closed).
 
 It lives outside the files that runs replace: table ``access_log`` in ``<warehouse dir>/audit.sqlite``
 (SQLite in WAL mode, many writers) by default, or any SQLAlchemy URL in ``SAMLET_AUDIT_URL``.
@@ -56,6 +58,23 @@ ACCESS_LOG = sa.Table(
     sa.Column("requested_department", sa.String(40)),
 )
 sa.Index("access_log_person", ACCESS_LOG.c.person_key, ACCESS_LOG.c.logged_at)
+# A data steward's decision on a pair of person records; the next run copies it into identity.steward_decisions
+# (the warehouse) and honours it above any model score.
+STEWARD_DECISIONS = sa.Table(
+    "steward_decisions",
+    METADATA,
+    sa.Column("decision_id", sa.String(40), primary_key=True),
+    sa.Column("source_a", sa.String(60), nullable=False),
+    sa.Column("table_a", sa.String(60), nullable=False),
+    sa.Column("record_id_a", sa.String(100), nullable=False),
+    sa.Column("source_b", sa.String(60), nullable=False),
+    sa.Column("table_b", sa.String(60), nullable=False),
+    sa.Column("record_id_b", sa.String(100), nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+)
 sa.Index("access_log_user", ACCESS_LOG.c.user_id, ACCESS_LOG.c.logged_at)
 
 MAX_PURPOSE = 200
@@ -195,7 +214,7 @@ class _SqliteLog:
         if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
             raise _FileMoved()
 
-    def insert(self, values: dict) -> None:
+    def insert(self, values: dict, table: sa.Table = ACCESS_LOG) -> None:
         with self._locked():
             for _ in range(_WRITE_ATTEMPTS):
                 fd = self._open()
@@ -204,7 +223,7 @@ class _SqliteLog:
                         self._check(fd)  # SQLite opened the file we hold
                         METADATA.create_all(conn)  # a new or replaced file gets its table (checked, cheap)
                         _migrate(conn)
-                        conn.execute(ACCESS_LOG.insert().values(**values))
+                        conn.execute(table.insert().values(**values))
                     self._check(fd)  # committed and closed: still the file at the path?
                     return
                 except _FileMoved:
@@ -252,9 +271,9 @@ class _DatabaseLog:
             METADATA.create_all(conn)
             _migrate(conn)
 
-    def insert(self, values: dict) -> None:
+    def insert(self, values: dict, table: sa.Table = ACCESS_LOG) -> None:
         with self.engine.begin() as conn:
-            conn.execute(ACCESS_LOG.insert().values(**values))
+            conn.execute(table.insert().values(**values))
 
     def select(self, query) -> list[dict]:
         with self.engine.connect() as conn:
@@ -340,3 +359,25 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
     except Exception as exc:
         _forget(url)
         raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None
+
+
+# ----------------------------------------------------------------------------------------------- steward decisions
+
+
+def record_steward_decision(url: str, values: dict) -> None:
+    """Store one decision (``STEWARD_DECISIONS``'s columns); ``AuditUnavailable`` when it cannot be written."""
+    try:
+        _log_for(url).insert(values, STEWARD_DECISIONS)
+    except Exception as exc:
+        _forget(url)
+        raise AuditUnavailable(f"the decision cannot be stored ({type(exc).__name__})") from None
+
+
+def steward_decisions(url: str) -> list[dict]:
+    """Every stored decision, oldest first (``AuditUnavailable`` when unreadable)."""
+    try:
+        return _log_for(url).select(sa.select(STEWARD_DECISIONS).order_by(STEWARD_DECISIONS.c.decided_at,
+                                                                          STEWARD_DECISIONS.c.decision_id))
+    except Exception as exc:
+        _forget(url)
+        raise AuditUnavailable(f"the stewards' decisions cannot be read ({type(exc).__name__})") from None

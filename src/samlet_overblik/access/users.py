@@ -5,7 +5,7 @@ A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.ya
     users:
       - id: anne
         name: Anne Jensen
-        role: sagsbehandler          # sagsbehandler | compliance | dataingenioer
+        role: sagsbehandler          # sagsbehandler | compliance | dataingenioer | datasteward
         department: beskaeftigelse   # required for sagsbehandler, absent otherwise
         password_hash: $argon2id$...
         security_stamp: 3f9c…        # changes on logout and password change: every older session ends
@@ -38,7 +38,7 @@ from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.labels import ROLE_NAMES
 from samlet_overblik.core.paths import write_atomically
 
-ROLES = ("sagsbehandler", "compliance", "dataingenioer")
+ROLES = ("sagsbehandler", "compliance", "dataingenioer", "datasteward")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 8

@@ -239,3 +239,56 @@ class AccessLogReport:
     subject: str = _json("om")
     about_citizen: bool = _json("per_borger")
     entries: list[AccessLogEntry] = _json("opslag")
+
+
+# ------------------------------------------------------------------------------------------- the review desk
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One uncertain pair in the data steward's queue (no personal data: the pair is opened to see it)."""
+
+    pair_id: str = _json("par")
+    score: float = _json("sandsynlighed")
+    records_moved: int = _json("poster_der_flytter")
+    departments: list[str] = _json("afdelinger")
+    candidate_kind: str = _json("kandidat")
+    waiting_since_run: str | None = _json("venter_siden_koersel")
+
+
+@dataclass(frozen=True)
+class IdentitySide:
+    """One record of a pair, by its identifying fields only (never case content)."""
+
+    source_name: str = _json("kilde")
+    given_name: str | None = _json("fornavn")
+    family_name: str | None = _json("efternavn")
+    birth_date: str | None = _json("foedselsdato")
+    sex: str | None = _json("koen")
+    address: str | None = _json("adresse")
+    postcode: str | None = _json("postnr")
+    cpr_masked: str | None = _json("cpr_masket")
+    link: str = _json("kobling")
+    person_records: int = _json("personens_poster")
+
+
+@dataclass(frozen=True)
+class EvidenceLine:
+    """A field's part of the match weight: how the two agree and how much that counts (bits, + for the same person)."""
+
+    field_name: str = _json("felt")
+    agreement: str = _json("overensstemmelse")
+    weight: float = _json("vaegt")
+
+
+@dataclass(frozen=True)
+class ReviewPair:
+    pair_id: str = _json("par")
+    score: float = _json("sandsynlighed")
+    weight: float = _json("samlet_vaegt")
+    evidence: list[EvidenceLine] = _json("evidens")
+    record: IdentitySide = _json("post")
+    candidate: IdentitySide = _json("kandidat")
+    records_moved: int = _json("poster_der_flytter")
+    departments: list[str] = _json("afdelinger")
+    history: list[str] = _json("historik")

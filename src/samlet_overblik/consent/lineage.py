@@ -87,6 +87,18 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class StewardDecision:
+    """A data steward's decision on one of the citizen's records: which records are one person decides what is
+    shared about whom, so compliance sees it beside the consents."""
+
+    decided_at: str | None = _json("tid")
+    decided_by: str = _json("afgjort_af")
+    decision: str = _json("afgoerelse")
+    reason: str | None = _json("begrundelse")
+    records: str = _json("poster")
+
+
+@dataclass(frozen=True)
 class LineageReport:
     """One citizen's consent trail, for compliance."""
 
@@ -97,6 +109,7 @@ class LineageReport:
     latest_decisions: list[Decision] = _json("latest_decisions")
     runs: list[RunRef] = _json("runs")
     notes: list[str] = _json("noter")
+    steward_decisions: list[StewardDecision] = _json("identitetsafgoerelser", default_factory=list)
 
 
 def mask(cpr: str | None) -> str | None:
@@ -198,6 +211,14 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
         runs = con.execute(
             "SELECT run_id, job, reference_time, status FROM meta.runs ORDER BY reference_time"
         ).fetchall()
+        stewarded = con.execute(
+            """SELECT d.decided_at, d.decided_by, d.decision, d.reason,
+                      d.source_a || '.' || d.table_a || ' / ' || d.source_b || '.' || d.table_b
+               FROM identity.steward_decisions d
+               WHERE EXISTS (SELECT 1 FROM identity.person_links l WHERE l.person_key = ?
+                             AND ((l.source, l."table", l.record_id) = (d.source_a, d.table_a, d.record_id_a)
+                                  OR (l.source, l."table", l.record_id) = (d.source_b, d.table_b, d.record_id_b)))
+               ORDER BY d.decided_at""", [citizen.person_key]).fetchall()
     return LineageReport(
         person_key=citizen.person_key,
         cpr_masked=mask(citizen.cpr),
@@ -229,6 +250,8 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
         ],
         runs=[RunRef(r[0], r[1], _iso(r[2]), r[3]) for r in runs],
         notes=notes,
+        steward_decisions=[StewardDecision(_iso(d[0]), d[1], "samme person" if d[2] == "match" else "forskellige personer",
+                                           d[3], d[4]) for d in stewarded],
     )
 
 

@@ -28,7 +28,7 @@ _RULE_KEYS = {"id", "enabled", "reference", "from", "to", "categories", "conditi
 # categories, never take these away.
 ALWAYS_SENSITIVE = ("helbred", "misbrug")
 # Roles that look citizens up, each with its own list of lookup purposes.
-LOOKUP_ROLES = ("sagsbehandler", "compliance")
+LOOKUP_ROLES = ("sagsbehandler", "compliance", "datasteward")
 # Between a lookup purpose and the user's optional note in the access log (never inside a purpose).
 NOTE_SEPARATOR = " — "
 MAX_PURPOSE = 120

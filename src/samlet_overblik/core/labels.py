@@ -49,7 +49,22 @@ OUTCOME_NAMES = {
     "denied_role": "afvist: rollen giver ikke adgang",
     "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
     "search": "navnesøgning",
+    "queue": "identitetskø vist",
+    "decided_match": "afgjort: samme person",
+    "decided_no_match": "afgjort: forskellige personer",
+    "skipped": "sprunget over",
+}
+
+# The identifying fields a data steward compares, and how two records agree on one (identity.review_queue.evidence).
+IDENTITY_FIELD_NAMES = {"given_name": "fornavn", "family_name": "efternavn", "birth_date": "fødselsdato",
+                        "sex": "køn", "address": "adresse", "national_id": "CPR-nummer"}
+AGREEMENT_NAMES = {
+    "exact": "ens", "same": "ens", "similar": "ligner", "shared name": "fælles navn", "different": "forskellig",
+    "one character off": "ét tegn forskel", "same postcode": "samme postnummer",
+    "same street and number": "samme vej og husnummer", "one or two digits off": "et eller to cifre forskel",
+    "missing": "mangler",
 }
 
 # The roles of the users file.
-ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør"}
+ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør",
+              "datasteward": "Dataforvalter (identiteter)"}

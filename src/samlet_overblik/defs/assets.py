@@ -155,10 +155,14 @@ def warehouse_asset(
 
 
 def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    from samlet_overblik.access import audit
     from samlet_overblik.identity.linking import link_person_records
 
     def compute(con, context, settings: RunSettings) -> dict:
-        result = link_person_records(con, context.run_id, _now(), full_relink=settings.full_relink)
+        # The stewards' decisions since the last run, from the review desk's store beside the access log.
+        decisions = audit.steward_decisions(audit.audit_url(context.resources.warehouse.published.parent))
+        result = link_person_records(con, context.run_id, _now(), full_relink=settings.full_relink,
+                                     decisions=decisions)
         return {"records": result.records, "new_person_keys": result.new_keys, "mode": result.mode,
                 "relinked": result.relinked,
                 **{f"method.{k}": v for k, v in result.by_method.items()}}

@@ -381,14 +381,33 @@ def _scrub(message: str) -> str:
     return re.sub(r"\d{6}-?\d{3,4}", "<number>", message.splitlines()[0] if message else "failed")[:300]
 
 
+_DECISION_COLUMNS = ("decision_id", "source_a", "table_a", "record_id_a", "source_b", "table_b", "record_id_b",
+                     "decision", "decided_by", "decided_at", "reason")
+
+
+def import_decisions(con: duckdb.DuckDBPyConnection, decisions: list[dict]) -> int:
+    """Copy the stewards' decisions made since the last run (from the review desk's store) into
+    ``identity.steward_decisions``, where every later run honours them; returns how many were new."""
+    known = {r[0] for r in con.execute("SELECT decision_id FROM identity.steward_decisions").fetchall()}
+    new = [d for d in decisions if d["decision_id"] not in known and d["decision"] in ("match", "no_match")]
+    if new:
+        con.executemany(
+            f"INSERT INTO identity.steward_decisions ({', '.join(_DECISION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_DECISION_COLUMNS))})",
+            [[d[c] for c in _DECISION_COLUMNS] for d in new])
+    return len(new)
+
+
 def link_person_records(
     con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, params: engine.Params | None = None, *,
-    full_relink: bool = False,
+    full_relink: bool = False, decisions: list[dict] | None = None,
 ) -> LinkResult:
     """Link every record of ``staging.person_records`` to a stable person key (see the module doc): incrementally
     with the stored model where one fits, else (or with ``full_relink``) every record with a new model. A caller's
     ``params.frozen`` links every record with that model (what an incremental run is compared with)."""
     try:
+        if decisions:
+            import_decisions(con, decisions)
         return _link(con, run_id, now, params or engine.Params(), full_relink)
     except duckdb.Error as exc:
         # DuckDB quotes offending values (e.g. a duplicate key) in its messages: keep CPRs out of logs.

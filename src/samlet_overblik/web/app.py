@@ -1,7 +1,7 @@
 """FastAPI app: server-rendered Jinja2 pages for caseworkers (sagsbehandler), compliance and data engineers.
 
 This module assembles the app: settings, middleware, the refusals' answers, and one router per surface
-(``web/routes/``: session, caseworker, compliance, operations). A route renders a typed view model from ``access/``
+(``web/routes/``: session, caseworker, compliance, operations, review). A route renders a typed view model from ``access/``
 (the same answer the CLI prints and the JSON API serialises); what is shown is decided there, never in a route.
 
 Security in one place:
@@ -47,12 +47,12 @@ from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.labels import DEPARTMENT_NAMES, OUTCOME_NAMES
 from samlet_overblik.web import logsafe
 from samlet_overblik.web.context import Answered, Forbidden, NotLoggedIn, WebContext, sentence
-from samlet_overblik.web.routes import caseworker, compliance, operations, session
+from samlet_overblik.web.routes import caseworker, compliance, operations, review, session
 from samlet_overblik.web.timeline import COLOURS
 
 log = logging.getLogger("samlet_overblik.web")
 HERE = Path(__file__).parent
-ROUTERS = (session.router, caseworker.router, compliance.router, operations.router)
+ROUTERS = (session.router, caseworker.router, compliance.router, operations.router, review.router)
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",

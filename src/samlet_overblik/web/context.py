@@ -23,9 +23,10 @@ CHANNELS = {
     "/soeg": "web:soeg", "/borger": "web:borger", "/familie": "web:familie", "/api/borger": "api:borger",
     "/api/mig": "api:mig", "/compliance": "web:compliance", "/compliance/samtykke": "web:samtykkespor",
     "/compliance/adgangslog": "web:adgangslog", "/drift": "web:drift", "/logout": "web:logout",
+    "/identitet": "web:identitet", "/identitet/par": "web:identitet", "/identitet/afgoer": "web:identitet",
 }
 # Where a user lands after logging in.
-HOME_OF_ROLE = {"sagsbehandler": "/soeg", "compliance": "/compliance", "dataingenioer": "/drift"}
+HOME_OF_ROLE = {"sagsbehandler": "/soeg", "compliance": "/compliance", "dataingenioer": "/drift", "datasteward": "/identitet"}
 
 
 class NotLoggedIn(Exception):
