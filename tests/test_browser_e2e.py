@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_web_support import PASSWORD, dashed, served, web_env, world
+from test_web_support import PASSWORD, dashed, desk_world, served, web_env, world
 
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -120,3 +120,43 @@ def test_compliance_pages_in_the_browser(server, tmp_path):
         page.wait_for_selector("text=Adgangslog for borger")
         page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)
         assert w.cpr not in page.content()
+
+
+def test_a_steward_works_the_review_desk_by_keyboard(tmp_path_factory, small_municipality, tmp_path):
+    """Log in, show the queue, open the first pair and decide it with the keyboard alone (focus and Enter; the
+    reason field has focus when the pair opens, and Enter there only skips). The access keys (Alt+M/N/S) are in the
+    page for real browsers; headless Chromium does not act on synthetic Alt+key presses, so they are checked as
+    attributes."""
+    from samlet_overblik.access import audit
+
+    _need_chromium()
+    desk = desk_world(tmp_path_factory, small_municipality)
+    env = web_env(desk, f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with served(env, tmp_path / "server.log", url_host="localhost") as url, _browser_page() as page:
+        page.goto(url + "/login")
+        page.get_by_label("Brugernavn").fill("sofie")
+        page.get_by_label("Adgangskode").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/identitet")
+        page.get_by_role("button", name="Vis køen").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Køen (")
+        before = page.locator("form[action='/identitet/par']").count()
+        page.screenshot(path=str(OUT / "09_identitetskoe.png"), full_page=True)
+        page.get_by_role("button", name="Åbn par").first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Evidens felt for felt")
+        page.screenshot(path=str(OUT / "10_identitetspar.png"), full_page=True)
+        assert page.evaluate("document.activeElement.id") == "begrundelse"
+        assert {page.get_attribute(f"button[value='{v}']", "accesskey") for v in ("match", "no_match", "skip")} == {
+            "m", "n", "s"}
+        page.keyboard.type("Samme adresse som i CPR, bekræftet telefonisk")
+        page.keyboard.press("Tab")  # past "Spring over" (the harmless default) to "Samme person"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.value") == "match"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Gemt: samme person")
+        assert page.locator("form[action='/identitet/par']").count() == before - 1
+    (stored,) = audit.steward_decisions(env["SAMLET_AUDIT_URL"])
+    assert stored["decided_by"] == "sofie" and stored["reason"].startswith("Samme adresse")

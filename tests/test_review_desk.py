@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import pytest
-from pipeline_helpers import copy_sources, run
-from test_web_support import PASSWORD, SECRET, logged_in
-
-from samlet_overblik.access.users import add_user
+from test_web_support import SECRET, desk_world, logged_in
 
 from samlet_overblik.access import audit
 from samlet_overblik.core import warehouse as wh
@@ -25,35 +19,9 @@ from samlet_overblik.web import WebSettings, create_app
 PURPOSE = "identitet: afklaring af et uafklaret par"
 
 
-@dataclass
-class Desk:
-    warehouse: Path
-    users_file: Path
-
-
 @pytest.fixture(scope="module")
-def w(tmp_path_factory, small_municipality) -> Desk:
-    """A municipality with uncertain pairs: the health system has patients known by a name only, a name two
-    register persons share (the model cannot tell which, so each pair waits for a steward)."""
-    root = tmp_path_factory.mktemp("desk")
-    sources = copy_sources(small_municipality, root / "sources")
-    with sqlite3.connect(sources / "cpr.sqlite") as con:
-        shared = con.execute(
-            """SELECT fornavn, efternavn FROM personer GROUP BY fornavn, efternavn HAVING count(*) = 2
-               ORDER BY fornavn, efternavn LIMIT 3""").fetchall()
-    assert shared, "the test municipality has no namesakes"
-    with sqlite3.connect(sources / "sundhed_aeldre.sqlite") as con:
-        top = con.execute("SELECT max(patient_id) FROM patients").fetchone()[0]
-        con.executemany(
-            "INSERT INTO patients (patient_id, ssn, first_name, last_name, birth_date, street, zip, updated_at) "
-            "VALUES (?, NULL, ?, ?, NULL, NULL, NULL, '2026-10-30T10:00:00')",
-            [(top + 1 + i, given, family) for i, (given, family) in enumerate(shared)])
-    warehouse = root / "wh" / "samlet_overblik.duckdb"
-    run(sources, warehouse)
-    users = root / "users.yaml"
-    add_user(users, "sofie", "Sofie Steward", "datasteward", None, PASSWORD)
-    add_user(users, "anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse", PASSWORD)
-    return Desk(warehouse, users)
+def w(tmp_path_factory, small_municipality):
+    return desk_world(tmp_path_factory, small_municipality)
 
 
 @pytest.fixture

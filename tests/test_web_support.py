@@ -20,7 +20,7 @@ import duckdb
 
 PASSWORD = "korrekt-hest-batteri"
 SECRET = "test-secret-" + "x" * 40
-_CACHE: dict[str, "World"] = {}
+_CACHE: dict[str, "World | Desk"] = {}
 
 
 @dataclass
@@ -74,11 +74,51 @@ def world(tmp_path_factory, small_municipality) -> World:
     return w
 
 
+@dataclass
+class Desk:
+    warehouse: Path
+    users_file: Path
+
+
+def desk_world(tmp_path_factory, small_municipality) -> Desk:
+    """A municipality with uncertain pairs: the health system has patients known by a name only, a name two
+    register persons share (the model cannot tell which, so each pair waits for a steward)."""
+    if "desk" in _CACHE:
+        return _CACHE["desk"]
+    import sqlite3
+
+    from pipeline_helpers import copy_sources, run
+
+    from samlet_overblik.access.users import add_user
+
+    root = tmp_path_factory.mktemp("desk")
+    sources = copy_sources(small_municipality, root / "sources")
+    with sqlite3.connect(sources / "cpr.sqlite") as con:
+        shared = con.execute(
+            """SELECT fornavn, efternavn FROM personer GROUP BY fornavn, efternavn HAVING count(*) = 2
+               ORDER BY fornavn, efternavn LIMIT 3""").fetchall()
+    assert shared, "the test municipality has no namesakes"
+    with sqlite3.connect(sources / "sundhed_aeldre.sqlite") as con:
+        top = con.execute("SELECT max(patient_id) FROM patients").fetchone()[0]
+        con.executemany(
+            "INSERT INTO patients (patient_id, ssn, first_name, last_name, birth_date, street, zip, updated_at) "
+            "VALUES (?, NULL, ?, ?, NULL, NULL, NULL, '2026-10-30T10:00:00')",
+            [(top + 1 + i, given, family) for i, (given, family) in enumerate(shared)])
+    warehouse = root / "wh" / "samlet_overblik.duckdb"
+    run(sources, warehouse)
+    users = root / "users.yaml"
+    add_user(users, "sofie", "Sofie Steward", "datasteward", None, PASSWORD)
+    add_user(users, "anne", "Anne Jensen", "sagsbehandler", "beskaeftigelse", PASSWORD)
+    desk = Desk(warehouse, users)
+    _CACHE["desk"] = desk
+    return desk
+
+
 def dashed(cpr: str) -> str:
     return f"{cpr[:6]}-{cpr[6:]}"
 
 
-def web_env(w: World, audit_url: str) -> dict[str, str]:
+def web_env(w: World | Desk, audit_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMLET_")}
     env.update(SAMLET_WAREHOUSE=str(w.warehouse), SAMLET_USERS_FILE=str(w.users_file), SAMLET_SESSION_SECRET=SECRET,
                SAMLET_AUDIT_URL=audit_url)

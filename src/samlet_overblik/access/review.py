@@ -23,7 +23,7 @@ from samlet_overblik.access.users import User
 from samlet_overblik.access.views import EvidenceLine, IdentitySide, ReviewItem, ReviewPair
 from samlet_overblik.consent.lineage import mask
 from samlet_overblik.core.cpr import redact_cpr
-from samlet_overblik.core.labels import AGREEMENT_NAMES, DEPARTMENT_NAMES, IDENTITY_FIELD_NAMES
+from samlet_overblik.core.labels import AGREEMENT_NAMES, DEPARTMENT_NAMES, IDENTITY_FIELD_NAMES, LINK_METHOD_NAMES
 from samlet_overblik.identity.engine import FIELD_LABEL, LEVEL_NAMES
 
 STEWARD_ROLE = "datasteward"
@@ -136,7 +136,7 @@ def _side(con: duckdb.DuckDBPyConnection, source: str, table: str, record_id: st
     dept, nid, given, family, born, sex, address, postcode, method, n = rows[0]
     name = "CPR-registret" if source == "cpr" else DEPARTMENT_NAMES.get(dept, source)
     return IdentitySide(name, given, family, born.isoformat() if born else None, sex, address, postcode, mask(nid),
-                        method or "", int(n or 0))
+                        LINK_METHOD_NAMES.get(method, method or ""), int(n or 0))
 
 
 def _history(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:

@@ -55,6 +55,10 @@ OUTCOME_NAMES = {
     "skipped": "sprunget over",
 }
 
+# How a record was linked to its person (identity.person_links.method).
+LINK_METHOD_NAMES = {"cpr_exact": "eget CPR-nummer", "cpr_corrected": "rettet CPR-nummer (tastefejl)",
+                     "probabilistic": "modellen (navn, fødselsdato, adresse)", "steward": "dataforvalterens afgørelse",
+                     "unlinked": "ikke koblet til andre"}
 # The identifying fields a data steward compares, and how two records agree on one (identity.review_queue.evidence).
 IDENTITY_FIELD_NAMES = {"given_name": "fornavn", "family_name": "efternavn", "birth_date": "fødselsdato",
                         "sex": "køn", "address": "adresse", "national_id": "CPR-nummer"}
