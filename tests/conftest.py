@@ -77,3 +77,21 @@ def small_municipality(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("municipality")
     generate(1500, 7, out, noise="default", as_of=date(2026, 11, 1))
     return out
+
+
+@pytest.fixture
+def audit_url(tmp_path, monkeypatch):
+    """A fresh access log for the test (``SAMLET_AUDIT_URL``)."""
+    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
+    monkeypatch.setenv("SAMLET_AUDIT_URL", url)
+    return url
+
+
+@pytest.fixture
+def app(w, audit_url):
+    """The web app over the test module's world ``w`` (its warehouse and users file)."""
+    from test_web_support import SECRET
+
+    from samlet_overblik.web import WebSettings, create_app
+
+    return create_app(WebSettings(w.warehouse, w.users_file, SECRET))

@@ -1,5 +1,6 @@
 """The data steward's review desk: the queue of uncertain pairs, a pair with its evidence, a decision with a reason,
-stored and logged, and honoured by the next identity run."""
+stored and logged, and honoured by the next identity run. (``app`` and ``audit_url``: conftest.py, over this
+module's ``w``.)"""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from datetime import datetime
 
 import duckdb
 import pytest
-from test_web_support import SECRET, desk_world, logged_in
+from test_web_support import desk_world, logged_in
 
 from samlet_overblik.access import audit
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.identity.linking import link_person_records
-from samlet_overblik.web import WebSettings, create_app
 
 PURPOSE = "identitet: afklaring af et uafklaret par"
 
@@ -22,18 +22,6 @@ PURPOSE = "identitet: afklaring af et uafklaret par"
 @pytest.fixture(scope="module")
 def w(tmp_path_factory, small_municipality):
     return desk_world(tmp_path_factory, small_municipality)
-
-
-@pytest.fixture
-def audit_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
-    monkeypatch.setenv("SAMLET_AUDIT_URL", url)
-    return url
-
-
-@pytest.fixture
-def app(w, audit_url):
-    return create_app(WebSettings(w.warehouse, w.users_file, SECRET))
 
 
 def _pair_ids(html: str) -> list[str]:

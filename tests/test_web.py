@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from test_web_support import PASSWORD, SECRET, client, dashed, logged_in, login, world
+from test_web_support import PASSWORD, client, dashed, logged_in, login, world
 
 from samlet_overblik.access import audit
-from samlet_overblik.web import WebSettings, create_app
+from samlet_overblik.web import WebSettings
 
 
 @pytest.fixture
 def w(tmp_path_factory, small_municipality):
     return world(tmp_path_factory, small_municipality)
-
-
-@pytest.fixture
-def audit_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
-    monkeypatch.setenv("SAMLET_AUDIT_URL", url)
-    return url
-
-
-@pytest.fixture
-def app(w, audit_url):
-    return create_app(WebSettings(w.warehouse, w.users_file, SECRET))
 
 
 def test_every_page_needs_a_session(app):
