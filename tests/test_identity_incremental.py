@@ -163,3 +163,24 @@ def test_full_relink_when_asked_and_on_the_schedule(linked_once, tmp_path, monke
         assert link_person_records(con, "run5", datetime(2026, 11, 9, 2), engine.Params(accept_p=0.99)).mode == "full"
         runs = con.execute("SELECT run_id, mode FROM identity.link_runs ORDER BY finished_at").fetchall()
         assert [m for _, m in runs] == ["full", "full", "incremental", "full", "full"]
+
+
+def test_a_full_link_with_the_kept_register_features_equals_one_that_normalises_the_register_again(
+        linked_once, tmp_path):
+    """The register's normalised names and addresses are kept and redone only for changed persons; a full link on
+    them gives what a full link that normalises every register person again gives."""
+    with _copy(linked_once, tmp_path / "a.duckdb") as con:
+        model = engine.Model.from_json(json.loads(con.execute("SELECT model FROM identity.link_model").fetchall()[0][0]))
+        _change_the_sources(con, 4)
+        con.execute("CHECKPOINT")
+    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
+    results = []
+    for name, forget in (("a.duckdb", False), ("b.duckdb", True)):
+        with duckdb.connect(str(tmp_path / name)) as con:
+            if forget:
+                con.execute("DELETE FROM identity.register_name_features")
+                con.execute("DELETE FROM identity.register_address_features")
+            link_person_records(con, "run2", datetime(2026, 11, 2), engine.Params(frozen=model))
+            results.append((_persons(con), con.execute(_REVIEW).fetchall(),
+                            con.execute("SELECT * FROM identity.register_name_features ORDER BY ALL").fetchall()))
+    assert results[0] == results[1]

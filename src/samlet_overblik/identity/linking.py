@@ -95,10 +95,10 @@ def load_register(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE id_in_addresses AS SELECT cpr, address, postcode FROM staging.cpr_address_history")
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> None:
+def load_inputs(con: duckdb.DuckDBPyConnection, scoped: bool = False, register_loaded: bool = False) -> None:
     """The engine's input tables from staging and the steward decisions; ``scoped``: only the records in
-    ``id_scope`` (an incremental run), against the whole register (loaded already)."""
-    if not scoped:
+    ``id_scope`` (an incremental run), against the whole register."""
+    if not register_loaded:
         load_register(con)
     scope = "WHERE (source, source_table, record_id) IN (SELECT (source, source_table, record_id) FROM id_scope)"
     con.execute(
@@ -276,27 +276,42 @@ def _load_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
                     "WHERE field = ?", [name])
 
 
+_OF_CHANGED = "cpr IN (SELECT cpr FROM id_changed_register)"
+
+
+def _features_kept(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM identity.register_fingerprints").fetchall()[0][0]
+                and con.execute("SELECT count(*) FROM identity.register_name_features").fetchall()[0][0])
+
+
+def _refresh_kept_features(con: duckdb.DuckDBPyConnection) -> None:
+    """The normalised register names and addresses kept from the last run, redone for the changed register persons
+    and given to the engine (normalising a million names again costs more than linking the changed records; the
+    features are a function of the register data alone, so a full link uses them too). What the changed persons'
+    features were and are is kept aside (``id_<kind>_then_now``) for ``_touched_by_register_changes``."""
+    install_macros(con)
+    changed = "x.cpr IN (SELECT cpr FROM id_changed_register)"
+    for kind, sql in (("name", engine.register_name_features_sql(changed)),
+                      ("address", engine.register_address_features_sql(changed))):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE id_{kind}_then_now AS
+                        SELECT * FROM identity.register_{kind}_features WHERE {_OF_CHANGED} UNION {sql}""")
+        con.execute(f"DELETE FROM identity.register_{kind}_features WHERE {_OF_CHANGED}")
+        con.execute(f"INSERT INTO identity.register_{kind}_features BY NAME {sql}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW id_in_{kind}_features AS SELECT * FROM identity.register_{kind}_features")
+
+
 def _touched_by_register_changes(con: duckdb.DuckDBPyConnection) -> None:
     """``id_touched``: records linked last time to a register person by a CPR correction or by the model, whose
     candidates include a register person that changed (as it is now or as it was): their link may change although
-    they did not. Also updates the kept normalised register names and addresses (given to the engine; normalising a
-    million names again would cost more than linking the changed records)."""
-    install_macros(con)
-    changed = "x.cpr IN (SELECT cpr FROM id_changed_register)"
-    of_changed = "cpr IN (SELECT cpr FROM id_changed_register)"
+    they did not. Needs ``_refresh_kept_features`` first."""
     # The changed persons as they were (kept from the last run) and as they are, as the engine's register side.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE id_ent AS
                     SELECT CAST(row_number() OVER (ORDER BY cpr, dob, sex) - 1 AS BIGINT) AS eid, cpr, cpr AS nid, dob, sex FROM (
-                        SELECT cpr, birth_date AS dob, sex FROM identity.register_fingerprints WHERE {of_changed}
-                        UNION SELECT cpr, birth_date, sex FROM id_in_register WHERE {of_changed})""")
-    for kind, table, sql in (("name", "id_nv", engine.register_name_features_sql(changed)),
-                             ("address", "id_av", engine.register_address_features_sql(changed))):
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT e.eid, f.* EXCLUDE (cpr) FROM (
-                            SELECT * FROM identity.register_{kind}_features WHERE {of_changed} UNION {sql}
-                        ) f JOIN id_ent e USING (cpr)""")
-        con.execute(f"DELETE FROM identity.register_{kind}_features WHERE {of_changed}")
-        con.execute(f"INSERT INTO identity.register_{kind}_features BY NAME {sql}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW id_in_{kind}_features AS SELECT * FROM identity.register_{kind}_features")
+                        SELECT cpr, birth_date AS dob, sex FROM identity.register_fingerprints WHERE {_OF_CHANGED}
+                        UNION SELECT cpr, birth_date, sex FROM id_in_register WHERE {_OF_CHANGED})""")
+    for kind, table in (("name", "id_nv"), ("address", "id_av")):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT e.eid, f.* EXCLUDE (cpr)
+                        FROM id_{kind}_then_now f JOIN id_ent e USING (cpr)""")
     # The records that could be moved: linked to a register person by a correction or by the model.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_touch_map AS
@@ -428,17 +443,23 @@ def _link(con, run_id: str, now: datetime, params: engine.Params, full_relink: b
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_reg_fp AS {asset_sql('identity', 'register_fingerprints')}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_changed_register AS {asset_sql('identity', 'changed_register')}")
     stored = None if full_relink or params.frozen is not None or _full_link_due(con, now) else _stored_model(con, params)
-    if stored is not None:
+    kept = _features_kept(con)
+    if not kept:
+        stored = None  # an incremental run works on the kept register features (none yet: link in full)
+    if kept or stored is not None:
         load_register(con)
+    if kept:
+        _refresh_kept_features(con)
+    if stored is not None:
         _touched_by_register_changes(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE id_scope AS {asset_sql('identity', 'relink_scope')}")
         params = replace(params, frozen=stored)
     if params.frozen is not None:
         _load_term_frequencies(con)
-    load_inputs(con, scoped=stored is not None)
+    load_inputs(con, scoped=stored is not None, register_loaded=kept or stored is not None)
     relinked = con.execute("SELECT count(*) FROM id_recmap").fetchall()[0][0]
     summary = engine.run(con, params)
-    if stored is None:
+    if not kept:
         _store_register_features(con)
     model = summary["model"]
     # The engine seeds DuckDB's generator for reproducible sampling; keys must be fresh randomness.
