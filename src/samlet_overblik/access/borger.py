@@ -101,22 +101,31 @@ def _iso(v) -> str | None:
     return v.isoformat() if v is not None else None
 
 
-def _log(stores: Stores, user: User, person_key: str | None, purpose: str, channel: str, count: int, outcome: str,
-         requested: str | None = None) -> None:
+def log_lookup(stores: Stores, user: User, person_key: str | None, purpose: str, channel: str, count: int,
+               outcome: str, requested: str | None = None) -> None:
+    """One row of the access log for ``user`` (role and department as the server knows them); every surface's
+    lookups and refusals are written through here."""
     audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
                      person_key=person_key, purpose=purpose, channel=channel, result_count=count, outcome=outcome,
                      requested_department=requested)
+
+
+def require_role(stores: Stores, user: User, role: str, channel: str, refusal: str) -> None:
+    """Refuse a user without ``role``; the refusal is an access attempt too, logged before it is raised."""
+    if user.role != role:
+        log_lookup(stores, user, None, "", channel, 0, "denied_role")
+        raise AccessDenied(refusal)
 
 
 def authorise(stores: Stores, user: User, *, person_key: str | None, purpose: str, channel: str,
               requested_department: str | None = None) -> str:
     """The department whose export the user may read. Denials are logged, then raised."""
     if user.role != "sagsbehandler" or user.department not in departments():
-        _log(stores, user, person_key, purpose, channel, 0, "denied_role")
+        log_lookup(stores, user, person_key, purpose, channel, 0, "denied_role")
         raise AccessDenied("kun sagsbehandlere kan slå borgere op i overblikket")
     if requested_department and requested_department != user.department:
-        _log(stores, user, person_key, purpose, channel, 0, "denied_department",
-             requested=str(requested_department)[:40])
+        log_lookup(stores, user, person_key, purpose, channel, 0, "denied_department",
+                   requested=str(requested_department)[:40])
         raise AccessDenied("du kan kun se det, din egen afdeling må se")
     return user.department
 
@@ -318,13 +327,13 @@ def _authorised_citizen(stores: Stores, wcon, user: User, cpr: str | None, perso
     department = authorise(stores, user, person_key=pk, purpose=purpose, channel=channel,
                            requested_department=requested_department)
     if pk is None:
-        _log(stores, user, None, purpose, channel, 0, "not_found")
+        log_lookup(stores, user, None, purpose, channel, 0, "not_found")
     return pk, department
 
 
 def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str, department: str) -> NotVisible:
     """A citizen the department has no visible record of: nothing about them is shown (logged)."""
-    _log(stores, user, pk, purpose, channel, 0, "no_visible_records")
+    log_lookup(stores, user, pk, purpose, channel, 0, "no_visible_records")
     return NotVisible(department, DEPARTMENT_NAMES[department])
 
 
@@ -404,7 +413,7 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
             reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
         )
         # Logged before anything is returned: no log, no answer.
-        _log(stores, user, pk, found.purpose, channel, len(part.records), "shown")
+        log_lookup(stores, user, pk, found.purpose, channel, len(part.records), "shown")
     return view
 
 
@@ -428,7 +437,7 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
                FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
             [pk, pk]).fetchall()
         for member, key in zip(members, [pk] + [r.person_key for r in family], strict=True):
-            _log(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
+            log_lookup(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
     return FamilyView(
         department=department, department_name=DEPARTMENT_NAMES[department], person_key=pk,
         reference_date=found.reference.isoformat(), members=members, family_not_shown=family_hidden,
@@ -460,5 +469,5 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
             "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
     rows = [c for c in candidates if c[0] in seen][:limit]
-    _log(stores, user, None, purpose, channel, len(rows), "search")
+    log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     return [SearchHit(r[0], mask(r[1]), f"{r[2]} {r[3]}", _iso(r[4])) for r in rows]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 
 from samlet_overblik.access import audit
-from samlet_overblik.access.borger import AccessDenied, BadLookup, NoWarehouse, Stores
+from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup, require_role
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import AccessLogEntry, AccessLogReport
 from samlet_overblik.consent.lineage import LineageReport, LookupError_, lineage_report, mask
@@ -19,17 +19,9 @@ COMPLIANCE_ROLE = "compliance"
 ENTRIES_SHOWN = 1000
 
 
-def _log(stores: Stores, user: User, *, person_key: str | None, purpose: str, channel: str, count: int,
-         outcome: str) -> None:
-    audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
-                     person_key=person_key, purpose=purpose, channel=channel, result_count=count, outcome=outcome)
-
-
 def _authorise(stores: Stores, user: User, channel: str) -> None:
-    if user.role != COMPLIANCE_ROLE:
-        # A denial is an access attempt too: logged before it is refused.
-        _log(stores, user, person_key=None, purpose="", channel=channel, count=0, outcome="denied_role")
-        raise AccessDenied("samtykkesporing og adgangslog er forbeholdt brugere med rollen compliance")
+    require_role(stores, user, COMPLIANCE_ROLE, channel,
+                 "samtykkesporing og adgangslog er forbeholdt brugere med rollen compliance")
 
 
 def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str) -> LineageReport | None:
@@ -41,8 +33,8 @@ def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel
         raise BadLookup(str(exc)) from None
     except (OSError, duckdb.IOException):
         raise NoWarehouse() from None
-    _log(stores, user, person_key=report.person_key if report else None, purpose=purpose, channel=channel,
-         count=len(report.latest_decisions) if report else 0, outcome="shown" if report else "not_found")
+    log_lookup(stores, user, report.person_key if report else None, purpose, channel,
+               len(report.latest_decisions) if report else 0, "shown" if report else "not_found")
     return report
 
 
@@ -64,8 +56,7 @@ def access_log_about_citizen(stores: Stores, user: User, cpr: str, *, purpose: s
                                           [number]).fetchall()]
     rows = [e for k in keys for e in audit.lookups(stores.audit_url, person_key=k, limit=ENTRIES_SHOWN)]
     rows.sort(key=lambda e: (e["logged_at"], e["id"]), reverse=True)
-    _log(stores, user, person_key=keys[0] if keys else None, purpose=purpose, channel=channel, count=len(rows),
-         outcome="shown" if keys else "not_found")
+    log_lookup(stores, user, keys[0] if keys else None, purpose, channel, len(rows), "shown" if keys else "not_found")
     return AccessLogReport(f"borger {mask(number)}", True, _entries(rows))
 
 
@@ -76,5 +67,5 @@ def access_log_of_user(stores: Stores, user: User, user_id: str, *, purpose: str
     if not who:
         raise BadLookup("angiv et brugernavn")
     rows = audit.lookups(stores.audit_url, user_id=who, limit=ENTRIES_SHOWN)
-    _log(stores, user, person_key=None, purpose=purpose, channel=channel, count=len(rows), outcome="search")
+    log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     return AccessLogReport(f"bruger {who}", False, _entries(rows))

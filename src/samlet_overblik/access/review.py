@@ -1,6 +1,6 @@
 """The data steward's review desk: the uncertain record pairs of the last run, ordered by how much a decision moves,
 each with its field-by-field evidence; a decision (match / no match, with a reason) is stored with who and when and
-honoured above any score from the next run on (``audit.record_steward_decisions``; the identity run copies it into
+honoured above any score from the next run on (``audit.record_steward_decision``; the identity run copies it into
 ``identity.steward_decisions``).
 
 A steward sees identifying fields (names, birth date, sex, address, postcode, the CPR number masked) and never case
@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from samlet_overblik.access import audit
-from samlet_overblik.access.borger import AccessDenied, BadLookup, NoWarehouse, Stores
+from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup, require_role
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import EvidenceLine, IdentitySide, ReviewItem, ReviewPair
 from samlet_overblik.consent.lineage import mask
@@ -56,16 +56,7 @@ ORDER BY moved DESC, q.score DESC, q.pair_id
 
 
 def _authorise(stores: Stores, user: User, channel: str) -> None:
-    if user.role != STEWARD_ROLE:
-        audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
-                         person_key=None, purpose="", channel=channel, result_count=0, outcome="denied_role")
-        raise AccessDenied("identitetsafklaring er forbeholdt dataforvaltere")
-
-
-def _log(stores: Stores, user: User, person_key: str | None, purpose: str, channel: str, count: int,
-         outcome: str) -> None:
-    audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=None, person_key=person_key,
-                     purpose=purpose, channel=channel, result_count=count, outcome=outcome)
+    require_role(stores, user, STEWARD_ROLE, channel, "identitetsafklaring er forbeholdt dataforvaltere")
 
 
 def _decided_pairs(stores: Stores) -> set[frozenset]:
@@ -96,7 +87,7 @@ def queue(stores: Stores, user: User, *, purpose: str, channel: str, skipped: fr
     items = [ReviewItem(r[0], round(float(r[1]), 4), int(r[2]), _departments(r[3]),
                         "CPR-registret" if r[4] == "cpr" else "anden registrering", r[5]) for r in rows]
     items.sort(key=lambda i: i.pair_id in skipped)
-    _log(stores, user, None, purpose, channel, len(items), "queue")
+    log_lookup(stores, user, None, purpose, channel, len(items), "queue")
     return items[:QUEUE_SHOWN]
 
 
@@ -171,7 +162,7 @@ def pair(stores: Stores, user: User, pair_id: str, *, purpose: str, channel: str
             candidate=_side(con, cand_source, cand_table, cand_record_id),
             records_moved=int(moved), departments=_departments(departments),
             history=_history(con, [k for k in (person_key, cand_key) if k]))
-    _log(stores, user, person_key, purpose, channel, 2, "shown")
+    log_lookup(stores, user, person_key, purpose, channel, 2, "shown")
     return result
 
 
@@ -187,7 +178,7 @@ def decide(stores: Stores, user: User, pair_id: str, decision: str, reason: str,
     row = _find(stores, pair_id)
     person_key = row[11]
     # Logged before it is stored: a decision nobody can trace to its steward is not taken.
-    _log(stores, user, person_key, purpose, channel, 1, DECISIONS[decision])
+    log_lookup(stores, user, person_key, purpose, channel, 1, DECISIONS[decision])
     if decision == "skip":
         return
     audit.record_steward_decision(stores.audit_url, {

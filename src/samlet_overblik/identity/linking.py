@@ -13,9 +13,10 @@ decisions). This module feeds it ``staging.*`` and turns its persons into *stabl
   carried from run to run (the warehouse file is a copy of the previous one), never recomputed.
 
 Incremental linking: a full link estimates the model and stores it (``identity.link_model``); a later run links
-only the records whose result could change (``assets/identity/relink_scope.sql``: new or changed records, those not
-linked by their own CPR, those of changed register persons and of persons a steward decided about) with that stored
-model, and every other record keeps its link. With the same model, that is the result a full link gives (a test
+only the records whose result could change (``assets/identity/relink_scope.sql``: new or changed records, those of
+changed register persons, those a changed register person could take or leave (``id_touched``), those of persons a
+steward decided about, and the people without a register entry) with that stored model, and every other record keeps
+its link. With the same model, that is the result a full link gives (a test
 compares them). A full link happens when asked (``full_relink``), when no model is stored or the linking settings
 changed, and on the schedule in ``job.yaml`` (``identity.full_relink_every_days``).
 """

@@ -7,6 +7,7 @@ the JSON error, so a refusal looks the same on every surface.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -78,9 +79,7 @@ class WebContext:
 
     def log_denial(self, request: Request, user: User, outcome: str) -> None:
         """A refused request, in the access log like a lookup (it fails closed like one, too)."""
-        audit.log_access(self.stores.audit_url, user_id=user.id, role=user.role, department=user.department,
-                         person_key=None, purpose="", channel=CHANNELS.get(request.url.path, "web:andet"),
-                         result_count=0, outcome=outcome)
+        borger.log_lookup(self.stores, user, None, "", CHANNELS.get(request.url.path, "web:andet"), 0, outcome)
 
     def require(self, request: Request, *roles: str) -> User:
         """The session's user (as the users file has them now), who must have one of ``roles`` if any are given."""
@@ -101,6 +100,17 @@ class WebContext:
                 self.log_denial(request, user, "denied_csrf")
             raise Forbidden()
         return data
+
+    async def lookup_form(self, request: Request, role: str, refused: Callable[[User], Response]
+                          ) -> tuple[User, dict[str, str], Purpose]:
+        """A lookup form of a user with ``role``: the user, the form (CSRF checked) and its purpose; a purpose the
+        policy does not list is answered with ``refused(user)`` (the form again, with the reason)."""
+        user = self.require(request, role)
+        form = await self.form_with_csrf(request, user)
+        try:
+            return user, form, self.purpose_of(form, user)
+        except audit.BadPurpose:
+            raise Answered(refused(user)) from None
 
     def check_api_csrf(self, request: Request, user: User) -> None:
         if not csrf_ok(request.session, request.headers.get("x-csrf-token")):

@@ -50,15 +50,6 @@ def _refused(ctx: WebContext, request: Request, user: User, purpose: Purpose, ex
     return _search_page(ctx, request, user, 400, purpose, fejl=sentence(str(exc)))
 
 
-async def _lookup_form(ctx: WebContext, request: Request) -> tuple[User, dict[str, str], Purpose | None]:
-    user = ctx.require(request, ROLE)
-    form = await ctx.form_with_csrf(request, user)
-    try:
-        return user, form, ctx.purpose_of(form, user)
-    except audit.BadPurpose:
-        return user, form, None
-
-
 def _no_purpose(ctx: WebContext, request: Request, user: User) -> HTMLResponse:
     return _search_page(ctx, request, user, 400, fejl="Vælg formålet med opslaget fra listen.")
 
@@ -73,9 +64,7 @@ async def search_form(request: Request):
 @router.post("/soeg", response_class=HTMLResponse)
 async def search(request: Request):
     ctx = web(request)
-    user, form, purpose = await _lookup_form(ctx, request)
-    if purpose is None:
-        return _no_purpose(ctx, request, user)
+    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user: _no_purpose(ctx, request, user))
     text, requested = form.get("soegning", "").strip(), form.get("afdeling") or None
     # A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name:
     # the lookup applies the one CPR rule (cpr.normalise) and refuses what it does not accept.
@@ -94,9 +83,7 @@ async def search(request: Request):
 
 async def _by_ref(request: Request, lookup: Callable, channel: str, template: str) -> HTMLResponse:
     ctx = web(request)
-    user, form, purpose = await _lookup_form(ctx, request)
-    if purpose is None:
-        return _no_purpose(ctx, request, user)
+    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user: _no_purpose(ctx, request, user))
     try:
         view = lookup(ctx.stores, user, person_key=form.get("ref", ""), purpose=purpose.logged, channel=channel,
                       requested_department=form.get("afdeling") or None)

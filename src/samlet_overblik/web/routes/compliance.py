@@ -6,23 +6,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from samlet_overblik.access import audit, borger, compliance
+from samlet_overblik.access import borger, compliance
 from samlet_overblik.access.users import User
-from samlet_overblik.web.context import sentence, Answered, web
+from samlet_overblik.web.context import sentence, web
 
 router = APIRouter()
 
 
 async def _lookup_form(request: Request) -> tuple[User, dict[str, str], str]:
     """(user, form, purpose as logged) of a compliance officer's lookup; a lookup without a listed purpose is
-    answered with the form again (``Answered``)."""
+    answered with the form again."""
     ctx = web(request)
-    user = ctx.require(request, compliance.COMPLIANCE_ROLE)
-    form = await ctx.form_with_csrf(request, user)
-    try:
-        return user, form, ctx.purpose_of(form, user).logged
-    except audit.BadPurpose:
-        raise Answered(ctx.page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen.")) from None
+    user, form, purpose = await ctx.lookup_form(
+        request, compliance.COMPLIANCE_ROLE,
+        lambda _: ctx.page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen."))
+    return user, form, purpose.logged
 
 
 @router.get("/compliance", response_class=HTMLResponse)

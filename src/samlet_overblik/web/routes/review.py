@@ -8,8 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from samlet_overblik.access import audit, borger, review
-from samlet_overblik.web.context import Answered, sentence, web
+from samlet_overblik.access import borger, review
+from samlet_overblik.web.context import sentence, web
 
 router = APIRouter()
 CHANNEL = "web:identitet"
@@ -22,12 +22,8 @@ def _skipped(request: Request) -> frozenset[str]:
 
 async def _form(request: Request):
     ctx = web(request)
-    user = ctx.require(request, review.STEWARD_ROLE)
-    form = await ctx.form_with_csrf(request, user)
-    try:
-        purpose = ctx.purpose_of(form, user)
-    except audit.BadPurpose:
-        raise Answered(_queue_page(request, 400, fejl="Vælg formålet fra listen.")) from None
+    user, form, purpose = await ctx.lookup_form(
+        request, review.STEWARD_ROLE, lambda _: _queue_page(request, 400, fejl="Vælg formålet fra listen."))
     return ctx, user, form, purpose
 
 
