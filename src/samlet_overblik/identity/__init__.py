@@ -17,7 +17,7 @@ from samlet_overblik.identity import engine
 from samlet_overblik.identity.engine import Params
 from samlet_overblik.identity.normalise import loose_key, normalise_name
 
-__all__ = ["reconcile", "load_inputs", "Params", "normalise_name", "loose_key", "CANONICAL"]
+__all__ = ["reconcile", "apply_column_map", "load_inputs", "Params", "normalise_name", "loose_key", "CANONICAL"]
 
 CANONICAL = ["record_id", "source", "national_id", "given_name", "family_name", "birth_date", "sex",
              "address", "postcode"]
@@ -54,6 +54,26 @@ def _cpr_text(value: object) -> str | None:
     if isinstance(value, (int, np.integer, str)):
         return str(value)
     return None
+
+
+def apply_column_map(records: pd.DataFrame, column_map: dict | None) -> pd.DataFrame:
+    """``records`` with their columns renamed to canonical names by ``column_map`` (``{their name: canonical}``);
+    the columns that share a canonical name become one, their non-empty values joined by a space in map order."""
+    column_map = column_map or {}
+    missing = [c for c in column_map if c not in records.columns]
+    if missing:
+        raise ValueError(f"column_map names columns the records do not have: {', '.join(map(str, missing))}")
+    sources: dict[str, list] = {}
+    for theirs, canonical in column_map.items():
+        sources.setdefault(canonical, []).append(theirs)
+    df = records.drop(columns=[c for cols in sources.values() if len(cols) > 1 for c in cols])
+    df = df.rename(columns={cols[0]: canonical for canonical, cols in sources.items() if len(cols) == 1})
+    for canonical, cols in sources.items():
+        if len(cols) > 1:
+            parts = records[cols].astype(object).where(records[cols].notna(), None)
+            df[canonical] = [" ".join(str(v).strip() for v in row if v is not None and str(v).strip()) or None
+                             for row in parts.itertuples(index=False)]
+    return df
 
 
 def _V(col: str, alias: bool = True) -> str:
@@ -131,11 +151,18 @@ def reconcile(
     """Link every record to a person.
 
     ``records`` has (after ``column_map`` renames, ``{their name: canonical name}``) any of
-    ``record_id, source, national_id, given_name, family_name, birth_date, sex, address, postcode``.
+    ``record_id, source, national_id, given_name, family_name, birth_date, sex, address, postcode``. Several
+    columns may map to one canonical name: their values are joined with a space in the order of the map (e.g. a
+    street column and a house-number column both to ``address``).
     Optional: ``register`` (the person register: ``cpr`` plus the same person columns),
     ``name_history`` (``cpr, given_name, family_name``), ``address_history`` (``cpr, address, postcode``),
     ``decisions`` (steward decisions: ``record_id_a, record_id_b, decision`` = ``match``/``no_match``;
     when ``source`` is given, ids may be written ``source:record_id``).
+
+    The model is fitted to the data given: u-probabilities and name frequencies from the records (or the register),
+    m-probabilities from the register's deterministic links or, without a register, by expectation maximisation over
+    the blocked pairs. Names are normalised plainly (case, accents); ``params=Params(danish=True)`` adds the Danish
+    rules the warehouse uses (æ = ae, ø = oe, å = aa, ...).
 
     ``national_id`` and the register's ``cpr`` are read with the one CPR rule (:mod:`samlet_overblik.core.cpr`, the rule
     the warehouse's staging SQL uses); pass ``id_kind="other"`` when ``national_id`` holds another kind of
@@ -146,7 +173,7 @@ def reconcile(
     match probability (1.0 for deterministic and steward links). Records with the same
     ``person_key`` are the same person. With ``return_review=True`` returns ``(links, review)``.
     """
-    df = records.rename(columns=column_map or {})
+    df = apply_column_map(records, column_map)
     if "record_id" not in df.columns:
         df = df.assign(record_id=range(len(df)))
     con = duckdb.connect()

@@ -42,11 +42,11 @@ from samlet_overblik.identity.normalise import install_macros
 FIELDS = ("gn", "fn", "dob", "sex", "addr", "nid")
 LEVELS = {"gn": 4, "fn": 4, "dob": 3, "sex": 2, "addr": 4, "nid": 3}
 LEVEL_NAMES = {
-    "gn": ["different", "similar", "shared name", "exact"],
-    "fn": ["different", "similar", "shared name", "exact"],
+    "gn": ["different", "similar", "shared name or swapped", "exact"],
+    "fn": ["different", "similar", "shared name or swapped", "exact"],
     "dob": ["different", "one character off", "exact"],
     "sex": ["different", "same"],
-    "addr": ["different", "same postcode", "same street and number", "exact"],
+    "addr": ["different", "same postcode, or same street without house number", "same house number, street nearly the same", "exact"],
     "nid": ["different", "one or two digits off", "exact"],
 }
 FIELD_LABEL = {"gn": "given_name", "fn": "family_name", "dob": "birth_date", "sex": "sex",
@@ -73,6 +73,9 @@ class Params:
     seed: float = 0.42
     m_floor: float = 0.002         # lowest m for a level estimated from labelled pairs
     m_fixed: dict = field(default_factory=lambda: {k: DEFAULT_M[k] for k in ("dob", "sex", "nid")})
+    # Danish name and address normalisation (æ = ae, Ã¸ repaired, ...: see identity.normalise); the warehouse
+    # always links with it, the library only when asked.
+    danish: bool = False
     # A model estimated earlier (an incremental run links with the model of the last full run, so that a record's
     # result depends on its own data, not on which other records happened to change). The caller provides its term
     # frequencies as the tables id_tf_gn and id_tf_fn (val, u).
@@ -143,9 +146,9 @@ def register_address_features_sql(where: str = "TRUE") -> str:
                    ) x WHERE {where}) WHERE addr IS NOT NULL OR pc IS NOT NULL"""
 
 
-def prepare(con: duckdb.DuckDBPyConnection) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, danish: bool) -> None:
     """Normalise the inputs into the engine's working tables."""
-    install_macros(con)
+    install_macros(con, danish)
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_rec AS {record_features_sql('id_in_records')}")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE id_ent AS
@@ -222,20 +225,28 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> None:
 # --------------------------------------------------------------------------------------- comparison
 
 
+# Given and family name written the wrong way round (each near the other's other name); the first letters are
+# checked first because the similarity is dear and most pairs fail it.
+_SWAPPED = """((left(r.gnl, 1) = left(v.fnl, 1) OR left(r.fnl, 1) = left(v.gnl, 1))
+              AND jaro_winkler_similarity(r.gnl, v.fnl) >= 0.9 AND jaro_winkler_similarity(r.fnl, v.gnl) >= 0.9)"""
+
+
 def _levels_sql(pair_entity_nid_null: str = "FALSE") -> dict[str, str]:
     return {
-        "gn": """CASE WHEN r.gn IS NULL OR v.gn IS NULL THEN -1 WHEN r.gn = v.gn THEN 3
-                 WHEN r.gn1 = v.gn1 OR list_has_any(r.gn_toks, v.gn_toks) THEN 2
+        "gn": f"""CASE WHEN r.gn IS NULL OR v.gn IS NULL THEN -1 WHEN r.gn = v.gn THEN 3
+                 WHEN r.gn1 = v.gn1 OR list_has_any(r.gn_toks, v.gn_toks) OR {_SWAPPED} THEN 2
                  WHEN jaro_winkler_similarity(r.gnl, v.gnl) >= 0.9 OR jaro_winkler_similarity(r.gnl1, v.gnl1) >= 0.92
                  THEN 1 ELSE 0 END""",
-        "fn": """CASE WHEN r.fn IS NULL OR v.fn IS NULL THEN -1 WHEN r.fn = v.fn THEN 3
-                 WHEN list_has_any(r.fn_toks, v.fn_toks) THEN 2
+        "fn": f"""CASE WHEN r.fn IS NULL OR v.fn IS NULL THEN -1 WHEN r.fn = v.fn THEN 3
+                 WHEN list_has_any(r.fn_toks, v.fn_toks) OR {_SWAPPED} THEN 2
                  WHEN jaro_winkler_similarity(r.fnl, v.fnl) >= 0.9 OR jaro_winkler_similarity(r.fnl_last, v.fnl_last) >= 0.92
                  THEN 1 ELSE 0 END""",
         "addr": """CASE WHEN (r.addr IS NULL AND r.pc IS NULL) OR (a.addr IS NULL AND a.pc IS NULL) THEN -1
                    WHEN r.addr = a.addr THEN 3
-                   WHEN r.street = a.street AND r.hnum = a.hnum THEN 2
-                   WHEN r.pc = a.pc THEN 1 ELSE 0 END""",
+                   WHEN r.hnum = a.hnum AND (r.street = a.street OR jaro_winkler_similarity(r.addr, a.addr) >= 0.9) THEN 2
+                   WHEN r.pc = a.pc OR ((r.hnum IS NULL OR a.hnum IS NULL)
+                        AND jaro_winkler_similarity(coalesce(r.street, r.addr), coalesce(a.street, a.addr)) >= 0.9)
+                   THEN 1 ELSE 0 END""",
         "dob": """CASE WHEN r.dob IS NULL OR e.dob IS NULL THEN -1 WHEN r.dob = e.dob THEN 2
                   WHEN damerau_levenshtein(strftime(r.dob, '%Y%m%d'), strftime(e.dob, '%Y%m%d')) <= 1
                        OR (day(r.dob) = month(e.dob) AND month(r.dob) = day(e.dob) AND year(r.dob) = year(e.dob))
@@ -322,6 +333,7 @@ def make_tf(con, side: str) -> None:
 
 
 def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list[float]]:
+    # Among records (no register), a record paired with itself is no random pair: it would agree on everything.
     ent = "id_ent" if side == "reg" else "id_rent"
     n_rec = con.execute("SELECT count(*) FROM id_rec").fetchall()[0][0]
     n_ent = con.execute(f"SELECT count(*) FROM {ent}").fetchall()[0][0]
@@ -332,7 +344,8 @@ def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list
                 SELECT CAST(floor(random() * {n_rec}) AS BIGINT) AS i, CAST(floor(random() * {n_ent}) AS BIGINT) AS j
                 FROM range({params.u_sample})) x
             JOIN (SELECT rid, row_number() OVER (ORDER BY rid) - 1 AS i FROM id_rec) r ON r.i = x.i
-            JOIN (SELECT eid, row_number() OVER (ORDER BY eid) - 1 AS j FROM {ent}) e ON e.j = x.j"""
+            JOIN (SELECT eid, row_number() OVER (ORDER BY eid) - 1 AS j FROM {ent}) e ON e.j = x.j
+            {"" if register else "WHERE r.rid <> e.eid"}"""
     )
     compute_levels(con, "id_upairs", side, "id_ulev", register)
     counts = _level_counts(con, "id_ulev")
@@ -340,6 +353,18 @@ def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list
     # A weak prior keeps the rare levels finite; exact agreement of a random pair is rare, not impossible.
     u_prior = {f: [0.9] + [0.1 / (LEVELS[f] - 1)] * (LEVELS[f] - 1) for f in FIELDS}
     return {f: _probs(counts[f], u_prior[f], strength=5.0) for f in FIELDS}
+
+
+def _without_matches(u: dict[str, list[float]], m: dict[str, list[float]], match_share: float,
+                     sample: int) -> dict[str, list[float]]:
+    """u of random pairs of which ``match_share`` are matches (distributed as ``m``), made the non-matches' own:
+    (u - share * m) / (1 - share), each level at least half a pair of the sample."""
+    share = min(max(match_share, 0.0), 0.5)
+    out = {}
+    for f in FIELDS:
+        est = np.maximum((np.asarray(u[f]) - share * np.asarray(m[f])) / (1 - share), 0.5 / sample)
+        out[f] = [float(x) for x in est / est.sum()]
+    return out
 
 
 def estimate_m_labelled(con, params: Params) -> dict[str, list[float]] | None:
@@ -371,17 +396,35 @@ def estimate_m_labelled(con, params: Params) -> dict[str, list[float]] | None:
     return m
 
 
-def estimate_m_em(con, levels: str, u: dict[str, list[float]], prior_match: float, iters: int = 25) -> dict:
-    """Expectation-maximisation of m over the blocked pairs (u fixed), for data without labels."""
-    cols = ", ".join(FIELDS)
-    rows = con.execute(f"SELECT {cols}, count(*) FROM {levels} GROUP BY ALL").fetchall()
-    if not rows:
-        return {f: list(DEFAULT_M[f]) for f in FIELDS}
-    pat = np.array([r[:-1] for r in rows], dtype=int)
-    cnt = np.array([r[-1] for r in rows], dtype=float)
+def estimate_m_em(con, levels: str, pairs: str, u: dict[str, list[float]], iters: int = 30) -> dict:
+    """m-probabilities by expectation maximisation over the blocked pairs (u fixed), for data without labels.
+
+    One fit per blocking rule, over the pairs that rule found, leaving out the fields the rule makes agree (on those
+    pairs they agree by construction, not by being the same person); a field's m is the mean of the fits that
+    learnt it. One fit over all pairs would take the non-matches a rule drags in (namesakes, people born on one
+    day) for matches and learn that matches disagree much more than they do."""
+    fits: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS}
+    for k, rule in enumerate(BLOCKING_RULES):
+        rows = con.execute(
+            f"""SELECT {', '.join(FIELDS)}, count(*) FROM {levels} JOIN {pairs} USING (rid, eid)
+                WHERE rules & {1 << k} <> 0 GROUP BY ALL"""
+        ).fetchall()
+        if sum(r[-1] for r in rows) < 20:
+            continue
+        pat = np.array([r[:-1] for r in rows], dtype=int)
+        for j, f in enumerate(FIELDS):
+            if f in rule.fields:
+                pat[:, j] = -1
+        for f, est in _em(pat, np.array([r[-1] for r in rows], dtype=float), u, iters).items():
+            if f not in rule.fields and (pat[:, FIELDS.index(f)] >= 0).any():
+                fits[f].append(est)
+    return {f: [float(x) for x in (np.mean(fits[f], axis=0) if fits[f] else DEFAULT_M[f])] for f in FIELDS}
+
+
+def _em(pat: np.ndarray, cnt: np.ndarray, u: dict[str, list[float]], iters: int) -> dict[str, np.ndarray]:
     m = {f: np.array(DEFAULT_M[f], dtype=float) for f in FIELDS}
     uu = {f: np.array(u[f], dtype=float) for f in FIELDS}
-    lam = prior_match
+    lam = 0.5
     for _ in range(iters):
         lm = np.full(len(cnt), math.log(lam))
         lu = np.full(len(cnt), math.log(1 - lam))
@@ -390,45 +433,63 @@ def estimate_m_em(con, levels: str, u: dict[str, list[float]], prior_match: floa
             ok = lv >= 0
             lm[ok] += np.log(m[f][lv[ok]])
             lu[ok] += np.log(uu[f][lv[ok]])
-        g = 1.0 / (1.0 + np.exp(lu - lm))
+        g = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
         wm = g * cnt
-        lam = float(np.clip(wm.sum() / cnt.sum(), 1e-6, 0.5))
+        lam = float(np.clip(wm.sum() / cnt.sum(), 1e-6, 1 - 1e-6))
         for k, f in enumerate(FIELDS):
             lv = pat[:, k]
             c = np.zeros(LEVELS[f])
             np.add.at(c, lv[lv >= 0], wm[lv >= 0])
             m[f] = np.array(_probs(c, DEFAULT_M[f], strength=2.0))
-    return {f: [float(x) for x in m[f]] for f in FIELDS}
+    return m
 
 
 # --------------------------------------------------------------------------------------- blocking
 
-_BLOCKS = [
-    "r.dob = e.dob",
-    "r.fnl = v.fnl AND left(r.gnl1, 2) = left(v.gnl1, 2)",
-    "r.gnl1 = v.gnl1 AND r.fnl_last = v.fnl_last",
-    "r.street = a.street AND r.hnum = a.hnum AND r.pc = a.pc AND left(r.gnl1, 1) = left(v.gnl1, 1)",
-    "r.nid = e.nid",
-]
+@dataclass(frozen=True)
+class BlockingRule:
+    """Candidate pairs: a record ``r`` and an entity row ``x`` of ``table`` (``ent``: the entity, ``nv``: one of its
+    name variants, ``av``: one of its addresses) that satisfy ``on``. ``fields`` are the comparison fields the rule
+    makes agree, so its pairs tell nothing about how often those fields agree for a match (the EM fit leaves them
+    out for those pairs). ``among_records`` rules run only among the records the register did not take (a small
+    set), not against every register person."""
+
+    table: str
+    on: str
+    fields: tuple[str, ...]
+    among_records: bool = False
+
+
+BLOCKING_RULES = (
+    BlockingRule("ent", "r.dob = x.dob", ("dob",)),
+    BlockingRule("nv", "r.fnl = x.fnl AND left(r.gnl1, 2) = left(x.gnl1, 2)", ("gn", "fn")),
+    BlockingRule("nv", "r.gnl1 = x.gnl1 AND r.fnl_last = x.fnl_last", ("gn", "fn")),
+    BlockingRule("av", "r.street = x.street AND r.hnum = x.hnum AND r.pc = x.pc", ("addr",)),
+    BlockingRule("ent", "r.nid = x.nid", ("nid",)),
+    # Among the records left, wider nets for what the rules above miss: given and family name swapped, the house
+    # without the postcode, either half of the identifier.
+    BlockingRule("nv", "r.fnl_last = x.gnl1 AND left(r.gnl1, 2) = left(x.fnl_last, 2)", ("gn", "fn"), True),
+    BlockingRule("av", "r.street = x.street AND r.hnum = x.hnum", ("addr",), True),
+    BlockingRule("ent", "left(r.nid, 4) = left(x.nid, 4)", ("nid",), True),
+    BlockingRule("ent", "right(r.nid, 4) = right(x.nid, 4)", ("nid",), True),
+)
 
 
 def block(con, src: str, side: str, out: str, self_join: bool) -> None:
-    ent, nv, av = ("id_ent", "id_nv", "id_av") if side == "reg" else ("id_rent", "id_rnv", "id_rav")
-    lt = "AND r.rid < e.eid" if self_join else ""
+    """``out`` (rid, eid, rules): the candidate pairs of the records in ``src`` with the entities of ``side``
+    ('reg': register persons; 'rec': the records left, each pair once), ``rules`` the bit mask of the
+    :data:`BLOCKING_RULES` that found the pair."""
+    tables = {"ent": "id_ent", "nv": "id_nv", "av": "id_av"} if side == "reg" else \
+        {"ent": "id_rent", "nv": "id_rnv", "av": "id_rav"}
+    only_later = "AND r.rid < x.eid" if self_join else ""
+    selects = [
+        f"""SELECT r.rid, x.eid, {1 << k} AS rule FROM {src} s JOIN id_rec r USING (rid)
+            JOIN {tables[rule.table]} x ON {rule.on} {only_later}"""
+        for k, rule in enumerate(BLOCKING_RULES) if self_join or not rule.among_records
+    ]
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {out} AS SELECT DISTINCT rid, eid FROM (
-            SELECT r.rid, e.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {ent} e ON r.dob = e.dob {lt}
-            UNION ALL
-            SELECT r.rid, v.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {nv} v ON r.fnl = v.fnl
-                AND left(r.gnl1, 2) = left(v.gnl1, 2) {lt.replace('e.eid', 'v.eid')}
-            UNION ALL
-            SELECT r.rid, v.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {nv} v ON r.gnl1 = v.gnl1
-                AND r.fnl_last = v.fnl_last {lt.replace('e.eid', 'v.eid')}
-            UNION ALL
-            SELECT r.rid, a.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {av} a ON r.street = a.street
-                AND r.hnum = a.hnum AND r.pc = a.pc {lt.replace('e.eid', 'a.eid')}
-            UNION ALL
-            SELECT r.rid, e.eid FROM {src} s JOIN id_rec r USING (rid) JOIN {ent} e ON r.nid = e.nid {lt})"""
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS SELECT rid, eid, bit_or(rule) AS rules
+            FROM ({' UNION ALL '.join(selects)}) GROUP BY rid, eid"""
     )
 
 
@@ -492,7 +553,7 @@ def probabilistic_register(con, params: Params) -> Model | None:
         ctx = None
     if ctx is not None:
         con.execute(
-            """INSERT INTO id_pairs SELECT DISTINCT c.rid, e.eid FROM id_in_context c JOIN id_ent e USING (cpr)
+            """INSERT INTO id_pairs SELECT DISTINCT c.rid, e.eid, 0 FROM id_in_context c JOIN id_ent e USING (cpr)
                JOIN id_res USING (rid) WHERE NOT EXISTS (SELECT 1 FROM id_pairs p WHERE p.rid = c.rid AND p.eid = e.eid)"""
         )
     compute_levels(con, "id_pairs", "reg", "id_lev", register=True)
@@ -567,9 +628,16 @@ def probabilistic_records(con, params: Params, model: Model | None) -> Model:
     elif model is None:
         # No register: term frequencies and u from the records themselves, m by EM over the blocked pairs.
         make_tf(con, "rec")
-        u = estimate_u(con, "rec", params, register=False)
-        npairs = con.execute("SELECT count(*) FROM id_rlev").fetchall()[0][0]
-        m = estimate_m_em(con, "id_rlev", u, prior_match=min(0.5, max(n / 2, 1) / max(npairs, 1)))
+        u_random = estimate_u(con, "rec", params, register=False)
+        u = u_random
+        for _ in range(2):
+            m = estimate_m_em(con, "id_rlev", "id_rpairs", u)
+            # Random pairs of records are not all non-matches: among duplicates, about one in n is a match, which
+            # alone would make an exact birth date look a hundred times commoner between strangers than it is. The
+            # expected matches among the blocked pairs say how many; take their share out of the random pairs.
+            score_pairs(con, "id_rlev", Model(m=m, u=u, n_entities=n), "id_rscored")
+            matches = con.execute(f"SELECT coalesce(sum({_posterior_sql('w', n)}), 0) FROM id_rscored").fetchall()[0][0]
+            u = _without_matches(u_random, m, float(matches) / max(n * (n - 1) / 2, 1), params.u_sample)
         model = Model(m=m, u=u, n_entities=n, m_source="em")
     rmodel = Model(m=model.m, u=model.u, n_entities=n, m_source=model.m_source)
     score_pairs(con, "id_rlev", rmodel, "id_rscored")
@@ -694,7 +762,7 @@ def evidence_sql(lev: str = "lev") -> str:
 def run(con: duckdb.DuckDBPyConnection, params: Params | None = None) -> dict:
     """All passes over the ``id_in_*`` tables; returns a small summary (model and counts)."""
     params = params or Params()
-    prepare(con)
+    prepare(con, params.danish)
     if "is_register" not in [r[0] for r in con.execute("DESCRIBE id_in_records").fetchall()]:
         con.execute("ALTER TABLE id_rec ADD COLUMN is_register BOOLEAN DEFAULT FALSE")
     else:

@@ -424,7 +424,8 @@ def link_person_records(
     try:
         if decisions:
             import_decisions(con, decisions)
-        return _link(con, run_id, now, params or engine.Params(), full_relink)
+        # The warehouse holds Danish names and addresses: its links always use the Danish normalisation.
+        return _link(con, run_id, now, replace(params or engine.Params(), danish=True), full_relink)
     except duckdb.Error as exc:
         # DuckDB quotes offending values (e.g. a duplicate key) in its messages: keep CPRs out of logs.
         raise LinkingError(f"identity linking failed: {_scrub(str(exc))}") from None
