@@ -124,8 +124,8 @@ def worker_splink(db: Path, sources: Path) -> dict:
     con.register("splink_out", out)
     con.execute("DELETE FROM identity.person_links")
     con.execute(
-        """INSERT INTO identity.person_links SELECT source, source_table, record_id, 's' || cluster_id,
-           'splink', 1.0, 'bench' FROM splink_out"""
+        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id)
+           SELECT source, source_table, record_id, 's' || cluster_id, 'splink', 1.0, 'bench' FROM splink_out"""
     )
     con.execute("DELETE FROM identity.review_queue")
     result = evaluate_warehouse(con, pd.read_parquet(sources / "ground_truth.parquet"))
