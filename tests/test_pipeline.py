@@ -7,7 +7,7 @@ import stat
 
 from samlet_overblik.sources.specs import departments
 
-from pipeline_helpers import query, run
+from pipeline_helpers import copy_sources, query, run
 
 
 def test_nightly_job_builds_and_publishes(small_municipality, tmp_path):
@@ -62,3 +62,40 @@ def test_second_run_carries_history_and_keeps_keys(small_municipality, tmp_path)
                                    "AND source <> 'samtykke'", [second.run_id])[0][0]
     assert incremental
     assert len(query(warehouse, "SELECT DISTINCT run_id FROM quarantine.counts")) == 2
+
+
+def test_a_night_without_changes_stages_and_validates_nothing_again(small_municipality, tmp_path):
+    """Staging assets whose inputs hold the same rows keep their output, suites keep their results on the same
+    batch; one changed source row restages exactly the assets that read its table, and the change arrives."""
+    import sqlite3
+    from datetime import datetime, timezone
+
+    sources = copy_sources(small_municipality, tmp_path / "sources")
+    warehouse = tmp_path / "samlet_overblik.duckdb"
+    first = run(sources, warehouse)
+    second = run(sources, warehouse)
+    staged = dict(query(warehouse, "SELECT asset, run_id FROM meta.staged_inputs"))
+    assert len(staged) >= 20 and set(staged.values()) == {first.run_id}
+    counts = "SELECT asset, reason, rows FROM quarantine.counts WHERE run_id = ? ORDER BY ALL"
+    assert query(warehouse, counts, [second.run_id]) == query(warehouse, counts, [first.run_id]) != []
+    results = ("SELECT suite, expectation, kwargs, success, unexpected_count FROM quality.validation_results "
+               "WHERE run_id = ? ORDER BY ALL")
+    assert query(warehouse, results, [second.run_id]) == query(warehouse, results, [first.run_id]) != []
+    assert {r[0] for r in query(warehouse, "SELECT run_id FROM quality.validated_inputs")} == {first.run_id}
+
+    with sqlite3.connect(sources / "beskaeftigelse.sqlite") as src:
+        borger_id = src.execute("SELECT min(borger_id) FROM borger").fetchone()[0]
+        # Changed as a source system changes a row: with a fresh update stamp.
+        stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+        src.execute("UPDATE borger SET efternavn = 'Changedottir', cprnr = NULL, sidst_aendret = ? "
+                    "WHERE borger_id = ?", [stamp, borger_id])
+    third = run(sources, warehouse)
+    staged = dict(query(warehouse, "SELECT asset, run_id FROM meta.staged_inputs"))
+    reads_borger = {a for a in staged if a.startswith("beskaeftigelse__")}
+    assert {a for a, r in staged.items() if r == third.run_id} == reads_borger
+    assert query(warehouse, "SELECT family_name FROM staging.person_records WHERE source = 'beskaeftigelse' "
+                            "AND record_id = ?", [str(borger_id)]) == [("Changedottir",)]
+    # The job centre's suite (it reads the CPR status of the citizens with interventions) saw a new batch; the
+    # other sources' suites did not.
+    validated = dict(query(warehouse, "SELECT suite, run_id FROM quality.validated_inputs"))
+    assert validated["beskaeftigelse"] == third.run_id and validated["cpr"] == first.run_id

@@ -200,3 +200,14 @@ COMMENT ON COLUMN meta.source_reads.rows_deleted IS 'Rows gone from the source s
 COMMENT ON COLUMN meta.source_reads.keys_compared IS 'Whether deletions were looked for in this run (always for whole reads; incremental reads by job.yaml ingest.key_check_*).';
 COMMENT ON COLUMN meta.source_reads.future_stamped_rows IS 'Rows of the raw copy whose update stamp is after read_at: they never move the read-from point and are read again next run.';
 COMMENT ON COLUMN meta.source_reads.problem_rows IS 'Rows of the raw copy marked at extraction (invalid_encoding, invalid_integer, invalid_boolean, oversized_value, unparseable_update_stamp): staging quarantines them with that reason.';
+
+-- What each staging asset last staged from (sources/staging.py): an asset whose inputs still hold the same rows is
+-- not run again.
+CREATE TABLE IF NOT EXISTS meta.staged_inputs (
+    asset VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, run_id VARCHAR NOT NULL, staged_at TIMESTAMP NOT NULL
+);
+COMMENT ON TABLE meta.staged_inputs IS 'Per staging asset: the fingerprint of the inputs it last staged (raw rows read, code map, SQL, DDL, version). A run whose inputs match keeps that output instead of staging again.';
+COMMENT ON COLUMN meta.staged_inputs.asset IS 'Staging asset (assets/staging/<asset>.sql).';
+COMMENT ON COLUMN meta.staged_inputs.fingerprint IS 'Hash of everything the output is a function of (no value from a row can be read back from it).';
+COMMENT ON COLUMN meta.staged_inputs.run_id IS 'Run that staged it.';
+COMMENT ON COLUMN meta.staged_inputs.staged_at IS 'When (the run''s reference time).';

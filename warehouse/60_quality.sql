@@ -14,3 +14,8 @@ COMMENT ON COLUMN quality.validation_results.element_count IS 'Rows validated.';
 COMMENT ON COLUMN quality.validation_results.unexpected_count IS 'Rows that broke it.';
 COMMENT ON COLUMN quality.validation_results.unexpected_percent IS 'Share of rows that broke it (%).';
 COMMENT ON COLUMN quality.validation_results.validated_at IS 'When.';
+CREATE TABLE IF NOT EXISTS quality.validated_inputs (suite VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, run_id VARCHAR NOT NULL);
+COMMENT ON TABLE quality.validated_inputs IS 'Per suite: the fingerprint of the batch it last validated (rows of its query, suite file, version). A run whose batch matches takes over those results instead of validating again.';
+COMMENT ON COLUMN quality.validated_inputs.suite IS 'Suite name.';
+COMMENT ON COLUMN quality.validated_inputs.fingerprint IS 'Hash of the batch''s rows, the suite and the version (no value from a row can be read back from it).';
+COMMENT ON COLUMN quality.validated_inputs.run_id IS 'Run whose validation_results hold the outcome.';

@@ -13,6 +13,18 @@ def asset_sql(layer: str, name: str) -> str:
     return (data_dir("assets") / layer / f"{name}.sql").read_text(encoding="utf-8").rstrip().rstrip(";")
 
 
+def content_fingerprint(con: duckdb.DuckDBPyConnection, relation: str, params: list | None = None,
+                        ignore: tuple[str, ...] = ()) -> str:
+    """What the rows of ``relation`` (a table name or a parenthesised query) hold, as short text: the row count and
+    the sum of the rows' hashes, so independent of row order; columns named in ``ignore`` left out (e.g. when a row
+    was read). Equal fingerprints: the same rows (a 64-bit hash per row; a change is missed only by a collision)."""
+    keep = "lambda c: c NOT IN (" + ", ".join(f"'{c}'" for c in ignore) + ")" if ignore else "*"
+    n, total = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(*COLUMNS({keep}))::HUGEINT), 0) FROM {relation}", params or []
+    ).fetchall()[0]
+    return f"{n}:{total}"
+
+
 # ------------------------------------------------------------------------------------------- the catalog
 # Every question "does this table exist, which columns has it" goes through these. ``schema.table`` is in the
 # connection's own database only (an attached database, e.g. the published warehouse the watcher attaches, has the

@@ -259,10 +259,14 @@ def start_build(warehouse: Path, run_id: str) -> Path:
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing (every statement is idempotent), in one transaction: one commit, not hundreds.
     The CPR macros come first, generated from the one CPR rule (``cpr.sql_macros``): the staging DDL uses them."""
-    files = sorted(data_dir("warehouse").glob("*.sql"))
-    ddl = "\n".join([cpr.sql_macros(), *(path.read_text(encoding="utf-8") for path in files)])
     with transaction(con):
-        con.execute(ddl)
+        con.execute(ddl_text())
+
+
+def ddl_text() -> str:
+    """The warehouse's DDL as applied: the CPR macros, then ``warehouse/*.sql`` in order."""
+    files = sorted(data_dir("warehouse").glob("*.sql"))
+    return "\n".join([cpr.sql_macros(), *(path.read_text(encoding="utf-8") for path in files)])
 
 
 @contextmanager

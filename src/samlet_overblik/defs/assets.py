@@ -100,16 +100,19 @@ def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
         owners=OWNERS,
         kinds={"duckdb", "sql"},
     )
-    def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 run_settings: RunSettings) -> dg.MaterializeResult:
         started = time.perf_counter()
         with warehouse.connect(context.run_id) as con:
             staging.refresh_code_map(con, load_source_specs()[source_system])
-            result = staging.run_staging_asset(con, sql_asset, context.run_id, _now())
+            result = staging.run_staging_asset(con, sql_asset, context.run_id, _now(),
+                                               restage=run_settings.full_refresh)
         return dg.MaterializeResult(
             metadata={
                 "rows": result.rows,
                 "quarantined": sum(result.rejected.values()),
                 **{f"quarantined.{k}": v for k, v in result.rejected.items()},
+                **({"unchanged_since_run": result.unchanged_since} if result.unchanged_since else {}),
                 "duration_s": round(time.perf_counter() - started, 3),
             }
         )

@@ -4,10 +4,15 @@ A suite file is a GX 1.x expectation suite (JSON) whose ``meta.query`` is the Du
 batch and whose ``meta.attach_to`` names the asset it checks. Each expectation's ``meta.severity`` is
 ``critical`` (blocks publishing) or ``warning``. GX validates pandas frames (its SQL datasource gives wrong
 results on DuckDB, GE issues #11579/#10738). Only counts are kept — never unexpected values.
+
+A suite is not validated again on the very same batch: when the rows its query yields, the suite file and this
+package's version are what they were at an earlier validation whose results are still kept, those results are
+the run's (copied under its run id).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +24,10 @@ from pathlib import Path
 
 import duckdb
 
+from samlet_overblik import __version__
 from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core.sql import content_fingerprint
+from samlet_overblik.core.warehouse import transaction
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -146,7 +154,38 @@ def _compact(frame, suite: Suite) -> None:
             frame[name] = categorical
 
 
+def _batch_fingerprint(con: duckdb.DuckDBPyConnection, suite: Suite) -> str:
+    parts = [__version__, suite.path.read_text(encoding="utf-8"), content_fingerprint(con, f"({suite.query})")]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _earlier_outcome(con: duckdb.DuckDBPyConnection, suite: Suite, fingerprint: str, run_id: str) -> SuiteOutcome | None:
+    """The outcome of an earlier validation of this very batch, copied to ``run_id``; None when there is none."""
+    row = con.execute("SELECT run_id FROM quality.validated_inputs WHERE suite = ? AND fingerprint = ?",
+                      [suite.name, fingerprint]).fetchall()
+    if not row or row[0][0] == run_id:
+        return None
+    earlier = con.execute(
+        "SELECT expectation, kwargs, severity, success, element_count, unexpected_count, unexpected_percent "
+        "FROM quality.validation_results WHERE run_id = ? AND suite = ?", [row[0][0], suite.name]).fetchall()
+    if not earlier:
+        return None
+    with transaction(con):
+        con.execute("DELETE FROM quality.validation_results WHERE run_id = ? AND suite = ?", [run_id, suite.name])
+        con.execute(
+            "INSERT INTO quality.validation_results SELECT * REPLACE (CAST(? AS VARCHAR) AS run_id) "
+            "FROM quality.validation_results WHERE run_id = ? AND suite = ?", [run_id, row[0][0], suite.name])
+    return SuiteOutcome(suite.name, [
+        ExpectationOutcome(e, json.loads(k) if k else {}, sev, ok, n, bad, pct)
+        for e, k, sev, ok, n, bad, pct in earlier
+    ])
+
+
 def validate_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str) -> SuiteOutcome:
+    fingerprint = _batch_fingerprint(con, suite)
+    earlier = _earlier_outcome(con, suite, fingerprint, run_id)
+    if earlier is not None:
+        return earlier
     frame = con.execute(suite.query).df()
     _compact(frame, suite)
     outcome = validate_frame(suite, frame)
@@ -161,6 +200,9 @@ def validate_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str) ->
             for o in outcome.outcomes
         ],
     )
+    # After the results: a run killed in between validates again next time, it never takes over missing results.
+    con.execute("INSERT OR REPLACE INTO quality.validated_inputs (suite, fingerprint, run_id) VALUES (?, ?, ?)",
+                [suite.name, fingerprint, run_id])
     return outcome
 
 

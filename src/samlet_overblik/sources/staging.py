@@ -13,10 +13,16 @@ Good rows replace that source table's rows in the target; rejected rows go to
 A raw row that extraction marked (``_problem``: invalid_encoding, invalid_integer, invalid_boolean,
 oversized_value, unparseable_update_stamp) is rejected with that reason whatever the SQL decided.
 A failing statement is reported by asset and kind of error, never with DuckDB's text (it can quote a value).
+
+An asset whose inputs hold the same rows as when it last ran (the raw tables its SQL reads, its source's code map,
+its SQL, the warehouse DDL and this package's version: :func:`input_fingerprint`) is not run again: what it wrote
+then is what it would write now. Its quarantine counts are carried into the run. ``run --full-refresh`` runs every
+asset.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +31,9 @@ from pathlib import Path
 import duckdb
 
 from samlet_overblik.core.paths import data_dir
-from samlet_overblik.core.sql import column_types
-from samlet_overblik.core.warehouse import transaction
+from samlet_overblik import __version__
+from samlet_overblik.core.sql import column_types, content_fingerprint, table_exists
+from samlet_overblik.core.warehouse import ddl_text, transaction
 
 _HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
 
@@ -94,6 +101,26 @@ class StagingResult:
     target: str
     rows: int
     rejected: dict[str, int]
+    # The run whose output was kept because the inputs had not changed since (None: staged in this run).
+    unchanged_since: str | None = None
+
+
+_RAW_TABLE = re.compile(r"\braw\.(\w+)")
+# Columns extraction writes about the read itself: a row read again unchanged gets new ones, staging ignores them.
+_READ_STAMPS = ("_ingested_at", "_run_id")
+
+
+def input_fingerprint(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> str:
+    """Everything a staging asset's output is a function of: the rows of the raw tables its SQL reads (without the
+    read stamps), its source's rows of ``staging.code_map``, its SQL, the warehouse DDL (macros included) and this
+    package's version (the Python around the SQL)."""
+    sql = asset.sql()
+    parts = [__version__, hashlib.sha256(ddl_text().encode()).hexdigest(), sql]
+    for name in sorted(set(_RAW_TABLE.findall(sql))):
+        raw = f"raw.{name}"
+        parts.append(content_fingerprint(con, raw, ignore=_READ_STAMPS) if table_exists(con, raw) else "absent")
+    parts.append(content_fingerprint(con, "(SELECT * FROM staging.code_map WHERE source = ?)", [asset.source_system]))
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _has_source_columns(con: duckdb.DuckDBPyConnection, target: str) -> bool:
@@ -104,9 +131,13 @@ class StagingFailed(RuntimeError):
     """A staging asset's SQL failed (message: the asset and the kind of error, never a value)."""
 
 
-def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime,
+                      restage: bool = False) -> StagingResult:
+    """Stage ``asset`` (see the module doc); with unchanged inputs keep its output, unless ``restage``."""
     try:
-        return _run_staging_asset(con, asset, run_id, now)
+        fingerprint = input_fingerprint(con, asset)
+        kept = None if restage else _keep_unchanged(con, asset, fingerprint, run_id, now)
+        return kept or _run_staging_asset(con, asset, run_id, now, fingerprint)
     except duckdb.Error as exc:
         from samlet_overblik.sources.ingest import value_free
 
@@ -131,7 +162,39 @@ def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -
     ).fetchall()
 
 
-def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime) -> StagingResult:
+def _keep_unchanged(con: duckdb.DuckDBPyConnection, asset: SqlAsset, fingerprint: str, run_id: str,
+                    now: datetime) -> StagingResult | None:
+    """The result of the run that staged these very inputs (its rows and quarantine still in place), its quarantine
+    counts carried into this run; None when the inputs changed since (or were never staged)."""
+    row = con.execute("SELECT run_id FROM meta.staged_inputs WHERE asset = ? AND fingerprint = ?",
+                      [asset.name, fingerprint]).fetchall()
+    if not row:
+        return None
+    with transaction(con):
+        rejected = dict(con.execute(
+            "SELECT reason, count(*) FROM quarantine.rejected_rows WHERE asset = ? GROUP BY 1 ORDER BY 1", [asset.name]
+        ).fetchall())
+        _count_rejected(con, asset, rejected, run_id, now)
+    if _has_source_columns(con, asset.target):
+        rows = con.execute(f"SELECT count(*) FROM {asset.target} WHERE source = ? AND source_table = ?",
+                           [asset.source_system, asset.source_table]).fetchall()[0][0]
+    else:
+        rows = con.execute(f"SELECT count(*) FROM {asset.target}").fetchall()[0][0]
+    return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected, unchanged_since=row[0][0])
+
+
+def _count_rejected(con: duckdb.DuckDBPyConnection, asset: SqlAsset, rejected: dict[str, int], run_id: str,
+                    now: datetime) -> None:
+    for reason, n in rejected.items():
+        con.execute(
+            "INSERT INTO quarantine.counts (run_id, asset, source, source_table, reason, rows, counted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
+        )
+
+
+def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime,
+                       fingerprint: str) -> StagingResult:
     body = asset.sql().rstrip().rstrip(";")
     # The reason as text whatever the SQL wrote (a bare NULL has no type, and an extraction mark may replace it).
     con.execute(
@@ -165,13 +228,10 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
                     "SELECT _reject_reason, count(*) FROM _staged WHERE _reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
                 ).fetchall()
             )
-            for reason, n in rejected.items():
-                con.execute(
-                    "INSERT INTO quarantine.counts (run_id, asset, source, source_table, reason, rows, counted_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, asset.name, asset.source_system, asset.source_table, reason, n, now],
-                )
+            _count_rejected(con, asset, rejected, run_id, now)
             rows = con.execute("SELECT count(*) FROM _staged WHERE _reject_reason IS NULL").fetchall()[0][0]
+            con.execute("INSERT OR REPLACE INTO meta.staged_inputs (asset, fingerprint, run_id, staged_at) "
+                        "VALUES (?, ?, ?, ?)", [asset.name, fingerprint, run_id, now])
     finally:
         con.execute("DROP TABLE IF EXISTS _staged")
     return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)
