@@ -6,6 +6,7 @@ Precedence: explicit arguments > environment (``SAMLET_*``) > config file > defa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +55,9 @@ class Settings:
     # Published sets kept for rollback, and a group that may read the exports (none: owner only).
     keep_sets: int = 3
     export_group: str = ""
+    # The most memory a run's DuckDB may hold before it spills to disk (in the run's private build folder), e.g.
+    # "2GB"; empty: DuckDB's own default (80 % of the machine's memory).
+    memory_limit: str = ""
 
     @property
     def warehouse_dir(self) -> Path:
@@ -149,6 +153,15 @@ def _parse_keep(text: str) -> int:
     return value
 
 
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _parse_memory(text: str) -> str:
+    if text.strip() and not _MEMORY.match(text.strip()):
+        raise SettingsError(f"memory_limit must be a size such as 2GB or 1500MiB: {text!r}")
+    return text.strip()
+
+
 # Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
 _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "sources_dir": ("SAMLET_SOURCES_DIR", Path),
@@ -157,4 +170,5 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "reference_time": ("SAMLET_REFERENCE_TIME", _parse_time),
     "keep_sets": ("SAMLET_KEEP_SETS", _parse_keep),
     "export_group": ("SAMLET_EXPORT_GROUP", str),
+    "memory_limit": ("SAMLET_MEMORY_LIMIT", _parse_memory),
 }

@@ -23,6 +23,8 @@ class WarehouseResource(dg.ConfigurableResource):
     keep_sets: int = wh.DEFAULT_KEEP_SETS
     # A group that may read the department exports (0640); empty: owner only.
     export_group: str = ""
+    # DuckDB's memory limit for a run (settings.memory_limit); empty: DuckDB's default.
+    memory_limit: str = ""
 
     @property
     def published(self) -> Path:
@@ -37,7 +39,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return wh.building_exports_dir(self.published, run_id)
 
     def connect(self, run_id: str) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.building(run_id)))
+        return duckdb.connect(str(self.building(run_id)), config={"memory_limit": self.memory_limit} if self.memory_limit else {})
 
 
 class ValidationResource(dg.ConfigurableResource):
@@ -92,7 +94,7 @@ def resources_for(settings: Settings) -> dict:
 
     res: dict = {
         "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
-                                       export_group=settings.export_group),
+                                       export_group=settings.export_group, memory_limit=settings.memory_limit),
         "validation": ValidationResource(),
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
