@@ -132,3 +132,18 @@ def test_job_yaml_retries_are_the_source_reads_retry_policy():
     node = defs.resolve_job_def("nightly").graph.node_dict["raw__samtykke"]
     policy = node.definition.retry_policy
     assert policy.max_retries == cfg["max_retries"] and policy.delay == cfg["delay_seconds"]
+
+
+def test_the_memory_limit_setting_reaches_every_warehouse_connection_of_a_run(tmp_path):
+    import pytest
+
+    from samlet_overblik.core.settings import SettingsError, load_settings
+    from samlet_overblik.defs.resources import resources_for
+
+    settings = load_settings(None, warehouse=tmp_path / "w.duckdb", env={"SAMLET_MEMORY_LIMIT": "300MB"})
+    warehouse = resources_for(settings)["warehouse"]
+    with warehouse.connect("run-1") as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert limit.endswith("MiB") and 280 <= float(limit.split()[0]) <= 300
+    with pytest.raises(SettingsError, match="memory_limit must be a size"):
+        load_settings(None, warehouse=tmp_path / "w.duckdb", env={"SAMLET_MEMORY_LIMIT": "lots"})
