@@ -172,8 +172,9 @@ def _earlier_outcome(con: duckdb.DuckDBPyConnection, suite: Suite, fingerprint: 
         return None
     with transaction(con):
         con.execute("DELETE FROM quality.validation_results WHERE run_id = ? AND suite = ?", [run_id, suite.name])
+        columns = "suite, expectation, kwargs, severity, success, element_count, unexpected_count, unexpected_percent"
         con.execute(
-            "INSERT INTO quality.validation_results SELECT * REPLACE (CAST(? AS VARCHAR) AS run_id) "
+            f"INSERT INTO quality.validation_results (run_id, {columns}, validated_at) SELECT ?, {columns}, validated_at "
             "FROM quality.validation_results WHERE run_id = ? AND suite = ?", [run_id, row[0][0], suite.name])
     return SuiteOutcome(suite.name, [
         ExpectationOutcome(e, json.loads(k) if k else {}, sev, ok, n, bad, pct)
