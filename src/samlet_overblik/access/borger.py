@@ -280,10 +280,6 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
         number = cprmod.normalise(cpr)
         if number is None:
             raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
-        # Ten digits that are no CPR number (no date in the first six, and no replacement number) belong to nobody:
-        # say so, instead of "not in the overview", which reads as an unknown citizen.
-        if cprmod.status(number) == "invalid":
-            raise BadLookup("ugyldigt CPR-nummer (de første seks cifre er ingen dato, DDMMÅÅ)")
         return _person_key_for_cpr(wcon, number)
     if not person_key or len(person_key) > 40:
         raise BadLookup("ingen borger angivet")
