@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_web_support import PASSWORD, SECRET, client, csrf_of, dashed, logged_in, world
+from test_web_support import PASSWORD, SECRET, client, csrf_of, dashed, logged_in, lookup, world
 
 from samlet_overblik.access import audit
 from samlet_overblik.access.users import add_user
@@ -102,21 +102,21 @@ def test_a_replaced_log_file_is_written(tmp_path):
 
 def test_web_lookups_are_logged_to_the_file_on_disk_after_it_is_deleted(app, w, audit_path):
     c, token = logged_in(app, "anne")
-    first = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    first = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
     assert first.status_code == 200 and len(rows_on_disk(audit_path)) == 1
     audit_path.unlink()
-    again = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    again = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
     assert again.status_code == 200
     assert [(r[0], r[1], r[4]) for r in rows_on_disk(audit_path)] == [("anne", w.person_key, "shown")]
 
 
 def test_a_log_replaced_by_garbage_refuses_lookups(app, w, audit_path):
     c, token = logged_in(app, "anne")
-    assert c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE}).status_code == 200
+    assert lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE}).status_code == 200
     garbage = audit_path.with_name("garbage")
     garbage.write_bytes(b"this is not a database" * 100)
     os.replace(garbage, audit_path)
-    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
     assert r.status_code == 503 and "<svg" not in r.text and "ikke delt" not in r.text
 
 
@@ -153,9 +153,9 @@ def test_role_and_csrf_denials_are_logged(app, w, audit_path):
     c, token = logged_in(app, "anne")
     assert c.get("/compliance").status_code == 403
     assert c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr}).status_code == 403
-    assert c.post("/soeg", data={"csrf": "forfalsket", "soegning": w.cpr, "formaal": PURPOSE}).status_code == 403
+    assert lookup(c, "/soeg", {"csrf": "forfalsket", "soegning": w.cpr, "formaal": PURPOSE}).status_code == 403
     assert c.post("/api/borger", json={"cpr": w.cpr, "formaal": PURPOSE}).status_code == 403
-    assert c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE,
+    assert lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE,
                                  "afdeling": "social_voksen"}).status_code == 403
     rows = rows_on_disk(audit_path)
     assert [(r[0], r[3], r[4]) for r in rows] == [
@@ -289,7 +289,7 @@ def test_expected_errors_log_one_line(app, w, tmp_path, caplog, monkeypatch):
     (tmp_path / "blocked").mkdir()
     monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'blocked'}")
     caplog.set_level(logging.INFO)
-    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
     assert r.status_code == 503 and "content-security-policy" in r.headers
     assert "Traceback" not in caplog.text and not any(rec.exc_info for rec in caplog.records)
 
@@ -343,7 +343,7 @@ def test_a_purpose_is_one_of_the_policys_and_a_cpr_typed_into_it_is_never_stored
     assert PURPOSE in listed and all(f"<option>{p}</option>" in page or f"<option selected>{p}</option>" in page
                                      for p in listed)
     for free in (w.cpr, dashed(w.cpr), "fordi jeg kan", ""):
-        r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": free})
+        r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": free})
         assert r.status_code == 400 and "<svg" not in r.text and w.cpr not in r.text
         api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": free}, headers={"X-CSRF-Token": token})
         assert api.status_code == 400 and "indsatser" not in api.text
@@ -353,7 +353,7 @@ def test_a_purpose_is_one_of_the_policys_and_a_cpr_typed_into_it_is_never_stored
 def test_the_optional_note_is_stored_with_cpr_numbers_masked(app, w, audit_path):
     c, token = logged_in(app, "anne")
     note = f"ringet op; søster {SPELLINGS[0]} og bror {w.cpr} nævnt"
-    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE, "note": note})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE, "note": note})
     assert r.status_code == 200
     api = c.post("/api/borger", json={"cpr": w.cpr, "formaal": PURPOSE, "note": note}, headers={"X-CSRF-Token": token})
     assert api.status_code == 200
@@ -374,7 +374,7 @@ def test_a_purpose_list_of_the_municipalitys_own(w, users, audit_path, tmp_path,
     app = create_app(WebSettings(w.warehouse, users, SECRET))
     c, token = logged_in(app, "anne")
     assert "Tilsyn med anbragt barn" in c.get("/soeg").text
-    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": "Tilsyn med anbragt barn"})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": "Tilsyn med anbragt barn"})
     assert r.status_code == 200 and rows_on_disk(audit_path)[-1][2] == "Tilsyn med anbragt barn"
 
 
@@ -420,7 +420,7 @@ def test_a_policy_broken_while_serving_refuses_lookups_in_one_line(w, users, aud
     c, token = logged_in(app, "anne")
     own.write_text(text.replace("sensitive_categories: [helbred, misbrug]", "sensitive_categories: []"), encoding="utf-8")
     caplog.set_level(logging.INFO)
-    r = c.post("/soeg", data={"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})
     assert r.status_code == 503 and "<svg" not in r.text and "content-security-policy" in r.headers
     assert "Traceback" not in caplog.text and not any(rec.exc_info for rec in caplog.records)
     assert not audit_path.exists() or rows_on_disk(audit_path) == []
@@ -454,6 +454,6 @@ def test_the_log_filter_masks_messages_arguments_and_tracebacks():
 def test_a_cpr_typed_with_other_separators_is_looked_up_as_a_cpr(app, w, audit_path):
     c, token = logged_in(app, "anne")
     dotted = f"{w.cpr[:2]}.{w.cpr[2:4]}.{w.cpr[4:6]}-{w.cpr[6:]}"
-    r = c.post("/soeg", data={"csrf": token, "soegning": dotted, "formaal": PURPOSE})
+    r = lookup(c, "/soeg", {"csrf": token, "soegning": dotted, "formaal": PURPOSE})
     assert r.status_code == 200 and "<svg" in r.text and w.cpr[6:] not in r.text
     assert [(row[1], row[3]) for row in rows_on_disk(audit_path)] == [(w.person_key, "web:borger")]

@@ -134,6 +134,15 @@ def client(app, **kwargs):
     return TestClient(app, base_url="https://testserver", follow_redirects=False, **kwargs)
 
 
+def lookup(c, path: str, data: dict):
+    """A lookup form posted as the browser does: the POST, then the page its redirect (post/redirect/get) leads to.
+    A refusal answered at once (no redirect) is returned as it is."""
+    r = c.post(path, data=data)
+    if r.status_code == 303 and r.headers["location"].startswith("/opslag/"):
+        return c.get(r.headers["location"])
+    return r
+
+
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 

@@ -75,6 +75,23 @@ STEWARD_DECISIONS = sa.Table(
     sa.Column("decided_at", sa.DateTime, nullable=False),
     sa.Column("reason", sa.String(300), nullable=False),
 )
+# A web lookup's short-lived handle (access/handles.py: post/redirect/get without a CPR number in a URL).
+LOOKUP_HANDLES = sa.Table(
+    "lookup_handles",
+    METADATA,
+    sa.Column("handle", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.Column("view", sa.String(20), nullable=False),
+    sa.Column("person_key", sa.String(40)),
+    # A name search's words (never a CPR number: one the rule accepts is looked up as a CPR, not searched).
+    sa.Column("search_text", sa.String(100)),
+    sa.Column("purpose", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    # When the lookup was first shown (and logged); a reload within the lifetime is not a new lookup.
+    sa.Column("shown_at", sa.DateTime),
+)
 sa.Index("access_log_user", ACCESS_LOG.c.user_id, ACCESS_LOG.c.logged_at)
 
 MAX_PURPOSE = 200
@@ -232,6 +249,17 @@ class _SqliteLog:
                     os.close(fd)
         raise OSError("the access log file keeps changing")
 
+    def run(self, statement) -> None:
+        """An update or delete (lock held; a replaced file simply no longer has the rows)."""
+        with self._locked():
+            fd = self._open()
+            try:
+                with self.engine.begin() as conn:
+                    METADATA.create_all(conn)
+                    conn.execute(statement)
+            finally:
+                os.close(fd)
+
     def select(self, query) -> list[dict]:
         with self._locked():
             fd = self._open()
@@ -275,6 +303,10 @@ class _DatabaseLog:
         with self.engine.begin() as conn:
             conn.execute(table.insert().values(**values))
 
+    def run(self, statement) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
     def select(self, query) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
@@ -292,14 +324,15 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _log_for(url: str) -> _SqliteLog | _DatabaseLog:
+def database(url: str) -> _SqliteLog | _DatabaseLog:
+    """The log's database (the access log, the stewards' decisions and the lookup handles live there)."""
     if url not in _LOGS:
         path = _sqlite_file(url)
         _LOGS[url] = _SqliteLog(path) if path is not None else _DatabaseLog(url)
     return _LOGS[url]
 
 
-def _forget(url: str) -> None:
+def forget(url: str) -> None:
     """After a failure: start afresh next time (a database server's pool is closed, not leaked)."""
     old = _LOGS.pop(url, None)
     if old is not None:
@@ -338,9 +371,9 @@ def log_access(
         requested_department=redact_cpr(requested_department)[:40] if requested_department else None,
     )
     try:
-        _log_for(url).insert(values)
+        database(url).insert(values)
     except Exception as exc:
-        _forget(url)
+        forget(url)
         raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
 
 
@@ -355,9 +388,9 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
     if limit:
         q = q.limit(limit)
     try:
-        return _log_for(url).select(q)
+        return database(url).select(q)
     except Exception as exc:
-        _forget(url)
+        forget(url)
         raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None
 
 
@@ -367,17 +400,17 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
 def record_steward_decision(url: str, values: dict) -> None:
     """Store one decision (``STEWARD_DECISIONS``'s columns); ``AuditUnavailable`` when it cannot be written."""
     try:
-        _log_for(url).insert(values, STEWARD_DECISIONS)
+        database(url).insert(values, STEWARD_DECISIONS)
     except Exception as exc:
-        _forget(url)
+        forget(url)
         raise AuditUnavailable(f"the decision cannot be stored ({type(exc).__name__})") from None
 
 
 def steward_decisions(url: str) -> list[dict]:
     """Every stored decision, oldest first (``AuditUnavailable`` when unreadable)."""
     try:
-        return _log_for(url).select(sa.select(STEWARD_DECISIONS).order_by(STEWARD_DECISIONS.c.decided_at,
+        return database(url).select(sa.select(STEWARD_DECISIONS).order_by(STEWARD_DECISIONS.c.decided_at,
                                                                           STEWARD_DECISIONS.c.decision_id))
     except Exception as exc:
-        _forget(url)
+        forget(url)
         raise AuditUnavailable(f"the stewards' decisions cannot be read ({type(exc).__name__})") from None

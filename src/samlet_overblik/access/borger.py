@@ -275,12 +275,21 @@ def not_shared_text(n: int) -> str:
     return f"{n} {word} i andre afdelinger {verb} ikke delt med dig"
 
 
+NOT_A_CPR = "ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)"
+NO_DATE_CPR = "ugyldigt CPR-nummer: de første seks cifre er ikke en gyldig dato (tjek dag og måned)"
+
+
 def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
     if cpr is not None:
         number = cprmod.normalise(cpr)
         if number is None:
-            raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
-        return _person_key_for_cpr(wcon, number)
+            raise BadLookup(NOT_A_CPR)
+        found = _person_key_for_cpr(wcon, number)
+        # A number the register holds is found whatever its status (the one CPR rule's contract); one it does not
+        # hold and whose first six digits are no date cannot be anybody's: a typing error, not an unknown citizen.
+        if found is None and cprmod.status(number) == "invalid":
+            raise BadLookup(NO_DATE_CPR)
+        return found
     if not person_key or len(person_key) > 40:
         raise BadLookup("ingen borger angivet")
     rows = wcon.execute("SELECT coalesce(merged_into, person_key) FROM identity.person_keys WHERE person_key = ?",
@@ -391,8 +400,21 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
             yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
 
 
+def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None, purpose: str,
+                channel: str, requested_department: str | None = None) -> str | None:
+    """The person key a lookup is about, with the user authorised for it, or None (not found, logged).
+
+    The web app resolves a posted lookup with this before it redirects to the lookup's handle: the citizen's
+    records are read, shown and logged when the handle's page is shown."""
+    purpose = _required_purpose(purpose)
+    with _connect(stores.published().warehouse) as wcon:
+        pk, _ = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
+    return pk
+
+
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
-                 purpose: str, channel: str, requested_department: str | None = None) -> CitizenView | NotVisible | None:
+                 purpose: str, channel: str, requested_department: str | None = None,
+                 log_shown: bool = True) -> CitizenView | NotVisible | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
 
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
@@ -412,13 +434,15 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
             consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
             reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
         )
-        # Logged before anything is returned: no log, no answer.
-        log_lookup(stores, user, pk, found.purpose, channel, len(part.records), "shown")
+        # Logged before anything is returned: no log, no answer. ``log_shown=False``: the same lookup shown again
+        # (a reload of its handle's page), already logged when first shown.
+        if log_shown:
+            log_lookup(stores, user, pk, found.purpose, channel, len(part.records), "shown")
     return view
 
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
-                requested_department: str | None = None) -> FamilyView | NotVisible | None:
+                requested_department: str | None = None, log_shown: bool = True) -> FamilyView | NotVisible | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
     with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
         if not isinstance(found, _Lookup):
@@ -437,7 +461,8 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
                FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
             [pk, pk]).fetchall()
         for member, key in zip(members, [pk] + [r.person_key for r in family], strict=True):
-            log_lookup(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
+            if log_shown:
+                log_lookup(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
     return FamilyView(
         department=department, department_name=DEPARTMENT_NAMES[department], person_key=pk,
         reference_date=found.reference.isoformat(), members=members, family_not_shown=family_hidden,
@@ -446,12 +471,19 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
     )
 
 
-def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, channel: str,
-                   requested_department: str | None = None, limit: int = 25) -> list[SearchHit]:
-    """Citizens whose name matches, among those the user's department has records of (logged as one search)."""
+def name_words(text: str | None) -> list[str]:
+    """The words a name search looks for (``BadLookup`` when there is too little to search for)."""
     words = [w for w in (text or "").replace(",", " ").split() if w][:4]
     if not words or sum(len(w) for w in words) < 2:
         raise BadLookup("skriv mindst to bogstaver af navnet")
+    return words
+
+
+def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, channel: str,
+                   requested_department: str | None = None, limit: int = 25, log_shown: bool = True
+                   ) -> list[SearchHit]:
+    """Citizens whose name matches, among those the user's department has records of (logged as one search)."""
+    words = name_words(text)
     purpose = _required_purpose(purpose)
     department = authorise(stores, user, person_key=None, purpose=purpose, channel=channel,
                            requested_department=requested_department)
@@ -469,5 +501,6 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
             "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
     rows = [c for c in candidates if c[0] in seen][:limit]
-    log_lookup(stores, user, None, purpose, channel, len(rows), "search")
+    if log_shown:
+        log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     return [SearchHit(r[0], mask(r[1]), f"{r[2]} {r[3]}", _iso(r[4])) for r in rows]

@@ -101,16 +101,16 @@ class WebContext:
             raise Forbidden()
         return data
 
-    async def lookup_form(self, request: Request, role: str, refused: Callable[[User], Response]
+    async def lookup_form(self, request: Request, role: str, refused: Callable[[User, dict[str, str]], Response]
                           ) -> tuple[User, dict[str, str], Purpose]:
         """A lookup form of a user with ``role``: the user, the form (CSRF checked) and its purpose; a purpose the
-        policy does not list is answered with ``refused(user)`` (the form again, with the reason)."""
+        policy does not list is answered with ``refused(user, form)`` (the form again, filled in, with the reason)."""
         user = self.require(request, role)
         form = await self.form_with_csrf(request, user)
         try:
             return user, form, self.purpose_of(form, user)
         except audit.BadPurpose:
-            raise Answered(refused(user)) from None
+            raise Answered(refused(user, form)) from None
 
     def check_api_csrf(self, request: Request, user: User) -> None:
         if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
@@ -118,12 +118,17 @@ class WebContext:
             raise Forbidden()
 
     @staticmethod
+    def stored_purpose(logged: str) -> Purpose:
+        """A purpose as the access log stores it, split again into the listed purpose and the note."""
+        chosen, _, note = logged.partition(audit.NOTE_SEPARATOR)
+        return Purpose(logged, chosen, note)
+
+    @staticmethod
     def purpose_of(data: dict, user: User) -> Purpose:
         """The lookup's purpose from a form or JSON body; ``audit.BadPurpose`` for one the policy does not list."""
         stored = audit.purpose_text(str(data.get("formaal") or ""), str(data.get("note") or ""),
                                     lookup_purposes(user.role))
-        chosen, _, note = stored.partition(audit.NOTE_SEPARATOR)
-        return Purpose(stored, chosen, note)
+        return WebContext.stored_purpose(stored)
 
 
 def sentence(text: str) -> str:

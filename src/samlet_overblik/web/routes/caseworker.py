@@ -3,13 +3,12 @@ overview as JSON (``/api/borger``). What is shown is decided in ``access.borger`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from samlet_overblik.access import audit, borger
+from samlet_overblik.access import audit, borger, handles
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import CitizenView, FamilyView, NotVisible
 from samlet_overblik.core import cpr as cpr_rule
@@ -19,19 +18,25 @@ from samlet_overblik.web.context import sentence, Purpose, WebContext, web
 from samlet_overblik.web.timeline import timeline_svg
 
 ROLE = "sagsbehandler"
+NOT_FOUND = "Borgeren findes ikke i overblikket."
+# A number the one CPR rule accepts as valid, which no register or department holds (an invalid one is refused
+# before this, with its own reason).
+NOT_FOUND_CPR = ("Ingen borger med dette CPR-nummer findes i overblikket. Nummeret er gyldigt; tjek, at det er "
+                 "tastet rigtigt.")
 router = APIRouter()
 
 
 def _search_page(ctx: WebContext, request: Request, user: User, status: int, purpose: Purpose | None = None,
-                 **extra) -> HTMLResponse:
+                 query: str = "", **extra) -> HTMLResponse:
+    """The search form, filled in again with what was typed and chosen (the query is never put in a URL)."""
     return ctx.page(request, "soeg.html", status, afdeling=user.department, formaal=purpose.chosen if purpose else None,
-                    note=purpose.note if purpose else "", **extra)
+                    note=purpose.note if purpose else "", soegning=query, **extra)
 
 
 def _view_page(ctx: WebContext, request: Request, user: User, view: CitizenView | FamilyView | NotVisible | None,
                purpose: Purpose, template: str = "borger.html") -> HTMLResponse:
     if view is None:
-        return _search_page(ctx, request, user, 404, purpose, fejl="Borgeren findes ikke i overblikket.")
+        return _search_page(ctx, request, user, 404, purpose, fejl=NOT_FOUND)
     if isinstance(view, NotVisible):
         return _search_page(ctx, request, user, 200, purpose,
                             fejl=f"{view.department_name} har ingen registreringer om denne borger, som du må se.")
@@ -42,64 +47,117 @@ def _view_page(ctx: WebContext, request: Request, user: User, view: CitizenView 
                     **extra)
 
 
-def _refused(ctx: WebContext, request: Request, user: User, purpose: Purpose, exc: Exception) -> HTMLResponse:
+def _refused(ctx: WebContext, request: Request, user: User, purpose: Purpose, exc: Exception,
+             query: str = "") -> HTMLResponse:
     """A lookup that could not be made (the search page with the reason) or was denied (logged by borger)."""
     if isinstance(exc, borger.AccessDenied):
         return ctx.page(request, "fejl.html", 403, titel="Ingen adgang",
                         besked=sentence(str(exc)) + ". Forsøget er logget.")
-    return _search_page(ctx, request, user, 400, purpose, fejl=sentence(str(exc)))
+    return _search_page(ctx, request, user, 400, purpose, query, fejl=sentence(str(exc)))
 
 
-def _no_purpose(ctx: WebContext, request: Request, user: User) -> HTMLResponse:
-    return _search_page(ctx, request, user, 400, fejl="Vælg formålet med opslaget fra listen.")
+def _no_purpose(ctx: WebContext, request: Request, user: User, form: dict[str, str]) -> HTMLResponse:
+    # The typed query is kept unless it holds a CPR number: that is typed again rather than echoed into the page.
+    query = form.get("soegning", "").strip()
+    return _search_page(ctx, request, user, 400, query="" if _cpr_typed(query) else query[:100],
+                        fejl="Vælg formålet med opslaget fra listen.")
+
+
+def _cpr_typed(text: str) -> bool:
+    """A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name:
+    the lookup applies the one CPR rule (cpr.normalise) and refuses what it does not accept."""
+    return cpr_rule.normalise(text) is not None or redact_cpr(text).strip() == REDACTED
+
+
+def _see(ctx: WebContext, user: User, view: str, purpose: Purpose, channel: str, *, person_key: str | None = None,
+         search_text: str | None = None) -> RedirectResponse:
+    """Post/redirect/get: the lookup's handle, and the redirect to the page that shows it."""
+    token = handles.create(ctx.stores.audit_url, user_id=user.id, view=view, purpose=purpose.logged, channel=channel,
+                           person_key=person_key, search_text=search_text)
+    return RedirectResponse(f"/opslag/{token}", status_code=303)
 
 
 @router.get("/soeg", response_class=HTMLResponse)
 async def search_form(request: Request):
     ctx = web(request)
     user = ctx.require(request, ROLE)
-    return ctx.page(request, "soeg.html", afdeling=user.department)
+    return _search_page(ctx, request, user, 200)
 
 
 @router.post("/soeg", response_class=HTMLResponse)
 async def search(request: Request):
     ctx = web(request)
-    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user: _no_purpose(ctx, request, user))
+    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user, form: _no_purpose(ctx, request, user, form))
     text, requested = form.get("soegning", "").strip(), form.get("afdeling") or None
-    # A CPR number however it was typed (20.02.62-3461, 200262 3461, ...) is looked up as one, never as a name:
-    # the lookup applies the one CPR rule (cpr.normalise) and refuses what it does not accept.
-    cpr_typed = text if cpr_rule.normalise(text) is not None or redact_cpr(text).strip() == REDACTED else None
+    # What was typed goes back into the form on a refusal, except a CPR number (typed again, never echoed).
+    kept = "" if _cpr_typed(text) else text[:100]
     try:
-        if cpr_typed is not None:
-            view = borger.citizen_view(ctx.stores, user, cpr=cpr_typed, purpose=purpose.logged, channel="web:borger",
-                                       requested_department=requested)
-            return _view_page(ctx, request, user, view, purpose)
-        hits = borger.search_by_name(ctx.stores, user, text, purpose=purpose.logged, channel="web:navnesoeg",
-                                     requested_department=requested)
+        if _cpr_typed(text):
+            pk = borger.find_person(ctx.stores, user, cpr=text, purpose=purpose.logged, channel="web:borger",
+                                    requested_department=requested)
+            if pk is None:
+                return _search_page(ctx, request, user, 404, purpose, fejl=NOT_FOUND_CPR)
+            return _see(ctx, user, "borger", purpose, "web:borger", person_key=pk)
+        borger.name_words(text)
+        borger.authorise(ctx.stores, user, person_key=None, purpose=purpose.logged, channel="web:navnesoeg",
+                         requested_department=requested)
     except (borger.BadLookup, borger.AccessDenied) as exc:
-        return _refused(ctx, request, user, purpose, exc)
-    return _search_page(ctx, request, user, 200, purpose, hits=hits, soegt=True)
+        return _refused(ctx, request, user, purpose, exc, kept)
+    return _see(ctx, user, "navnesoegning", purpose, "web:navnesoeg", search_text=text[:100])
 
 
-async def _by_ref(request: Request, lookup: Callable, channel: str, template: str) -> HTMLResponse:
+async def _by_ref(request: Request, view: str, channel: str) -> Response:
     ctx = web(request)
-    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user: _no_purpose(ctx, request, user))
+    user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user, form: _no_purpose(ctx, request, user, form))
     try:
-        view = lookup(ctx.stores, user, person_key=form.get("ref", ""), purpose=purpose.logged, channel=channel,
-                      requested_department=form.get("afdeling") or None)
+        pk = borger.find_person(ctx.stores, user, person_key=form.get("ref", ""), purpose=purpose.logged,
+                                channel=channel, requested_department=form.get("afdeling") or None)
     except (borger.BadLookup, borger.AccessDenied) as exc:
         return _refused(ctx, request, user, purpose, exc)
-    return _view_page(ctx, request, user, view, purpose, template)
+    if pk is None:
+        return _search_page(ctx, request, user, 404, purpose, fejl=NOT_FOUND)
+    return _see(ctx, user, view, purpose, channel, person_key=pk)
 
 
-@router.post("/borger", response_class=HTMLResponse)
+@router.post("/borger")
 async def citizen(request: Request):
-    return await _by_ref(request, borger.citizen_view, "web:borger", "borger.html")
+    return await _by_ref(request, "borger", "web:borger")
 
 
-@router.post("/familie", response_class=HTMLResponse)
+@router.post("/familie")
 async def family(request: Request):
-    return await _by_ref(request, borger.family_view, "web:familie", "familie.html")
+    return await _by_ref(request, "familie", "web:familie")
+
+
+@router.get("/opslag/{token}", response_class=HTMLResponse)
+async def shown_lookup(request: Request, token: str):
+    """A lookup's page: the first showing is logged; a reload or a step back shows it again (data read afresh)."""
+    ctx = web(request)
+    user = ctx.require(request, ROLE)
+    handle = handles.open_handle(ctx.stores.audit_url, token, user.id)
+    if handle is None:
+        return _search_page(ctx, request, user, 404, fejl="Opslaget er udløbet eller hører til en anden bruger. "
+                                                         "Søg igen.")
+    purpose, first = ctx.stored_purpose(handle.purpose), not handle.shown
+    try:
+        if handle.view == "navnesoegning":
+            text = handle.search_text or ""
+            hits = borger.search_by_name(ctx.stores, user, text, purpose=handle.purpose, channel=handle.channel,
+                                         log_shown=first)
+            page = _search_page(ctx, request, user, 200, purpose, text, hits=hits, soegt=True)
+        elif handle.view == "familie":
+            page = _view_page(ctx, request, user, borger.family_view(
+                ctx.stores, user, person_key=handle.person_key or "", purpose=handle.purpose, channel=handle.channel,
+                log_shown=first), purpose, "familie.html")
+        else:
+            page = _view_page(ctx, request, user, borger.citizen_view(
+                ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose, channel=handle.channel,
+                log_shown=first), purpose)
+    except (borger.BadLookup, borger.AccessDenied) as exc:
+        return _refused(ctx, request, user, purpose, exc)
+    if first:
+        handles.mark_shown(ctx.stores.audit_url, token)
+    return page
 
 
 @router.post("/api/borger")

@@ -19,7 +19,7 @@ async def _lookup_form(request: Request) -> tuple[User, dict[str, str], str]:
     ctx = web(request)
     user, form, purpose = await ctx.lookup_form(
         request, compliance.COMPLIANCE_ROLE,
-        lambda _: ctx.page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen."))
+        lambda _user, _form: ctx.page(request, "compliance.html", 400, fejl="Vælg formålet med opslaget fra listen."))
     return user, form, purpose.logged
 
 

@@ -23,7 +23,7 @@ def _skipped(request: Request) -> frozenset[str]:
 async def _form(request: Request):
     ctx = web(request)
     user, form, purpose = await ctx.lookup_form(
-        request, review.STEWARD_ROLE, lambda _: _queue_page(request, 400, fejl="Vælg formålet fra listen."))
+        request, review.STEWARD_ROLE, lambda _user, _form: _queue_page(request, 400, fejl="Vælg formålet fra listen."))
     return ctx, user, form, purpose
 
 
