@@ -99,7 +99,7 @@ def test_caseworker_logs_in_searches_sees_timeline_and_logs_out(server, tmp_path
     rows = audit.lookups(audit_url, person_key=w.person_key)
     assert rows and rows[-1]["channel"] == "web:borger" and rows[-1]["purpose"] == "Koordinering af indsatser (én plan)"
     log_text = server_log.read_text()
-    assert w.cpr not in log_text and dashed(w.cpr) not in log_text and "POST /soeg 200" in log_text
+    assert w.cpr not in log_text and dashed(w.cpr) not in log_text and "POST /soeg 303" in log_text
 
 
 def test_compliance_pages_in_the_browser(server, tmp_path):
@@ -113,11 +113,13 @@ def test_compliance_pages_in_the_browser(server, tmp_path):
         page.wait_for_url("**/compliance")
         page.screenshot(path=str(OUT / "06_compliance.png"), full_page=True)
         page.locator("#cpr1").fill(w.cpr)
+        page.locator("#f1").select_option("compliance: samtykkesporing")  # no purpose is preset
         page.get_by_role("button", name="Vis samtykkespor").click()
         page.wait_for_selector("text=Samtykker over tid")
         page.screenshot(path=str(OUT / "07_samtykkespor.png"), full_page=True)
         page.goto(url + "/compliance")
         page.locator("#cpr2").fill(w.cpr)
+        page.locator("#f2").select_option("compliance: adgangslog")
         page.get_by_role("button", name="Vis adgangslog").click()
         page.wait_for_selector("text=Adgangslog for borger")
         page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 
-def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", *args], capture_output=True, text=True, timeout=timeout)
+def cli(*args: str, timeout: int = 300, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, input=stdin)
 
 
 @pytest.mark.parametrize(
@@ -79,18 +80,22 @@ def test_generate_then_run_then_lineage(tmp_path):
     add_user(users_file(warehouse), "compliance1", "Karen Kontrol", "compliance", None, "et-langt-kodeord-1")
     add_user(users_file(warehouse), "sb1", "Søren Sag", "sagsbehandler", "beskaeftigelse", "et-langt-kodeord-2")
     cpr = query(warehouse, "SELECT cpr FROM identity.person_keys WHERE cpr IS NOT NULL LIMIT 1")[0][0]
-    denied = cli("lineage", cpr, "--user", "sb1", "--warehouse", str(warehouse))
+    purpose = ("--purpose", "compliance: samtykkesporing")
+    denied = cli("lineage", cpr, "--user", "sb1", "--warehouse", str(warehouse), *purpose, stdin="et-langt-kodeord-2\n")
     assert denied.returncode == 2 and "compliance" in denied.stderr
-    unknown = cli("lineage", cpr, "--user", "nobody", "--warehouse", str(warehouse))
-    assert unknown.returncode == 2 and "unknown user" in unknown.stderr
-    lineage = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse), "--json")
+    unknown = cli("lineage", cpr, "--user", "nobody", "--warehouse", str(warehouse), *purpose, stdin="x\n")
+    assert unknown.returncode == 2 and "ukendt bruger eller forkert adgangskode" in unknown.stderr
+    lineage = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse), "--json", *purpose,
+                  stdin="et-langt-kodeord-1\n")
     assert lineage.returncode == 0, lineage.stderr
     report = json.loads(lineage.stdout)
     assert report["cpr_masked"].endswith("-xxxx") and cpr not in lineage.stdout
-    text = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse))
+    text = cli("lineage", cpr, "--user", "compliance1", "--warehouse", str(warehouse), *purpose,
+               stdin="et-langt-kodeord-1\n")
     assert "Samtykkesporing for borger" in text.stdout
 
-    bad = cli("lineage", "12345", "--user", "compliance1", "--warehouse", str(warehouse))
+    bad = cli("lineage", "12345", "--user", "compliance1", "--warehouse", str(warehouse), *purpose,
+              stdin="et-langt-kodeord-1\n")
     assert bad.returncode == 2 and "ugyldigt CPR-nummer" in bad.stderr and "12345" not in bad.stderr
 
     from samlet_overblik.access import audit

@@ -247,9 +247,10 @@ def test_a_group_or_world_writable_users_file_is_refused(w, users, tmp_path):
         assert "\n" not in str(info.value)
         with pytest.raises(WebConfigError, match="writable"):
             WebSettings.from_env(warehouse=w.warehouse, env={"SAMLET_USERS_FILE": str(users), "SAMLET_DEV_MODE": "1"})
-    out = cli("borger", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse),
-              env=clean_env(SAMLET_USERS_FILE=str(users), SAMLET_AUDIT_URL=f"sqlite:///{tmp_path / 'a.sqlite'}"))
-    assert out.returncode == 2 and "writable" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = cli("borger", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), "--purpose", PURPOSE,
+              env=clean_env(SAMLET_USERS_FILE=str(users), SAMLET_AUDIT_URL=f"sqlite:///{tmp_path / 'a.sqlite'}"),
+              stdin=PASSWORD + "\n")
+    assert out.returncode == 2 and "brugeropsætningen" in out.stderr and "writable" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr and out.stdout.strip() == ""
     users.chmod(0o640)  # group-readable is the owner's choice; only writable is refused
     assert set(load_users(users)) == {"anne", "carl"}
@@ -397,12 +398,12 @@ def test_cli_purposes_come_from_the_policy(w, tmp_path):
     env = clean_env(SAMLET_USERS_FILE=str(w.users_file), SAMLET_AUDIT_URL=url)
     for args in (("borger", w.cpr, "--user", "anne"), ("lineage", w.cpr, "--user", "carl")):
         for free in (w.cpr, "fri tekst"):
-            out = cli(*args, "--warehouse", str(w.warehouse), "--purpose", free, env=env)
+            out = cli(*args, "--warehouse", str(w.warehouse), "--purpose", free, env=env, stdin=PASSWORD + "\n")
             assert out.returncode == 2 and "formål" in out.stderr and w.cpr not in out.stderr + out.stdout, out.stderr
             assert len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "audit.sqlite").exists() or audit.lookups(url) == []
     ok = cli("borger", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), "--json",
-             "--purpose", f"{PURPOSE} — opkald fra {w.cpr}", env=env)
+             "--purpose", f"{PURPOSE} — opkald fra {w.cpr}", env=env, stdin=PASSWORD + "\n")
     assert ok.returncode == 0, ok.stderr
     assert [r["purpose"] for r in audit.lookups(url)] == [f"{PURPOSE} — opkald fra [fjernet]"]
 

@@ -15,8 +15,9 @@ per_person AS (
 )
 SELECT p.person_key,
        s.reference_date AS signal_date,
-       printf('%d sagsbehandlere i %d afdeling(er) (%s) og ingen registreret tovholder', p.n_caseworkers,
-              len(p.departments), array_to_string(p.departments, ', ')) AS detail,
+       printf('%d sagsbehandlere i %d %s (%s) og ingen registreret tovholder', p.n_caseworkers,
+              len(p.departments), CASE WHEN len(p.departments) = 1 THEN 'afdeling' ELSE 'afdelinger' END,
+              array_to_string(list_transform(p.departments, lambda d: department_name(d)), ', ')) AS detail,
        p.departments,
        p.records
 FROM per_person p CROSS JOIN scope_settings s

@@ -8,7 +8,7 @@ SELECT
     coalesce(m.category, 'kontakt') AS category,
     'kontakt' AS kind,
     coalesce(m.title, r.samtaletype) AS title,
-    'LAB' AS legal_paragraph,
+    coalesce(m.legal_paragraph, 'LAB') AS legal_paragraph,
     parse_date(r.samtale_dato) AS start_date,
     parse_date(r.samtale_dato) AS end_date,
     TRY_CAST(NULL AS DECIMAL(14, 2)) AS monthly_cost,

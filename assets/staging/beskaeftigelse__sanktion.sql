@@ -8,7 +8,7 @@ SELECT
     'ydelser' AS category,
     'sanktion' AS kind,
     'Sanktion: ' || coalesce(r.aarsag, 'ukendt årsag') AS title,
-    'LAS' AS legal_paragraph,
+    'LAS kap. 10' AS legal_paragraph, -- the sanction rules of lov om aktiv socialpolitik
     parse_date(r.sanktion_dato) AS start_date,
     parse_date(r.sanktion_dato) AS end_date,
     NULL AS monthly_cost, -- a sanction is a one-off reduction, not a monthly cost

@@ -8,7 +8,7 @@ SELECT
     coalesce(m.category, 'indsatser') AS category,
     'indsats' AS kind,
     coalesce(m.title, r.tilbudstype) AS title,
-    'LAB' AS legal_paragraph,
+    coalesce(m.legal_paragraph, 'LAB') AS legal_paragraph,
     parse_date(r.fra_dato) AS start_date,
     parse_date(r.til_dato) AS end_date,
     TRY_CAST(r.maanedlig_pris AS DECIMAL(14, 2)) AS monthly_cost,

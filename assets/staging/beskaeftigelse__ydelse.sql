@@ -8,7 +8,7 @@ SELECT
     coalesce(m.category, 'ydelser') AS category,
     'ydelse' AS kind,
     coalesce(m.title, r.ydelsestype) AS title,
-    CASE r.ydelsestype WHEN 'sygedagpenge' THEN 'Sygedagpengeloven' ELSE 'LAS' END AS legal_paragraph,
+    coalesce(m.legal_paragraph, 'LAS') AS legal_paragraph,
     parse_date(r.fra_dato) AS start_date,
     parse_date(r.til_dato) AS end_date,
     TRY_CAST(r.beloeb_pr_maaned AS DECIMAL(14, 2)) AS monthly_cost,

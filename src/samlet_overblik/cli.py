@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from samlet_overblik import __version__
@@ -27,6 +28,14 @@ err_console = Console(stderr=True)
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+    prefix = "error"
+
+
+class Fejl(CliError):
+    """A user-facing error of the caseworkers' and compliance staff's commands (``borger``, ``lineage``): Danish."""
+
+    prefix = "fejl"
 
 
 def _positive_int(text: str) -> int:
@@ -53,14 +62,40 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"samlet-overblik: error: {message}\n")
 
 
-def _lookup_parser(sub, name: str, summary: str, who: str, purpose: str) -> argparse.ArgumentParser:
-    """A command that looks one citizen up as a user (the lookup is recorded in the access log)."""
-    p = sub.add_parser(name, help=summary)
-    p.add_argument("cpr", metavar="CPR", help="The citizen's CPR number (DDMMYY-SSSS or 10 digits).")
-    p.add_argument("--user", required=True, help=f"Who asks: {who} (recorded in the access log).")
-    p.add_argument("--purpose", default=purpose, help="Why (recorded in the access log).")
-    p.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
-    p.add_argument("--json", action="store_true", help="Print JSON for scripts instead of tables.")
+# argparse's own messages, as the Danish commands say them.
+_ARGPARSE_DANISH = (("the following arguments are required", "disse skal angives"),
+                    ("unrecognized arguments", "ukendte argumenter"), ("invalid choice", "ugyldigt valg"),
+                    ("expected one argument", "mangler en værdi"), ("choose from", "vælg mellem"))
+
+
+class _DanishParser(_Parser):
+    """The parser of a command caseworkers and compliance staff use: its one-line errors are Danish."""
+
+    def error(self, message: str) -> NoReturn:
+        for english, danish in _ARGPARSE_DANISH:
+            message = message.replace(english, danish)
+        self.exit(2, f"samlet-overblik: fejl: {message}\n")
+
+
+def _lookup_parser(sub, name: str, summary: str, who: str, role: str) -> argparse.ArgumentParser:
+    """A command that looks one citizen up as an authenticated user (the lookup is recorded in the access log)."""
+    from samlet_overblik.consent.policy import PolicyError, lookup_purposes
+
+    try:
+        purposes = "; ".join(f"'{x}'" for x in lookup_purposes(role))
+    except PolicyError:
+        purposes = "se delingspolitikken"
+    p = sub.add_parser(name, help=summary, description=summary)
+    p.__class__ = _DanishParser  # the same parser, with its one-line errors in Danish
+    p.add_argument("cpr", metavar="CPR", help="Borgerens CPR-nummer (DDMMÅÅ-SSSS eller 10 cifre).")
+    p.add_argument("--user", required=True, help=f"Hvem spørger: {who}. Logges i adgangsloggen.")
+    p.add_argument("--purpose", required=True,
+                   help=f"Formålet med opslaget, et af politikkens formål: {purposes}. Logges i adgangsloggen.")
+    p.add_argument("--warehouse", type=Path, help="Det publicerede lager (standard: SAMLET_WAREHOUSE eller "
+                                                  "warehouse/samlet_overblik.duckdb).")
+    p.add_argument("--json", action="store_true", help="Skriv JSON til scripts i stedet for tabeller.")
+    p.epilog = ("Adgangskoden læses fra terminalen eller fra standard input. Et personligt token fra "
+                "'samlet-overblik user token' kan gives i SAMLET_TOKEN i stedet.")
     return p
 
 
@@ -100,11 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--write", type=Path, nargs="?", const=Path("warehouse/README.md"), default=None,
                     help="Write it to this file instead (default when given without a path: warehouse/README.md).")
 
-    _lookup_parser(sub, "lineage", "Compliance report for one citizen: consents over time, what flowed where and why (Danish).",
-                   "a user id with role compliance in the users file", "compliance: samtykkesporing")
-    _lookup_parser(sub, "borger", "A citizen's overview as USER's department may see it (Danish); the lookup is logged.",
-                   "a user id in the users file (role sagsbehandler; the department comes from there)",
-                   "Sagsbehandling i egen sag")
+    _lookup_parser(sub, "lineage", "Samtykkesporing for én borger: samtykker over tid, hvad der er delt med hvem, "
+                                   "og hvorfor (opslaget logges).",
+                   "et bruger-id med rollen compliance", "compliance")
+    _lookup_parser(sub, "borger", "Borgerens overblik, som brugerens afdeling må se det (opslaget logges).",
+                   "et bruger-id med rollen sagsbehandler (afdelingen kommer fra brugeropsætningen)", "sagsbehandler")
+
 
     rb = sub.add_parser("rollback", help="Make the previously published set (warehouse and exports) current again; recorded.")
     rb.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
@@ -136,7 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     upw = us_sub.add_parser("passwd", help="Set a new password (read from standard input when it is not a terminal); "
                                            "every session of the user ends.")
     upw.add_argument("id", metavar="ID", help="User id.")
-    for parser in (ul, ur, upw):
+    ut = us_sub.add_parser("token", help="Issue a personal token for 'borger'/'lineage' in scripts (SAMLET_TOKEN); "
+                                         "shown once, replaces the user's earlier token.")
+    ut.add_argument("id", metavar="ID", help="User id.")
+    ut.add_argument("--days", type=_positive_int, default=30, help="Days the token is valid (default: 30, at most 365).")
+    ut.add_argument("--revoke", action="store_true", help="Revoke the user's token instead of issuing one.")
+    for parser in (ul, ur, upw, ut):
         parser.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     return p
 
@@ -254,25 +295,43 @@ def cmd_demo(args) -> int:
         return _run(settings, "nightly")
 
 
-def _published_warehouse(path: Path | None) -> Path:
+def _published_warehouse(path: Path | None, danish: bool = False) -> Path:
     from samlet_overblik.core.settings import load_settings
 
     warehouse = load_settings(None, warehouse=path).warehouse
     if not warehouse.is_file():
+        if danish:
+            raise Fejl(f"der er ikke publiceret noget lager i {warehouse} (kør 'samlet-overblik run' eller 'demo' først)")
         raise CliError(f"no published warehouse at {warehouse} (run 'samlet-overblik run' or 'demo' first)")
     return warehouse
 
 
-def _known_user(warehouse: Path, user_id: str):
-    """The user from the users file beside the warehouse (or SAMLET_USERS_FILE); a one-line error otherwise."""
-    from samlet_overblik.access.users import UsersError, get_user, users_file
+def _authenticated_user(warehouse: Path, user_id: str, channel: str):
+    """The user running ``borger``/``lineage``, proven by their password (from the terminal, or the first line of
+    standard input) or their personal token (``SAMLET_TOKEN``); a one-line Danish refusal otherwise."""
+    import getpass
+    import os
 
+    from samlet_overblik.access import audit
+    from samlet_overblik.access.auth import CommandLineAuthenticator, RateLimited
+    from samlet_overblik.access.users import UsersError, users_file
+
+    authn = CommandLineAuthenticator(users_file(warehouse), audit.audit_url(warehouse.parent))
+    token = os.environ.get("SAMLET_TOKEN") or None
     try:
-        user = get_user(users_file(warehouse), user_id)
-    except UsersError as exc:
-        raise CliError(str(exc)) from None
+        if token is None:
+            password = (getpass.getpass(f"Adgangskode for {user_id}: ") if sys.stdin.isatty()
+                        else sys.stdin.readline().rstrip("\r\n"))
+            user = authn.authenticate(user_id, channel, password=password)
+        else:
+            user = authn.authenticate(user_id, channel, token=token)
+    except UsersError as exc:  # the reason stays as it is: it is for IT support
+        raise Fejl(f"brugeropsætningen kan ikke bruges; kontakt IT-support ({exc})") from None
+    except RateLimited as exc:
+        raise Fejl(f"for mange mislykkede forsøg; prøv igen om {exc.retry_after} sekunder") from None
     if user is None:
-        raise CliError(f"unknown user {user_id!r} (add one with 'samlet-overblik user add')")
+        what = "token" if token is not None else "adgangskode"
+        raise Fejl(f"ukendt bruger eller forkert {what}; opslaget er afvist, og forsøget er logget")
     return user
 
 
@@ -280,18 +339,18 @@ def cmd_lineage(args) -> int:
     import json
 
     from samlet_overblik.access import borger, compliance
-    from samlet_overblik.core.labels import DEPARTMENT_NAMES
+    from samlet_overblik.core.labels import DEPARTMENT_NAMES, danish_date, danish_time
     from samlet_overblik.core.viewmodel import to_json
 
-    warehouse = _published_warehouse(args.warehouse)
-    user = _known_user(warehouse, args.user)
+    warehouse = _published_warehouse(args.warehouse, danish=True)
+    user = _authenticated_user(warehouse, args.user, "cli:lineage")
     try:
         report = compliance.consent_trail(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose,
                                           channel="cli:lineage")
     except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
-        raise CliError(str(exc)) from None
+        raise Fejl(str(exc)) from None
     if report is None:
-        raise CliError("borgeren findes ikke i det publicerede lager")
+        raise Fejl("borgeren findes ikke i det publicerede lager")
     if args.json:
         console.print_json(json.dumps(to_json(report), ensure_ascii=False))
         return 0
@@ -301,15 +360,16 @@ def cmd_lineage(args) -> int:
     for col in ("samtykke", "givet af", "kanal", "givet", "gyldig til", "tilbagekaldt", "omfang", "status", "først set"):
         t.add_column(col)
     for v in report.consent_versions:
-        t.add_row(f"{v.consent_id} v{v.version}", v.given_by, v.channel or "", v.given_at or "", v.valid_until or "",
-                  v.withdrawn_at or "", "\n".join(v.scope), v.status or "", v.first_seen or "")
+        t.add_row(f"{v.consent_id} v{v.version}", v.given_by, v.channel or "", danish_time(v.given_at, utc=False),
+                  danish_date(v.valid_until), danish_time(v.withdrawn_at, utc=False), "\n".join(v.scope),
+                  v.status or "", danish_time(v.first_seen))
     console.print(t if report.consent_versions else "Ingen samtykker registreret.")
     f = Table(title="Hvad er delt med andre afdelinger, og hvornår")
     for col in ("til afdeling", "post", "kategori", "grundlag", "delt fra", "stoppet", "årsag"):
         f.add_column(col)
     for x in report.flows:
         f.add_row(name(x.to_department), f"{x.title or x.record} ({name(x.from_department)})", x.category or "",
-                  x.basis, x.from_time or "", x.to_time or "deles stadig", x.stop_reason or "")
+                  x.basis, danish_time(x.from_time), danish_time(x.to_time, "deles stadig"), x.stop_reason or "")
     console.print(f if report.flows else "Intet er delt på tværs af afdelinger.")
     d = Table(title="Seneste kørsel: hvem må se hvad")
     for col in ("afdeling", "post", "kategori", "afgørelse", "grundlag / årsag"):
@@ -325,7 +385,7 @@ def cmd_lineage(args) -> int:
         for col in ("tidspunkt", "afgjort af", "afgørelse", "poster", "begrundelse"):
             sd.add_column(col)
         for steward in report.steward_decisions:
-            sd.add_row(steward.decided_at or "", steward.decided_by, steward.decision, steward.records,
+            sd.add_row(danish_time(steward.decided_at), steward.decided_by, steward.decision, steward.records,
                        steward.reason or "")
         console.print(sd)
     for note in report.notes:
@@ -366,55 +426,82 @@ def cmd_borger(args) -> int:
     from samlet_overblik.access.views import NotVisible
     from samlet_overblik.core.viewmodel import to_json
 
-    warehouse = _published_warehouse(args.warehouse)
-    user = _known_user(warehouse, args.user)
+    warehouse = _published_warehouse(args.warehouse, danish=True)
+    user = _authenticated_user(warehouse, args.user, "cli:borger")
     try:
         view = borger.citizen_view(borger.Stores(warehouse), user, cpr=args.cpr, purpose=args.purpose, channel="cli:borger")
     except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
-        raise CliError(str(exc)) from None
+        raise Fejl(str(exc)) from None
     if view is None:
-        raise CliError("borgeren findes ikke i det publicerede lager")
+        raise Fejl("borgeren findes ikke i det publicerede lager")
     if isinstance(view, NotVisible):
-        raise CliError(f"{view.department_name} har ingen registreringer om borgeren, som du må se")
+        raise Fejl(f"{view.department_name} har ingen registreringer om borgeren, som du må se")
     if args.json:
         console.print_json(json.dumps(to_json(view), ensure_ascii=False))
         return 0
+    _print_citizen(view)
+    return 0
+
+
+def _print_citizen(view) -> None:
+    """The overview as blocks of wrapped lines: readable at 80 columns, nothing cut off."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from samlet_overblik.core.labels import danish_date, danish_time
+
+    def line(text: str, indent: int = 0) -> None:
+        console.print(Padding(Text(text), (0, 0, 0, indent)))
+
     p, o = view.person, view.overview
     if p is not None:
-        console.print(f"[bold]{p.name}[/bold] ({p.cpr_masked}), født {p.birth_date} — set fra "
-                      f"[bold]{view.department_name}[/bold], data pr. {view.data.published or '?'}", highlight=False)
-    console.print(f"[yellow]{view.part.not_shared_text}[/yellow]", highlight=False)
+        console.print(f"[bold]{escape(p.name)}[/bold] ({p.cpr_masked}), født {danish_date(p.birth_date)}",
+                      highlight=False)
+    line(f"Set fra {view.department_name} · data pr. {danish_time(view.data.published, 'ukendt')}")
+    line(view.part.not_shared_text + (". Borgeren kan give samtykke til deling." if view.part.not_shared else ""))
     if view.consent_changed_text:
-        console.print(f"[yellow]{view.consent_changed_text}[/yellow]", highlight=False)
+        line(view.consent_changed_text)
     if o is not None:
         flags = ", ".join(o.flags) or "ingen"
         cost = f"{o.annual_cost:,.0f}".replace(",", ".")
-        console.print(f"Aktive poster: {o.active_records} i {o.n_departments} afdeling(er); udgift 12 mdr.: "
-                      f"{cost} kr.; tovholder: {o.coordinator or 'ingen'}; flag: {flags}", highlight=False)
+        where = "afdeling" if o.n_departments == 1 else "afdelinger"
+        coordinator = (f"{o.coordinator} ({o.coordinator_department})" if o.coordinator
+                       else view.plans_not_shared_text or "ingen registreret i de afdelinger, du kan se")
+        console.print()
+        line(f"Aktive poster: {o.active_records} i {o.n_departments} {where}")
+        line(f"Udgift seneste 12 måneder: {cost} kr.")
+        line(f"Tovholder: {coordinator}")
+        line(f"Flag: {flags}")
+    for plan in view.plans:
+        console.print()
+        console.print(f"[bold]Én plan[/bold] ({escape(plan.department_name)})", highlight=False)
+        line(f"Tovholder: {plan.coordinator or 'ikke angivet'} · oprettet {danish_date(plan.created, 'ukendt')}", 2)
+        for goal in plan.goals:
+            line(f"Mål: {goal}", 2)
     for g in view.part.by_department:
-        t = Table(title=f"{g.name}{' (din afdeling)' if g.own else ''}", title_justify="left")
-        for col in ("indsats / ydelse", "periode", "status", "paragraf", "sagsbehandler", "kr./md.", "grundlag"):
-            t.add_column(col, justify="right" if col == "kr./md." else "left")
+        console.print()
+        n = len(g.records)
+        console.print(f"[bold]{escape(g.name)}[/bold]{' (din afdeling)' if g.own else ''} – {n} "
+                      f"{'post' if n == 1 else 'poster'}", highlight=False)
         for i in g.records:
-            cost = f"{i.monthly_cost:,.0f}".replace(",", ".") if i.monthly_cost is not None else ""
-            t.add_row(i.title, f"{i.start or '?'} – {i.end or 'løbende'}", i.status, i.paragraph, i.caseworker, cost,
-                      i.basis_text)
-        console.print(t)
+            cost = f" · {i.monthly_cost:,.0f} kr./md.".replace(",", ".") if i.monthly_cost is not None else ""
+            line(f"• {i.title} ({i.category_name})")
+            line(f"{danish_date(i.start, '?')} – {danish_date(i.end, 'løbende')} · {i.status or 'ukendt status'}"
+                 f"{' · ' + i.paragraph if i.paragraph else ''}", 2)
+            line(f"Sagsbehandler: {i.caseworker or 'ikke angivet'}{cost} · grundlag: {i.basis_text}", 2)
     if view.signals:
-        t = Table(title="Koordineringssignaler", title_justify="left")
-        for col in ("dato", "signal", "detalje"):
-            t.add_column(col)
+        console.print()
+        console.print("[bold]Koordineringssignaler[/bold]")
         for sg in view.signals:
-            t.add_row(sg.signal_date or "", sg.title, sg.detail or "")
-        console.print(t)
+            line(f"• {danish_date(sg.signal_date)} {sg.title}")
+            if sg.detail:
+                line(sg.detail, 2)
     if view.family:
-        t = Table(title="Familie", title_justify="left")
-        for col in ("navn", "relation", "født", "poster du må se"):
-            t.add_column(col)
+        console.print()
+        console.print("[bold]Familie[/bold]")
         for m in view.family:
-            t.add_row(m.name, m.relation, m.birth_date or "", str(m.visible_records))
-        console.print(t)
-    return 0
+            line(f"• {m.name}, {m.relation}, født {danish_date(m.birth_date)} – {m.visible_records} "
+                 f"{'post' if m.visible_records == 1 else 'poster'} du må se")
 
 
 def cmd_serve(args) -> int:
@@ -446,7 +533,9 @@ def _new_password() -> str:
 
 def cmd_user(args) -> int:
     from samlet_overblik.core.settings import load_settings
-    from samlet_overblik.access.users import UsersError, add_user, list_users, remove_user, set_password, users_file
+    from samlet_overblik.access.users import (
+        UsersError, add_user, issue_token, list_users, remove_user, revoke_token, set_password, users_file,
+    )
 
     path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
     describe = lambda u: f"{u.id} ({u.role}{', ' + u.department if u.department else ''})"  # noqa: E731
@@ -462,6 +551,15 @@ def cmd_user(args) -> int:
         elif args.user_command == "remove":
             console.print(f"user {describe(remove_user(path, args.id))} removed from {path}; their sessions have ended",
                           highlight=False)
+        elif args.user_command == "token":
+            if args.revoke:
+                revoke_token(path, args.id)
+                console.print(f"the token of {args.id} is revoked", highlight=False)
+            else:
+                token, expires = issue_token(path, args.id, args.days)
+                err_console.print(f"token for {args.id}, valid until {expires:%Y-%m-%d %H:%M} UTC; it is shown only "
+                                  "this once (set SAMLET_TOKEN to it for 'borger'/'lineage'):", highlight=False)
+                sys.stdout.write(token + "\n")
         elif args.user_command == "passwd":
             if args.id not in {u.id for u in list_users(path)}:
                 raise UsersError(f"unknown user {args.id!r}")
@@ -525,6 +623,8 @@ def cmd_watch(args) -> int:
     return 0
 
 
+# The commands caseworkers and compliance staff use: their messages are Danish.
+DANISH_COMMANDS = ("borger", "lineage")
 COMMANDS = {"borger": cmd_borger, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
             "rollback": cmd_rollback, "watch": cmd_watch}
 
@@ -534,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:
-        err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"samlet-overblik: {exc.prefix}: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("samlet-overblik: interrupted")
@@ -547,6 +647,14 @@ def main(argv: list[str] | None = None) -> int:
         from samlet_overblik.access.audit import AuditUnavailable
         from samlet_overblik.consent.policy import PolicyError
 
+        if args.command in DANISH_COMMANDS and isinstance(exc, AuditUnavailable):
+            err_console.print("samlet-overblik: fejl: adgangsloggen kan ikke skrives eller læses; opslaget er afvist",
+                              highlight=False, soft_wrap=True)
+            return 2
+        if args.command in DANISH_COMMANDS and isinstance(exc, PolicyError):
+            err_console.print(f"samlet-overblik: fejl: delingspolitikken kan ikke bruges ({redact_cpr(str(exc))})",
+                              highlight=False, soft_wrap=True)
+            return 2
         if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
             err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
             return 2

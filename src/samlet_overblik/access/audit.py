@@ -377,6 +377,20 @@ def log_access(
         raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
 
 
+def failures_since(url: str, user_id: str, outcome: str, since: datetime) -> list[datetime]:
+    """When ``user_id`` was refused with ``outcome`` since ``since`` (UTC), oldest first: a limit on failed
+    command-line logins that holds across processes (``AuditUnavailable`` when unreadable)."""
+    t = ACCESS_LOG.c
+    q = sa.select(t.logged_at).where(t.user_id == user_id, t.outcome == outcome,
+                                     t.logged_at >= since.astimezone(timezone.utc).replace(tzinfo=None)
+                                     ).order_by(t.logged_at)
+    try:
+        return [r["logged_at"] for r in database(url).select(q)]
+    except Exception as exc:
+        forget(url)
+        raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None
+
+
 def lookups(url: str, *, person_key: str | None = None, user_id: str | None = None,
             limit: int | None = None) -> list[dict]:
     """Lookups per citizen or per user, newest first (parameterised; raises ``AuditUnavailable`` when unreadable)."""

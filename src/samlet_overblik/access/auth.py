@@ -13,6 +13,11 @@ Logout, a password change (``user passwd``) and re-adding a user give the user a
 before it ends at once — in every browser, including copies of the cookie; a removed user has no stamp at all.
 
 Login attempts are rate limited per user id and per client address (in-process sliding window).
+
+The command line (``borger``, ``lineage``) authenticates too (``CommandLineAuthenticator``): the user's password or
+the personal token ``user token`` issued them. A failed attempt is written to the access log (``denied_login``),
+and that log is also the limit: five failures for a user id within five minutes refuse the next attempt, whichever
+process makes it.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import MutableMapping
 
+from samlet_overblik.access import audit
 from samlet_overblik.access import users as usersmod
 from samlet_overblik.access.users import User
 
@@ -141,3 +148,31 @@ def csrf_token(session: MutableMapping) -> str:
 def csrf_ok(session: MutableMapping, sent: str | None) -> bool:
     token = session.get(SESSION_CSRF)
     return bool(token and sent) and secrets.compare_digest(str(token), str(sent))
+
+
+class CommandLineAuthenticator:
+    """Who runs ``borger``/``lineage``: the user whose password or personal token is given, or nobody."""
+
+    FAILED = "denied_login"
+
+    def __init__(self, users_path: Path, audit_url: str, limit: int = 5, window: float = 300.0) -> None:
+        self.users_path, self.audit_url = Path(users_path), audit_url
+        self.limit, self.window = limit, window
+
+    def authenticate(self, user_id: str, channel: str, *, password: str | None = None,
+                     token: str | None = None) -> User | None:
+        """The user, or None (the failure is logged). Raises ``RateLimited`` before checking when blocked."""
+        user_id = (user_id or "").strip().lower()[:64]
+        now = datetime.now(timezone.utc)
+        failures = audit.failures_since(self.audit_url, user_id, self.FAILED, now - timedelta(seconds=self.window))
+        if len(failures) >= self.limit:
+            oldest = failures[-self.limit].replace(tzinfo=timezone.utc)
+            raise RateLimited(max(1, int((oldest + timedelta(seconds=self.window) - now).total_seconds())))
+        if token is not None:
+            user = usersmod.verify_token(self.users_path, user_id, token)
+        else:
+            user = usersmod.verify_password(self.users_path, user_id, password or "")
+        if user is None:
+            audit.log_access(self.audit_url, user_id=user_id or "-", role="ukendt", department=None, person_key=None,
+                             purpose="", channel=channel, result_count=0, outcome=self.FAILED)
+        return user

@@ -33,7 +33,7 @@ from samlet_overblik.consent.lineage import mask
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import (
     CitizenView, DepartmentRecords, ExportInfo, FamilyMember, FamilySummary, FamilyView, NotVisible, Overview, Person,
-    Record, Relative, SearchHit, Signal, VisibleRecords,
+    Plan, Record, Relative, SearchHit, Signal, VisibleRecords,
 )
 from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES
 
@@ -257,6 +257,32 @@ def _signals(econ, person_key: str) -> list[Signal]:
             for r in rows]
 
 
+def _goals(text: str | None) -> list[str]:
+    """A plan's goals as the source writes them: one per line or separated by semicolons."""
+    return [g.strip(" -•\t") for g in (text or "").replace(";", "\n").splitlines() if g.strip(" -•\t")]
+
+
+def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[Plan], list[str]]:
+    """The plans the viewer may see (newest first), and the departments whose plan is not shared with them."""
+    rows = econ.execute(
+        """SELECT source_department, coordinator, created_date, goals, basis, category, source, source_table, record_id
+           FROM coordination_plans WHERE person_key = ? ORDER BY created_date DESC NULLS LAST""",
+        [person_key]).fetchall()
+    shown = [r for r in rows if not revoked.hides(viewer, r[4], r[0], r[5])]
+    plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]))
+             for r in shown]
+    elsewhere = gate.hidden_plan_departments(wcon, person_key, viewer, {(r[6], r[7], str(r[8])) for r in shown})
+    return plans, elsewhere
+
+
+def plans_not_shared_text(departments_: list[str]) -> str:
+    if not departments_:
+        return ""
+    names = [DEPARTMENT_NAMES.get(d, d) for d in departments_]
+    where = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " og " + names[-1]
+    return f"En tovholder er registreret i {where}; planen er ikke delt med dig."
+
+
 def _export_info(econ) -> ExportInfo:
     rows = econ.execute("SELECT run_id, published_at FROM export_info").fetchall()
     return ExportInfo(rows[0][0], rows[0][1].isoformat(sep=" ", timespec="seconds")) if rows else ExportInfo()
@@ -269,7 +295,7 @@ def _reference(wcon) -> date:
 
 def not_shared_text(n: int) -> str:
     if n == 0:
-        return "Alle borgerens registreringer i andre afdelinger er delt med dig, eller der er ingen."
+        return "Intet er skjult: du ser alt, hvad kommunens andre afdelinger har registreret om borgeren."
     word = "registrering" if n == 1 else "registreringer"
     verb = "er"
     return f"{n} {word} i andre afdelinger {verb} ikke delt med dig"
@@ -427,12 +453,15 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
         family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
                                                  found.revoked)
         changed = part.consent_changed
+        plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked)
         view = CitizenView(
             department=department, department_name=DEPARTMENT_NAMES[department], person=_person(found.wcon, pk),
             overview=None if changed else _overview(econ, pk), signals=[] if changed else _signals(econ, pk),
             family=family, family_not_shown=family_hidden,
             consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
             reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
+            plans=plans, plans_not_shared=[DEPARTMENT_NAMES.get(d, d) for d in elsewhere],
+            plans_not_shared_text=plans_not_shared_text(elsewhere),
         )
         # Logged before anything is returned: no log, no answer. ``log_shown=False``: the same lookup shown again
         # (a reload of its handle's page), already logged when first shown.

@@ -9,8 +9,12 @@ A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.ya
         department: beskaeftigelse   # required for sagsbehandler, absent otherwise
         password_hash: $argon2id$...
         security_stamp: 3f9c…        # changes on logout and password change: every older session ends
+        token_hash: 9b2e…            # optional: SHA-256 of the personal token for the command line (user token)
+        token_expires: 2027-01-29T10:00:00+00:00
 
-Passwords are stored only as argon2id hashes (argon2-cffi). The file is written atomically, owner-only (0600)
+Passwords are stored only as argon2id hashes (argon2-cffi). A personal token (``user token``: 256 random bits, for
+``borger``/``lineage`` in scripts) is stored only as its SHA-256 digest with an expiry; a new token, a new password
+or re-adding the user replaces it. The file is written atomically, owner-only (0600)
 from its first byte, under a lock (``users.yaml.lock``) so the CLI and the web app never lose each other's
 changes. A users file that its group or others may write is refused: whoever can edit it can make themselves
 any user. Authentication itself lives in ``auth`` (one replaceable module, so single sign-on can take over
@@ -20,6 +24,7 @@ later); this module only knows the users, their grants and their security stamps
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -27,6 +32,7 @@ import stat
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -196,9 +202,66 @@ def remove_user(path: Path, user_id: str) -> User:
 
 
 def set_password(path: Path, user_id: str, password: str) -> User:
-    """A new password and a new security stamp: every session of the user ends."""
+    """A new password and a new security stamp: every session of the user ends, and so does their token."""
     _check_password(password)
-    return _change(path, user_id, password_hash=_hasher.hash(password))
+    return _change(path, user_id, password_hash=_hasher.hash(password), token_hash=None, token_expires=None)
+
+
+TOKEN_PREFIX = "so_"
+MAX_TOKEN_DAYS = 365
+
+
+def _token_digest(token: str) -> str:
+    # A token has 256 random bits: a fast hash is enough (nothing to guess), and it is compared in constant time.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(path: Path, user_id: str, days: int = 30) -> tuple[str, datetime]:
+    """A new personal token for the command line (replacing any earlier one), and when it expires. Only its
+    digest is stored: the token is shown once."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise UsersError(f"a token is valid for 1 to {MAX_TOKEN_DAYS} days")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0)
+    _set_token(path, user_id, token_hash=_token_digest(token), token_expires=expires.isoformat())
+    return token, expires
+
+
+def revoke_token(path: Path, user_id: str) -> None:
+    _set_token(path, user_id, token_hash=None, token_expires=None)
+
+
+def _set_token(path: Path, user_id: str, **fields) -> None:
+    """Change the token fields only (the security stamp stays: the user's browser sessions go on)."""
+    with _editing(path):
+        rows = _read(path)
+        load_users(path)
+        match = [r for r in rows if r.get("id") == user_id]
+        if not match:
+            raise UsersError(f"unknown user {user_id!r}")
+        for key, value in fields.items():
+            if value is None:
+                match[0].pop(key, None)
+            else:
+                match[0][key] = value
+        _write(path, rows)
+
+
+def verify_token(path: Path, user_id: str, token: str) -> User | None:
+    """The user when ``token`` is their current, unexpired token; else None (the same answer for every failure)."""
+    entry = load_users(path).get(user_id)
+    rows = [r for r in _read(path) if r.get("id") == user_id]
+    stored = str(rows[0].get("token_hash") or "") if rows else ""
+    digest = _token_digest(token or "")
+    if entry is None or not stored or not secrets.compare_digest(stored, digest):
+        return None
+    try:
+        expires = datetime.fromisoformat(str(rows[0].get("token_expires") or ""))
+    except ValueError:
+        return None
+    if expires.tzinfo is None or expires <= datetime.now(timezone.utc):
+        return None
+    return entry[0]
 
 
 def end_sessions(path: Path, user_id: str) -> User:
@@ -213,7 +276,9 @@ def _change(path: Path, user_id: str, **fields) -> User:
         match = [r for r in rows if r.get("id") == user_id]
         if not match:
             raise UsersError(f"unknown user {user_id!r}")
-        match[0].update(fields, security_stamp=_new_stamp())
+        match[0].update({k: v for k, v in fields.items() if v is not None}, security_stamp=_new_stamp())
+        for key in [k for k, v in fields.items() if v is None]:
+            match[0].pop(key, None)
         _write(path, rows)
     return load_users(path)[user_id][0]
 

@@ -108,6 +108,18 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """The one plan (én plan) as the viewing department may see it: who coordinates, since when, towards what."""
+
+    department: str = _json("afdeling")
+    department_name: str = _json("afdeling_navn")
+    coordinator: str | None = _json("tovholder")
+    created: str | None = _json("oprettet")
+    goals: list[str] = _json("maal")
+    basis_text: str = _json("grundlag_tekst")
+
+
+@dataclass(frozen=True)
 class ExportInfo:
     run_id: str | None = _json("koersel", default=None)
     published: str | None = _json("publiceret", default=None)
@@ -130,6 +142,10 @@ class CitizenView:
     part: VisibleRecords = _flatten()
     found: bool = _json("fundet", default=True)
     visible: bool = _json("synlig", default=True)
+    plans: list[Plan] = _json("planer", default_factory=list)
+    # A plan with a tovholder exists in these departments but is not shared with the viewer (existence only).
+    plans_not_shared: list[str] = _json("planer_ikke_delt", default_factory=list)
+    plans_not_shared_text: str = _json("planer_ikke_delt_tekst", default="")
 
 
 @dataclass(frozen=True)

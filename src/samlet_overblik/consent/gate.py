@@ -148,3 +148,18 @@ def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: st
         [person_key, department, department],
     ).fetchall()
     return sum(1 for r in rows if (r[0], r[1], str(r[2])) not in visible)
+
+
+def hidden_plan_departments(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
+                            visible: set[tuple[str, str, str]]) -> list[str]:
+    """The departments (codes) that hold a coordination plan about the citizen the department does not see: the
+    existence of a tovholder elsewhere, never the plan, the name or the goals (like ``hidden_count``)."""
+    rows = con.execute(
+        """
+        SELECT d.source, d.source_table, d.record_id, d.source_department FROM consent.record_decisions d
+        SEMI JOIN staging.coordination_plans p USING (source, source_table, record_id)
+        WHERE d.person_key = ? AND d.viewer_department = ? AND d.source_department <> ?
+        """,
+        [person_key, department, department],
+    ).fetchall()
+    return sorted({r[3] for r in rows if (r[0], r[1], str(r[2])) not in visible})

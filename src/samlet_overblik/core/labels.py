@@ -1,6 +1,10 @@
 """The one table of Danish labels: every code shown to people (departments, categories, consent statuses, decision
 reasons, roles, access-log outcomes) and the words caseworkers and compliance staff read for it. The CLI, the JSON
-API, the web pages and the compliance reports take the words for these codes from here."""
+API, the web pages and the compliance reports take the words for these codes from here, and the way dates and times
+are written for them."""
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 # The departments (a spec's ``department:``).
 DEPARTMENT_NAMES = {
@@ -48,6 +52,7 @@ OUTCOME_NAMES = {
     "denied_department": "afvist: forespørgsel på anden afdeling",
     "denied_role": "afvist: rollen giver ikke adgang",
     "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
+    "denied_login": "afvist: forkert adgangskode eller token (kommandolinjen)",
     "search": "navnesøgning",
     "queue": "identitetskø vist",
     "decided_match": "afgjort: samme person",
@@ -72,3 +77,53 @@ AGREEMENT_NAMES = {
 # The roles of the users file.
 ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dataingenioer": "Dataingeniør",
               "datasteward": "Dataforvalter (identiteter)"}
+
+
+# ------------------------------------------------------------------------------------------- dates and times
+# Caseworkers read dates as dd-mm-åååå and times on the municipality's clock (Europe/Copenhagen), never UTC,
+# never with seconds' fractions. The warehouse stores UTC (naive timestamps are UTC).
+LOCAL_TIME = ZoneInfo("Europe/Copenhagen")
+
+
+def danish_date(value: date | datetime | str | None, missing: str = "") -> str:
+    """``2026-11-30`` (a date, a datetime or ISO text) as ``30-11-2026``; ``missing`` for nothing."""
+    if value is None or value == "":
+        return missing
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        value = local_time(value).date()
+    return value.strftime("%d-%m-%Y")
+
+
+def local_time(value: datetime) -> datetime:
+    """A UTC timestamp (naive = UTC) on the Copenhagen clock."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(LOCAL_TIME)
+
+
+def danish_time(value: datetime | str | None, missing: str = "", utc: bool = True) -> str:
+    """A UTC timestamp as ``30-11-2026 kl. 01:23`` on the Copenhagen clock; ``missing`` for nothing.
+    ``utc=False``: a source system's own stamp (written on the local clock already), shown as it is."""
+    if value is None or value == "":
+        return missing
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    return (local_time(value) if utc else value).strftime("%d-%m-%Y kl. %H:%M")
+
+
+# ------------------------------------------------------------------------------------------- the same words in SQL
+
+
+def install_macros(con) -> None:
+    """``department_name(code)`` on ``con``: the department's name from ``DEPARTMENT_NAMES``, for the sentences the
+    unified SQL writes (flag explanations, signal details), so the SQL has no copy of the names."""
+    cases = " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in DEPARTMENT_NAMES.items())
+    con.execute(f"CREATE OR REPLACE TEMP MACRO department_name(code) AS (CASE code {cases} ELSE code END)")

@@ -34,6 +34,7 @@ import duckdb
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.consent import gate
 from samlet_overblik.core.paths import data_dir
+from samlet_overblik.core import labels
 from samlet_overblik.core.sql import asset_sql, drop_temporary
 from samlet_overblik.sources.staging import sql_header
 from samlet_overblik.core.warehouse import transaction
@@ -201,6 +202,7 @@ def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: da
     """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see.
     ``shared``: the tables of ``shared_scope_at`` for the same reference date (else computed here)."""
     _define_settings(con, ref, thresholds, all_family_members=department is None)
+    labels.install_macros(con)  # the unified SQL's sentences name departments in Danish
     if shared is not None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS SELECT * FROM {shared.relations}")
     else:
