@@ -143,6 +143,9 @@ def test_a_steward_works_the_review_desk_by_keyboard(tmp_path_factory, small_mun
         page.get_by_label("Adgangskode").fill(PASSWORD)
         page.keyboard.press("Enter")
         page.wait_for_url("**/identitet")
+        page.locator("#formaal").focus()  # no purpose is preset: the steward chooses one with the arrow keys
+        page.keyboard.press("ArrowDown")
+        assert page.locator("#formaal").input_value() == "identitet: afklaring af et uafklaret par"
         page.get_by_role("button", name="Vis køen").focus()
         page.keyboard.press("Enter")
         page.wait_for_selector("text=Køen (")
