@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     _lookup_parser(sub, "lineage", "Samtykkesporing for én borger: samtykker over tid, hvad der er delt med hvem, "
                                    "og hvorfor (opslaget logges).",
                    "et bruger-id med rollen compliance", "compliance")
+    ind = _lookup_parser(sub, "indsigt", "Borgerens indsigtsrapport: samtykker, hvad der er delt med hvem og hvornår, "
+                                         "og hvem der har slået borgeren op (opslaget logges).",
+                         "et bruger-id med rollen compliance", "compliance")
+    ind.add_argument("--format", choices=["pdf", "csv"], default="pdf", help="pdf (standard) eller csv.")
+    ind.add_argument("--out", type=Path, help="Filen rapporten skrives til (kun ejeren kan læse den); standard: "
+                                              "indsigt-<personnøgle>-<dato>.<format> i den aktuelle mappe.")
     _lookup_parser(sub, "borger", "Borgerens overblik, som brugerens afdeling må se det (opslaget logges).",
                    "et bruger-id med rollen sagsbehandler (afdelingen kommer fra brugeropsætningen)", "sagsbehandler")
 
@@ -393,6 +399,25 @@ def cmd_lineage(args) -> int:
     return 0
 
 
+def cmd_indsigt(args) -> int:
+    from samlet_overblik.access import borger, insight
+    from samlet_overblik.core.paths import write_atomically
+
+    warehouse = _published_warehouse(args.warehouse, danish=True)
+    user = _authenticated_user(warehouse, args.user, "cli:indsigt")
+    try:
+        report = insight.citizen_insight(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose,
+                                         channel="cli:indsigt")
+    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
+        raise Fejl(str(exc)) from None
+    if report is None:
+        raise Fejl("borgeren findes ikke i det publicerede lager")
+    out = args.out or Path(insight.file_name(report, args.format))
+    write_atomically(out, insight.render(report, args.format))  # owner-only from its first byte
+    console.print(f"indsigtsrapport skrevet til {out}", highlight=False)
+    return 0
+
+
 def cmd_eval_identity(args) -> int:
     import json
 
@@ -624,8 +649,8 @@ def cmd_watch(args) -> int:
 
 
 # The commands caseworkers and compliance staff use: their messages are Danish.
-DANISH_COMMANDS = ("borger", "lineage")
-COMMANDS = {"borger": cmd_borger, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
+DANISH_COMMANDS = ("borger", "lineage", "indsigt")
+COMMANDS = {"borger": cmd_borger, "indsigt": cmd_indsigt, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
             "rollback": cmd_rollback, "watch": cmd_watch}
 
 

@@ -35,7 +35,7 @@ from samlet_overblik.access.views import (
     CitizenView, DepartmentRecords, ExportInfo, FamilyMember, FamilySummary, FamilyView, NotVisible, Overview, Person,
     Plan, Record, Relative, SearchHit, Signal, VisibleRecords,
 )
-from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES
+from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES, basis_text
 
 
 class AccessDenied(PermissionError):
@@ -82,19 +82,6 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.is_file():
         raise NoWarehouse("intet publiceret lager endnu (kør 'samlet-overblik run' eller 'demo')")
     return duckdb.connect(str(path), read_only=True)
-
-
-def basis_text(basis: str | None) -> str:
-    if not basis:
-        return ""
-    if basis == "lov:egen_afdeling":
-        return "egen afdeling"
-    if basis.startswith("samtykke:"):
-        ident, _, version = basis[len("samtykke:"):].partition("@")
-        return f"samtykke {ident}" + (f" (version {version})" if version else "")
-    if basis.startswith("lov:"):
-        return f"lovhjemmel: {basis[4:]}"
-    return basis
 
 
 def _iso(v) -> str | None:

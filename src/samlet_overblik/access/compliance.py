@@ -19,14 +19,14 @@ COMPLIANCE_ROLE = "compliance"
 ENTRIES_SHOWN = 1000
 
 
-def _authorise(stores: Stores, user: User, channel: str) -> None:
+def authorise_compliance(stores: Stores, user: User, channel: str) -> None:
     require_role(stores, user, COMPLIANCE_ROLE, channel,
                  "samtykkesporing og adgangslog er forbeholdt brugere med rollen compliance")
 
 
 def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str) -> LineageReport | None:
     """The citizen's consent versions, flows and the decisions behind each export; None when not in the warehouse."""
-    _authorise(stores, user, channel)
+    authorise_compliance(stores, user, channel)
     try:
         report = lineage_report(stores.warehouse, cpr)
     except LookupError_ as exc:
@@ -44,7 +44,7 @@ def _entries(rows: list[dict]) -> list[AccessLogEntry]:
 
 def access_log_about_citizen(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str) -> AccessLogReport:
     """Who has looked at the citizen (every person key the CPR number has had), newest first."""
-    _authorise(stores, user, channel)
+    authorise_compliance(stores, user, channel)
     number = cprmod.normalise(cpr)
     if number is None:
         raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
@@ -62,7 +62,7 @@ def access_log_about_citizen(stores: Stores, user: User, cpr: str, *, purpose: s
 
 def access_log_of_user(stores: Stores, user: User, user_id: str, *, purpose: str, channel: str) -> AccessLogReport:
     """Every lookup one user made, newest first."""
-    _authorise(stores, user, channel)
+    authorise_compliance(stores, user, channel)
     who = user_id.strip().lower()
     if not who:
         raise BadLookup("angiv et brugernavn")

@@ -79,6 +79,34 @@ ROLE_NAMES = {"sagsbehandler": "Sagsbehandler", "compliance": "Compliance", "dat
               "datasteward": "Dataforvalter (identiteter)"}
 
 
+# ------------------------------------------------------------------------------------------- bases and scopes
+
+
+def basis_text(basis: str | None) -> str:
+    """The basis a datum was shared on, as every page and report words it (``lov:egen_afdeling``,
+    ``samtykke:SAM-12@2``, ``lov:<rule>``)."""
+    if not basis:
+        return ""
+    if basis == "lov:egen_afdeling":
+        return "egen afdeling"
+    if basis.startswith("samtykke:"):
+        ident, _, version = basis[len("samtykke:"):].partition("@")
+        return f"samtykke {ident}" + (f" (version {version})" if version else "")
+    if basis.startswith("lov:"):
+        return f"lovhjemmel: {basis[4:].replace('_', ' ')}"
+    return basis
+
+
+def scope_text(scope: str) -> str:
+    """One grant of a consent (``beskaeftigelse>social_voksen:indsatser``) in words: what may go from where to where."""
+    route, _, category = scope.partition(":")
+    source, _, target = route.partition(">")
+    if not target:
+        return scope
+    return (f"{CATEGORY_NAMES.get(category, category or 'alt')} fra {DEPARTMENT_NAMES.get(source, source)} "
+            f"til {DEPARTMENT_NAMES.get(target, target)}")
+
+
 # ------------------------------------------------------------------------------------------- dates and times
 # Caseworkers read dates as dd-mm-åååå and times on the municipality's clock (Europe/Copenhagen), never UTC,
 # never with seconds' fractions. The warehouse stores UTC (naive timestamps are UTC).

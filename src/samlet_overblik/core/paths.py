@@ -39,13 +39,14 @@ def parsed_once(what: str, paths: list[Path], parse):
     return cached[1]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: written beside (owner-only from its first byte), synced, then renamed over
-    it, so a reader sees the old file or the new one, never a part; a crash leaves the old file."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Replace ``path`` with ``content`` (text is written as UTF-8): written beside (owner-only from its first
+    byte), synced, then renamed over it, so a reader sees the old file or the new one, never a part; a crash leaves
+    the old file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -23,7 +23,7 @@ from samlet_overblik.consent.policy import PolicyError, lookup_purposes
 CHANNELS = {
     "/soeg": "web:soeg", "/borger": "web:borger", "/familie": "web:familie", "/api/borger": "api:borger",
     "/api/mig": "api:mig", "/compliance": "web:compliance", "/compliance/samtykke": "web:samtykkespor",
-    "/compliance/adgangslog": "web:adgangslog", "/drift": "web:drift", "/logout": "web:logout",
+    "/compliance/adgangslog": "web:adgangslog", "/compliance/indsigt": "web:indsigt", "/drift": "web:drift", "/logout": "web:logout",
     "/identitet": "web:identitet", "/identitet/par": "web:identitet", "/identitet/afgoer": "web:identitet",
 }
 # Where a user lands after logging in.

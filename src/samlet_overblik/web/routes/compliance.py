@@ -4,9 +4,9 @@ shown, and that it is logged first, is decided in ``access.compliance``; this mo
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from samlet_overblik.access import borger, compliance
+from samlet_overblik.access import borger, compliance, insight
 from samlet_overblik.access.users import User
 from samlet_overblik.web.context import sentence, web
 
@@ -60,3 +60,22 @@ async def access_log(request: Request):
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
     return ctx.page(request, "adgangslog.html", report=report)
+
+
+@router.post("/compliance/indsigt")
+async def right_of_access(request: Request):
+    """The citizen's right-of-access report as a download (PDF or CSV), built and logged by ``access.insight``."""
+    ctx = web(request)
+    user, form, purpose = await _lookup_form(request)
+    fmt = form.get("format", "pdf")
+    if fmt not in insight.FORMATS:
+        return ctx.page(request, "compliance.html", 400, fejl="Vælg PDF eller CSV.")
+    try:
+        report = insight.citizen_insight(ctx.stores, user, form.get("cpr", ""), purpose=purpose, channel="web:indsigt")
+    except borger.BadLookup as exc:
+        return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
+    if report is None:
+        return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
+    media = "application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8"
+    return Response(insight.render(report, fmt), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{insight.file_name(report, fmt)}"'})

@@ -1,0 +1,197 @@
+"""The citizen's right of access (indsigt, databeskyttelsesforordningen art. 15): the report a municipality hands a
+citizen who asks what it holds on them and who has looked.
+
+Three parts, in Danish, in the words the compliance pages use (``core.labels``): every version of every consent
+the citizen gave, what flowed to which department on which basis and when it stopped, and every lookup of the
+citizen — who (name and user id), their department, the purpose, the channel and when (Datatilsynet's practice
+since 2024: log data of who has seen the citizen's data is part of the right of access). Built by a compliance
+user only, and logged like any lookup before it is returned. Rendered as CSV (semicolon-separated, UTF-8 with a
+byte-order mark: what Danish spreadsheets open) or PDF (fpdf2, document language Danish).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import duckdb
+
+from samlet_overblik.access import audit
+from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup
+from samlet_overblik.access.compliance import authorise_compliance
+from samlet_overblik.access.users import User, UsersError, list_users, users_file
+from samlet_overblik.consent.lineage import LookupError_, lineage_report, mask
+from samlet_overblik.core import cpr as cprmod
+from samlet_overblik.core.labels import (
+    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_text,
+)
+
+FORMATS = ("pdf", "csv")
+CHANNEL_NAMES = {"web": "webappen", "api": "programgrænsefladen", "cli": "kommandolinjen"}
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    empty: str
+    widths: tuple[int, ...]  # the columns' relative widths on the PDF page
+
+
+@dataclass(frozen=True)
+class InsightReport:
+    person_key: str
+    name: str
+    cpr_masked: str
+    made_at: datetime
+    made_by: str
+    sections: tuple[Section, ...]
+
+
+def _person_name(warehouse, person_key: str) -> str:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT p.given_name, p.family_name FROM identity.person_keys k JOIN staging.cpr_persons p USING (cpr) "
+            "WHERE k.person_key = ?", [person_key]).fetchall()
+    return " ".join(x for x in rows[0] if x) if rows else "(navn ukendt)"
+
+
+def _person_keys(warehouse, number: str) -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT person_key FROM identity.person_keys WHERE cpr = ?",
+                                          [number]).fetchall()]
+
+
+def _staff_names(stores: Stores) -> dict[str, str]:
+    try:
+        return {u.id: u.name for u in list_users(users_file(stores.warehouse))}
+    except UsersError:  # the names are a courtesy: the report still names every user by id
+        return {}
+
+
+def _channel(channel: str) -> str:
+    kind, _, what = channel.partition(":")
+    return f"{CHANNEL_NAMES.get(kind, kind)} ({what})" if what else CHANNEL_NAMES.get(kind, kind)
+
+
+def citizen_insight(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str) -> InsightReport | None:
+    """The right-of-access report about the citizen, or None when the warehouse does not know them (logged)."""
+    authorise_compliance(stores, user, channel)
+    number = cprmod.normalise(cpr)
+    if number is None:
+        raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
+    published = stores.published()
+    try:
+        trail = lineage_report(published.warehouse, number)
+        keys = _person_keys(published.warehouse, number) if trail else []
+    except LookupError_ as exc:
+        raise BadLookup(str(exc)) from None
+    except (OSError, duckdb.IOException):
+        raise NoWarehouse() from None
+    if trail is None:
+        log_lookup(stores, user, None, purpose, channel, 0, "not_found")
+        return None
+    staff = _staff_names(stores)
+    lookups = sorted((e for k in keys for e in audit.lookups(stores.audit_url, person_key=k)),
+                     key=lambda e: (e["logged_at"], e["id"]))
+    consents = Section(
+        "Dine samtykker", ("Samtykke", "Version", "Givet af", "Givet", "Gyldigt til", "Tilbagekaldt", "Omfang",
+                           "Status"),
+        [(v.consent_id, str(v.version), v.given_by, danish_time(v.given_at, utc=False), danish_date(v.valid_until),
+          danish_time(v.withdrawn_at, utc=False), "; ".join(scope_text(s) for s in v.scope), v.status or "")
+         for v in trail.consent_versions],
+        "Der er ikke registreret samtykker fra dig.", (14, 8, 16, 18, 13, 18, 90, 23))
+    flows = Section(
+        "Hvad er delt mellem kommunens afdelinger", ("Fra afdeling", "Til afdeling", "Oplysning", "Kategori",
+                                                    "Grundlag", "Delt fra", "Delt til", "Hvorfor stoppet"),
+        [(DEPARTMENT_NAMES.get(f.from_department, f.from_department),
+          DEPARTMENT_NAMES.get(f.to_department, f.to_department), f.title or "", CATEGORY_NAMES.get(f.category or "",
+                                                                                                   f.category or ""),
+          basis_text(f.basis), danish_time(f.from_time), danish_time(f.to_time, "deles stadig"), f.stop_reason or "")
+         for f in trail.flows],
+        "Ingen af dine oplysninger er delt mellem afdelingerne.", (22, 22, 40, 18, 26, 18, 18, 36))
+    seen = Section(
+        "Hvem har slået dine oplysninger op", ("Tidspunkt", "Medarbejder", "Rolle", "Afdeling", "Formål", "Kanal",
+                                               "Udfald"),
+        [(danish_time(e["logged_at"]), f"{staff.get(e['user_id'], e['user_id'])} ({e['user_id']})",
+          ROLE_NAMES.get(e["role"], e["role"]), DEPARTMENT_NAMES.get(e["department"] or "", e["department"] or ""),
+          e["purpose"], _channel(e["channel"]), OUTCOME_NAMES.get(e["outcome"], e["outcome"])) for e in lookups],
+        "Ingen har slået dine oplysninger op.", (18, 30, 18, 24, 50, 28, 32))
+    report = InsightReport(trail.person_key, _person_name(published.warehouse, trail.person_key), mask(number) or "",
+                           datetime.now(timezone.utc), user.name, (consents, flows, seen))
+    log_lookup(stores, user, trail.person_key, purpose, channel, sum(len(s.rows) for s in report.sections), "shown")
+    return report
+
+
+# ------------------------------------------------------------------------------------------- rendering
+
+
+def as_csv(report: InsightReport) -> bytes:
+    """One table: the section, then its columns (each section has its own header row)."""
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    w.writerow(["Indsigt", f"{report.name} ({report.cpr_masked})", f"dannet {danish_time(report.made_at)}"])
+    for section in report.sections:
+        w.writerow([])
+        w.writerow(["Afsnit", *section.columns])
+        for row in section.rows:
+            w.writerow([section.title, *row])
+        if not section.rows:
+            w.writerow([section.title, section.empty])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+# The PDF's core font covers Latin-1 (æ, ø, å included); the few other characters used are written plainly.
+_PLAIN = str.maketrans({"–": "-", "—": "-", "…": "...", "→": "->", "•": "-", "\u00a0": " "})
+
+
+def _latin1(text: str) -> str:
+    return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
+
+
+def as_pdf(report: InsightReport) -> bytes:
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    pdf = FPDF(orientation="landscape", format="A4")
+    pdf.set_lang("da")
+    pdf.set_title(_latin1(f"Indsigt: {report.name}"))
+    pdf.set_author("Samlet overblik")
+    pdf.set_creation_date(report.made_at)
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, _latin1(f"Indsigt i kommunens oplysninger om {report.name}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    pdf.multi_cell(0, 5, _latin1(
+        f"CPR-nummer {report.cpr_masked}. Dannet {danish_time(report.made_at)} af {report.made_by}. Rapporten viser "
+        "dine samtykker, hvilke oplysninger der er delt mellem kommunens afdelinger og på hvilket grundlag, og hvem "
+        "der har slået dine oplysninger op."), new_x="LMARGIN", new_y="NEXT")
+    for section in report.sections:
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "B", 13)
+        pdf.cell(0, 8, _latin1(section.title), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 8)
+        if not section.rows:
+            pdf.cell(0, 6, _latin1(section.empty), new_x="LMARGIN", new_y="NEXT")
+            continue
+        with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=3.6, repeat_headings=1,
+                       col_widths=section.widths) as table:
+            table.row([_latin1(c) for c in section.columns])
+            for row in section.rows:
+                table.row([_latin1(c) for c in row])
+    return bytes(pdf.output())
+
+
+def render(report: InsightReport, fmt: str) -> bytes:
+    if fmt not in FORMATS:
+        raise ValueError(f"ukendt format {fmt!r} (vælg {' eller '.join(FORMATS)})")
+    return as_pdf(report) if fmt == "pdf" else as_csv(report)
+
+
+def file_name(report: InsightReport, fmt: str) -> str:
+    """A name without the CPR number: the person key and the day."""
+    return f"indsigt-{report.person_key}-{report.made_at:%Y%m%d}.{fmt}"
