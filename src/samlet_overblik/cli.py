@@ -345,7 +345,7 @@ def cmd_lineage(args) -> int:
     import json
 
     from samlet_overblik.access import borger, compliance
-    from samlet_overblik.core.labels import DEPARTMENT_NAMES, danish_date, danish_time
+    from samlet_overblik.core.labels import DEPARTMENT_NAMES, basis_text, danish_date, danish_time, scope_text
     from samlet_overblik.core.viewmodel import to_json
 
     warehouse = _published_warehouse(args.warehouse, danish=True)
@@ -361,13 +361,14 @@ def cmd_lineage(args) -> int:
         console.print_json(json.dumps(to_json(report), ensure_ascii=False))
         return 0
     name = lambda d: DEPARTMENT_NAMES.get(d, d)  # noqa: E731
-    console.print(f"[bold]Samtykkesporing for borger {report.cpr_masked}[/bold] (personnøgle {report.person_key})")
+    console.print(f"[bold]Samtykkesporing: {escape(report.name or 'borger')}[/bold] ({report.cpr_masked})",
+                  highlight=False)
     t = Table(title="Samtykker over tid")
     for col in ("samtykke", "givet af", "kanal", "givet", "gyldig til", "tilbagekaldt", "omfang", "status", "først set"):
         t.add_column(col)
     for v in report.consent_versions:
         t.add_row(f"{v.consent_id} v{v.version}", v.given_by, v.channel or "", danish_time(v.given_at, utc=False),
-                  danish_date(v.valid_until), danish_time(v.withdrawn_at, utc=False), "\n".join(v.scope),
+                  danish_date(v.valid_until), danish_time(v.withdrawn_at, utc=False), "\n".join(map(scope_text, v.scope)),
                   v.status or "", danish_time(v.first_seen))
     console.print(t if report.consent_versions else "Ingen samtykker registreret.")
     f = Table(title="Hvad er delt med andre afdelinger, og hvornår")
@@ -375,7 +376,8 @@ def cmd_lineage(args) -> int:
         f.add_column(col)
     for x in report.flows:
         f.add_row(name(x.to_department), f"{x.title or x.record} ({name(x.from_department)})", x.category or "",
-                  x.basis, danish_time(x.from_time), danish_time(x.to_time, "deles stadig"), x.stop_reason or "")
+                  basis_text(x.basis), danish_time(x.from_time), danish_time(x.to_time, "deles stadig"),
+                  x.stop_reason or "")
     console.print(f if report.flows else "Intet er delt på tværs af afdelinger.")
     d = Table(title="Seneste kørsel: hvem må se hvad")
     for col in ("afdeling", "post", "kategori", "afgørelse", "grundlag / årsag"):
@@ -384,7 +386,7 @@ def cmd_lineage(args) -> int:
         if dec.department == dec.owner:
             continue  # a department's own records are always visible to it
         d.add_row(name(dec.department), f"{dec.title or ''} ({name(dec.owner)})", dec.category, dec.decision,
-                  dec.basis or dec.reason or "")
+                  basis_text(dec.basis) if dec.basis else dec.reason or "")
     console.print(d)
     if report.steward_decisions:
         sd = Table(title="Identitetsafgørelser om borgerens poster")

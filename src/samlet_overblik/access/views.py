@@ -246,6 +246,8 @@ class AccessLogEntry:
     result_count: int = _json("poster")
     outcome: str = _json("udfald")
     requested_department: str | None = _json("anmodet_afdeling", default=None)
+    # Whom a user looked up, as compliance staff read it (name and masked CPR), never the person key alone.
+    citizen: str | None = _json("borger", default=None)
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,7 @@ class AccessLogReport:
     subject: str = _json("om")
     about_citizen: bool = _json("per_borger")
     entries: list[AccessLogEntry] = _json("opslag")
+    filters: str = _json("filtre", default="")
 
 
 # ------------------------------------------------------------------------------------------- the review desk

@@ -62,6 +62,9 @@ class Flow:
     to_run: str | None = _json("til_koersel")
     to_time: str | None = _json("til_tid")
     stop_reason: str | None = _json("stop_aarsag")
+    # When the consent behind the flow was given (None for a legal basis): the citizen's act, beside the first run
+    # that used it (from_time).
+    consent_given: str | None = _json("samtykke_givet", default=None)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class LineageReport:
     runs: list[RunRef] = _json("runs")
     notes: list[str] = _json("noter")
     steward_decisions: list[StewardDecision] = _json("identitetsafgoerelser", default_factory=list)
+    name: str = _json("navn", default="")
 
 
 def mask(cpr: str | None) -> str | None:
@@ -208,6 +212,8 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
             [citizen.person_key],
         ).fetchall()
         decisions, notes = _decisions_shown(con, published, citizen.person_key)
+        named = con.execute("SELECT given_name, family_name FROM staging.cpr_persons WHERE cpr = ?",
+                            [citizen.cpr]).fetchall()
         runs = con.execute(
             "SELECT run_id, job, reference_time, status FROM meta.runs ORDER BY reference_time"
         ).fetchall()
@@ -219,9 +225,11 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
                              AND ((l.source, l."table", l.record_id) = (d.source_a, d.table_a, d.record_id_a)
                                   OR (l.source, l."table", l.record_id) = (d.source_b, d.table_b, d.record_id_b)))
                ORDER BY d.decided_at""", [citizen.person_key]).fetchall()
+    given = {f"samtykke:{v[0]}@{v[1]}": _iso(v[5]) for v in versions}
     return LineageReport(
         person_key=citizen.person_key,
         cpr_masked=mask(citizen.cpr),
+        name=" ".join(x for x in named[0] if x) if named else "",
         consent_versions=[
             ConsentVersion(
                 consent_id=v[0], version=v[1], given_by="borgeren selv" if v[2] else f"anden person ({mask(v[3])})",
@@ -237,6 +245,7 @@ def lineage_report(warehouse: Path, raw_cpr: str) -> LineageReport | None:
                 from_department=f[0], to_department=f[1], record=f"{f[2]}.{f[3]}:{f[4]}", title=f[5], category=f[6],
                 basis=f[7], from_run=f[8], from_time=_iso(f[9]), to_run=f[10], to_time=_iso(f[11]),
                 stop_reason=DECISION_REASON_NAMES.get(f[12], f[12]) if f[12] else None,
+                consent_given=given.get(f[7]),
             )
             for f in flows
         ],

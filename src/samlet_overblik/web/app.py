@@ -44,7 +44,9 @@ from samlet_overblik.access.auth import PasswordAuthenticator
 from samlet_overblik.access.users import UsersError, load_users, users_file
 from samlet_overblik.consent.policy import PolicyError, policy_in_use
 from samlet_overblik.core.cpr import redact_cpr
-from samlet_overblik.core.labels import DEPARTMENT_NAMES, OUTCOME_NAMES, danish_date, danish_time
+from samlet_overblik.core.labels import (
+    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_text,
+)
 from samlet_overblik.web import logsafe
 from samlet_overblik.web.context import Answered, Forbidden, NotLoggedIn, WebContext, sentence
 from samlet_overblik.web.routes import caseworker, compliance, operations, review, session
@@ -111,9 +113,9 @@ def create_app(settings) -> FastAPI:
     logsafe.install(log)
     authn = PasswordAuthenticator(settings.users_file)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS,
-                                 outcome_names=OUTCOME_NAMES)
-    templates.env.filters.update(dato=danish_date, tid=danish_time)
+    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
+                                 category_names=CATEGORY_NAMES, role_names=ROLE_NAMES)
+    templates.env.filters.update(dato=danish_date, tid=danish_time, grundlag=basis_text, omfang=scope_text)
 
     app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings

@@ -23,6 +23,11 @@ async def _lookup_form(request: Request) -> tuple[User, dict[str, str], str]:
     return user, form, purpose.logged
 
 
+def _period(form: dict[str, str]) -> compliance.Period:
+    """The optional period and department a compliance form narrows its report to (``BadLookup`` when unusable)."""
+    return compliance.Period.parse(form.get("fra"), form.get("til"), form.get("afdeling_filter"))
+
+
 @router.get("/compliance", response_class=HTMLResponse)
 async def compliance_home(request: Request):
     ctx = web(request)
@@ -36,12 +41,12 @@ async def consent_trail(request: Request):
     user, form, purpose = await _lookup_form(request)
     try:
         report = compliance.consent_trail(ctx.stores, user, form.get("cpr", ""), purpose=purpose,
-                                          channel="web:samtykkespor")
+                                          channel="web:samtykkespor", period=_period(form))
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
     if report is None:
         return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
-    return ctx.page(request, "samtykkespor.html", r=report)
+    return ctx.page(request, "samtykkespor.html", r=report, filtre=_period(form).describe())
 
 
 @router.post("/compliance/adgangslog", response_class=HTMLResponse)
@@ -52,9 +57,10 @@ async def access_log(request: Request):
     try:
         if cpr:
             report = compliance.access_log_about_citizen(ctx.stores, user, cpr, purpose=purpose,
-                                                         channel="web:adgangslog")
+                                                         channel="web:adgangslog", period=_period(form))
         elif who:
-            report = compliance.access_log_of_user(ctx.stores, user, who, purpose=purpose, channel="web:adgangslog")
+            report = compliance.access_log_of_user(ctx.stores, user, who, purpose=purpose, channel="web:adgangslog",
+                                                   period=_period(form))
         else:
             return ctx.page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
     except borger.BadLookup as exc:
