@@ -345,7 +345,7 @@ def cmd_lineage(args) -> int:
     import json
 
     from samlet_overblik.access import borger, compliance
-    from samlet_overblik.core.labels import DEPARTMENT_NAMES, basis_text, danish_date, danish_time, scope_text
+    from samlet_overblik.core.labels import DEPARTMENT_NAMES, basis_text, danish_date, danish_time, scope_lines
     from samlet_overblik.core.viewmodel import to_json
 
     warehouse = _published_warehouse(args.warehouse, danish=True)
@@ -368,7 +368,7 @@ def cmd_lineage(args) -> int:
         t.add_column(col)
     for v in report.consent_versions:
         t.add_row(f"{v.consent_id} v{v.version}", v.given_by, v.channel or "", danish_time(v.given_at, utc=False),
-                  danish_date(v.valid_until), danish_time(v.withdrawn_at, utc=False), "\n".join(map(scope_text, v.scope)),
+                  danish_date(v.valid_until), danish_time(v.withdrawn_at, utc=False), "\n".join(scope_lines(v.scope)),
                   v.status or "", danish_time(v.first_seen))
     console.print(t if report.consent_versions else "Ingen samtykker registreret.")
     f = Table(title="Hvad er delt med andre afdelinger, og hvornår")

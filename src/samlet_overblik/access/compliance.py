@@ -157,3 +157,53 @@ def access_log_of_user(stores: Stores, user: User, user_id: str, *, purpose: str
     log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     names = _citizens(stores, {r["person_key"] for r in rows if r["person_key"]})
     return AccessLogReport(f"bruger {who}", False, _entries(rows, period, names), period.describe())
+
+
+@dataclass(frozen=True)
+class FlowGroup:
+    """Records that flowed the same way (from, to, category, basis) over the same interval: one line to read."""
+
+    from_department: str
+    to_department: str
+    category: str | None
+    basis: str
+    consent_given: str | None
+    from_time: str | None
+    to_time: str | None
+    stop_reason: str | None
+    titles: tuple[str, ...]
+
+
+def flow_groups(report: LineageReport) -> list[FlowGroup]:
+    """The report's flows grouped (a home-care citizen has hundreds of visit records flowing the same way)."""
+    groups: dict[tuple, list[str]] = {}
+    for f in report.flows:
+        key = (f.from_department, f.to_department, f.category, f.basis, f.consent_given, f.from_time, f.to_time,
+               f.stop_reason)
+        groups.setdefault(key, []).append(f.title or f.record)
+    return [FlowGroup(a, b, category, basis, given, start, end, stop, tuple(titles))
+            for (a, b, category, basis, given, start, end, stop), titles in groups.items()]
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    """The latest run's decisions for one department about one owner's records of one kind: one line."""
+
+    department: str
+    owner: str
+    category: str | None
+    decision: str
+    basis: str | None
+    reason: str | None
+    titles: tuple[str, ...]
+
+
+def decision_groups(report: LineageReport) -> list[DecisionGroup]:
+    """Other departments' decisions grouped (a department always sees its own records: left out)."""
+    groups: dict[tuple, list[str]] = {}
+    for d in report.latest_decisions:
+        if d.department != d.owner:
+            groups.setdefault((d.department, d.owner, d.category, d.decision, d.basis, d.reason), []).append(
+                d.title or "")
+    return [DecisionGroup(department, owner, category, decision, basis, reason, tuple(titles))
+            for (department, owner, category, decision, basis, reason), titles in groups.items()]

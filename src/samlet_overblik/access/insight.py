@@ -25,7 +25,7 @@ from samlet_overblik.access.users import User, UsersError, list_users, users_fil
 from samlet_overblik.consent.lineage import LookupError_, lineage_report, mask
 from samlet_overblik.core import cpr as cprmod
 from samlet_overblik.core.labels import (
-    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_text,
+    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_lines,
 )
 
 FORMATS = ("pdf", "csv")
@@ -101,7 +101,7 @@ def citizen_insight(stores: Stores, user: User, cpr: str, *, purpose: str, chann
         "Dine samtykker", ("Samtykke", "Version", "Givet af", "Givet", "Gyldigt til", "Tilbagekaldt", "Omfang",
                            "Status"),
         [(v.consent_id, str(v.version), v.given_by, danish_time(v.given_at, utc=False), danish_date(v.valid_until),
-          danish_time(v.withdrawn_at, utc=False), "; ".join(scope_text(s) for s in v.scope), v.status or "")
+          danish_time(v.withdrawn_at, utc=False), "; ".join(scope_lines(v.scope)), v.status or "")
          for v in trail.consent_versions],
         "Der er ikke registreret samtykker fra dig.", (14, 8, 16, 18, 13, 18, 90, 23))
     flows = Section(

@@ -97,14 +97,16 @@ def basis_text(basis: str | None) -> str:
     return basis
 
 
-def scope_text(scope: str) -> str:
-    """One grant of a consent (``beskaeftigelse>social_voksen:indsatser``) in words: what may go from where to where."""
-    route, _, category = scope.partition(":")
-    source, _, target = route.partition(">")
-    if not target:
-        return scope
-    return (f"{CATEGORY_NAMES.get(category, category or 'alt')} fra {DEPARTMENT_NAMES.get(source, source)} "
-            f"til {DEPARTMENT_NAMES.get(target, target)}")
+def scope_lines(scopes: list[str]) -> list[str]:
+    """A consent's grants grouped by route, one line each: "Jobcenter / Beskæftigelse → Sundhed og Ældre:
+    indsatser, kontakt og møder" (a consent of a dozen grants reads as three or four lines)."""
+    routes: dict[tuple[str, str], list[str]] = {}
+    for scope in scopes:
+        route, _, category = scope.partition(":")
+        source, _, target = route.partition(">")
+        routes.setdefault((source, target), []).append(CATEGORY_NAMES.get(category, category or "alt"))
+    return [f"{DEPARTMENT_NAMES.get(a, a)} → {DEPARTMENT_NAMES.get(b, b)}: {', '.join(cats)}" if b else a
+            for (a, b), cats in routes.items()]
 
 
 # ------------------------------------------------------------------------------------------- dates and times

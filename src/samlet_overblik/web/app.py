@@ -36,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -45,7 +46,7 @@ from samlet_overblik.access.users import UsersError, load_users, users_file
 from samlet_overblik.consent.policy import PolicyError, policy_in_use
 from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.labels import (
-    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_text,
+    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_lines,
 )
 from samlet_overblik.web import logsafe
 from samlet_overblik.web.context import Answered, Forbidden, NotLoggedIn, WebContext, sentence
@@ -102,6 +103,14 @@ class WebSettings:
             raise WebConfigError(str(exc)) from None
 
 
+def _unbroken(format_):
+    """A date or time filter whose text never breaks inside a date ("30-11-" / "2026") in a narrow column."""
+    def filtered(*args, **kwargs):
+        text = format_(*args, **kwargs)
+        return Markup('<span class="nowrap">%s</span>') % text if text else text
+    return filtered
+
+
 def create_app(settings) -> FastAPI:
     if not isinstance(settings, WebSettings):  # a run's Settings: take the warehouse, the rest from the environment
         settings = WebSettings.from_env(warehouse=getattr(settings, "warehouse", None))
@@ -115,7 +124,8 @@ def create_app(settings) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
                                  category_names=CATEGORY_NAMES, role_names=ROLE_NAMES)
-    templates.env.filters.update(dato=danish_date, tid=danish_time, grundlag=basis_text, omfang=scope_text)
+    templates.env.filters.update(dato=_unbroken(danish_date), tid=_unbroken(danish_time), grundlag=basis_text,
+                                 omfang=scope_lines)
 
     app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings

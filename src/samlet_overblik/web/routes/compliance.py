@@ -46,7 +46,8 @@ async def consent_trail(request: Request):
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
     if report is None:
         return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
-    return ctx.page(request, "samtykkespor.html", r=report, filtre=_period(form).describe())
+    return ctx.page(request, "samtykkespor.html", r=report, filtre=_period(form).describe(),
+                    flows=compliance.flow_groups(report), decisions=compliance.decision_groups(report))
 
 
 @router.post("/compliance/adgangslog", response_class=HTMLResponse)
