@@ -35,7 +35,7 @@ from samlet_overblik.access.views import (
     CitizenView, DepartmentRecords, ExportInfo, FamilyMember, FamilySummary, FamilyView, NotVisible, Overview, Person,
     Plan, Record, Relative, SearchHit, Signal, VisibleRecords,
 )
-from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES, basis_text
+from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES, STATUS_ORDER, basis_text
 
 
 class AccessDenied(PermissionError):
@@ -316,7 +316,8 @@ def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revoc
     # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
     hidden = gate.hidden_count(wcon, person_key, department, visible)
     groups: dict[str, list[Record]] = {}
-    for i in items:
+    # Active first, then coming, then finished; newest first within each (the query's order, kept by a stable sort).
+    for i in sorted(items, key=lambda r: STATUS_ORDER.get(r.status or "", len(STATUS_ORDER))):
         groups.setdefault(i.department, []).append(i)
     order = [department] + [d for d in departments() if d != department]
     return VisibleRecords(
@@ -520,3 +521,19 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
     if log_shown:
         log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     return [SearchHit(r[0], mask(r[1]), f"{r[2]} {r[3]}", _iso(r[4])) for r in rows]
+
+
+def narrowed(view: CitizenView, show: str, department: str | None) -> CitizenView:
+    """The view as the caseworker filtered it: ``show`` (alle / aktive / afsluttede) and one department or all.
+    Only what is listed changes; the counts of what is not shared stay as they are."""
+    def kept(r: Record) -> bool:
+        if show == "aktive" and r.status == "afsluttet":
+            return False
+        if show == "afsluttede" and r.status != "afsluttet":
+            return False
+        return department is None or r.department == department
+
+    groups = [replace(g, records=[r for r in g.records if kept(r)]) for g in view.part.by_department]
+    groups = [g for g in groups if g.records]
+    records = [r for g in groups for r in g.records]
+    return replace(view, part=replace(view.part, records=records, by_department=groups))

@@ -6,19 +6,18 @@ the citizen gave, what flowed to which department on which basis and when it sto
 citizen — who (name and user id), their department, the purpose, the channel and when (Datatilsynet's practice
 since 2024: log data of who has seen the citizen's data is part of the right of access). Built by a compliance
 user only, and logged like any lookup before it is returned. Rendered as CSV (semicolon-separated, UTF-8 with a
-byte-order mark: what Danish spreadsheets open) or PDF (fpdf2, document language Danish).
+byte-order mark) or PDF (``access.documents``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
 
-from samlet_overblik.access import audit
+from samlet_overblik.access import audit, documents
+from samlet_overblik.access.documents import Document, Section
 from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup
 from samlet_overblik.access.compliance import authorise_compliance
 from samlet_overblik.access.users import User, UsersError, list_users, users_file
@@ -28,17 +27,8 @@ from samlet_overblik.core.labels import (
     CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_lines,
 )
 
-FORMATS = ("pdf", "csv")
+FORMATS = documents.FORMATS
 CHANNEL_NAMES = {"web": "webappen", "api": "programgrænsefladen", "cli": "kommandolinjen"}
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-    empty: str
-    widths: tuple[int, ...]  # the columns' relative widths on the PDF page
 
 
 @dataclass(frozen=True)
@@ -129,67 +119,16 @@ def citizen_insight(stores: Stores, user: User, cpr: str, *, purpose: str, chann
 # ------------------------------------------------------------------------------------------- rendering
 
 
-def as_csv(report: InsightReport) -> bytes:
-    """One table: the section, then its columns (each section has its own header row)."""
-    out = io.StringIO()
-    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    w.writerow(["Indsigt", f"{report.name} ({report.cpr_masked})", f"dannet {danish_time(report.made_at)}"])
-    for section in report.sections:
-        w.writerow([])
-        w.writerow(["Afsnit", *section.columns])
-        for row in section.rows:
-            w.writerow([section.title, *row])
-        if not section.rows:
-            w.writerow([section.title, section.empty])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-# The PDF's core font covers Latin-1 (æ, ø, å included); the few other characters used are written plainly.
-_PLAIN = str.maketrans({"–": "-", "—": "-", "…": "...", "→": "->", "•": "-", "\u00a0": " "})
-
-
-def _latin1(text: str) -> str:
-    return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
-
-
-def as_pdf(report: InsightReport) -> bytes:
-    from fpdf import FPDF
-    from fpdf.fonts import FontFace
-
-    pdf = FPDF(orientation="landscape", format="A4")
-    pdf.set_lang("da")
-    pdf.set_title(_latin1(f"Indsigt: {report.name}"))
-    pdf.set_author("Samlet overblik")
-    pdf.set_creation_date(report.made_at)
-    pdf.set_auto_page_break(True, margin=12)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, _latin1(f"Indsigt i kommunens oplysninger om {report.name}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(0, 5, _latin1(
+def document(report: InsightReport) -> Document:
+    return Document(
+        f"Indsigt i kommunens oplysninger om {report.name}",
         f"CPR-nummer {report.cpr_masked}. Dannet {danish_time(report.made_at)} af {report.made_by}. Rapporten viser "
         "dine samtykker, hvilke oplysninger der er delt mellem kommunens afdelinger og på hvilket grundlag, og hvem "
-        "der har slået dine oplysninger op."), new_x="LMARGIN", new_y="NEXT")
-    for section in report.sections:
-        pdf.ln(4)
-        pdf.set_font("Helvetica", "B", 13)
-        pdf.cell(0, 8, _latin1(section.title), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 8)
-        if not section.rows:
-            pdf.cell(0, 6, _latin1(section.empty), new_x="LMARGIN", new_y="NEXT")
-            continue
-        with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=3.6, repeat_headings=1,
-                       col_widths=section.widths) as table:
-            table.row([_latin1(c) for c in section.columns])
-            for row in section.rows:
-                table.row([_latin1(c) for c in row])
-    return bytes(pdf.output())
+        "der har slået dine oplysninger op.", report.made_at, report.sections)
 
 
 def render(report: InsightReport, fmt: str) -> bytes:
-    if fmt not in FORMATS:
-        raise ValueError(f"ukendt format {fmt!r} (vælg {' eller '.join(FORMATS)})")
-    return as_pdf(report) if fmt == "pdf" else as_csv(report)
+    return documents.render(document(report), fmt)
 
 
 def file_name(report: InsightReport, fmt: str) -> str:

@@ -44,6 +44,11 @@ DECISION_REASON_NAMES = {
 CATEGORY_NAMES = {"indsatser": "indsatser", "ydelser": "ydelser og betalinger", "helbred": "helbred",
                   "misbrug": "misbrug", "kontakt": "kontakt og møder"}
 
+# A record's status (assets/unified/interventions.sql), in the order a caseworker reads them: what runs now first.
+STATUS_ORDER = {"aktiv": 0, "kommende": 1, "afsluttet": 2}
+# What the caseworker's filter shows (``/opslag/<handle>?vis=...``).
+SHOW_NAMES = {"alle": "Alle", "aktive": "Aktive og kommende", "afsluttede": "Afsluttede"}
+
 # What ``outcome`` means, in Danish, for the compliance pages.
 OUTCOME_NAMES = {
     "shown": "vist",
@@ -54,6 +59,7 @@ OUTCOME_NAMES = {
     "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
     "denied_login": "afvist: forkert adgangskode eller token (kommandolinjen)",
     "search": "navnesøgning",
+    "printed": "udskrevet til koordineringsmøde",
     "queue": "identitetskø vist",
     "decided_match": "afgjort: samme person",
     "decided_no_match": "afgjort: forskellige personer",

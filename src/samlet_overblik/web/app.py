@@ -46,7 +46,7 @@ from samlet_overblik.access.users import UsersError, load_users, users_file
 from samlet_overblik.consent.policy import PolicyError, policy_in_use
 from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.labels import (
-    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, basis_text, danish_date, danish_time, scope_lines,
+    CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, SHOW_NAMES, basis_text, danish_date, danish_time, scope_lines,
 )
 from samlet_overblik.web import logsafe
 from samlet_overblik.web.context import Answered, Forbidden, NotLoggedIn, WebContext, sentence
@@ -123,7 +123,8 @@ def create_app(settings) -> FastAPI:
     authn = PasswordAuthenticator(settings.users_file)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
-                                 category_names=CATEGORY_NAMES, role_names=ROLE_NAMES)
+                                 category_names=CATEGORY_NAMES, role_names=ROLE_NAMES, show_names=SHOW_NAMES,
+                                 all_departments=tuple(DEPARTMENT_NAMES))
     templates.env.filters.update(dato=_unbroken(danish_date), tid=_unbroken(danish_time), grundlag=basis_text,
                                  omfang=scope_lines)
 

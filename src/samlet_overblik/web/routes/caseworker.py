@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from samlet_overblik.access import audit, borger, handles
+from samlet_overblik.access import audit, borger, documents, handles, meeting
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import CitizenView, FamilyView, NotVisible
 from samlet_overblik.core import cpr as cpr_rule
 from samlet_overblik.core.cpr import REDACTED, redact_cpr
+from samlet_overblik.core.labels import DEPARTMENT_NAMES, SHOW_NAMES
 from samlet_overblik.core.viewmodel import to_json
 from samlet_overblik.web.context import sentence, Purpose, WebContext, web
 from samlet_overblik.web.timeline import timeline_svg
@@ -34,13 +36,12 @@ def _search_page(ctx: WebContext, request: Request, user: User, status: int, pur
 
 
 def _view_page(ctx: WebContext, request: Request, user: User, view: CitizenView | FamilyView | NotVisible | None,
-               purpose: Purpose, template: str = "borger.html") -> HTMLResponse:
+               purpose: Purpose, template: str = "borger.html", **extra: Any) -> HTMLResponse:
     if view is None:
         return _search_page(ctx, request, user, 404, purpose, fejl=NOT_FOUND)
     if isinstance(view, NotVisible):
         return _search_page(ctx, request, user, 200, purpose,
                             fejl=f"{view.department_name} har ingen registreringer om denne borger, som du må se.")
-    extra: dict[str, Any] = {}
     if isinstance(view, CitizenView):
         extra["svg"] = timeline_svg(view.part.by_department, view.signals, view.reference_date)
     return ctx.page(request, template, v=view, formaal=purpose.chosen, note=purpose.note, afdeling=user.department,
@@ -150,9 +151,12 @@ async def shown_lookup(request: Request, token: str):
                 ctx.stores, user, person_key=handle.person_key or "", purpose=handle.purpose, channel=handle.channel,
                 log_shown=first), purpose, "familie.html")
         else:
-            page = _view_page(ctx, request, user, borger.citizen_view(
-                ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose, channel=handle.channel,
-                log_shown=first), purpose)
+            show, department = _filters(request)
+            view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
+                                       channel=handle.channel, log_shown=first)
+            if isinstance(view, CitizenView):
+                view = borger.narrowed(view, show, department)
+            page = _view_page(ctx, request, user, view, purpose, vis=show, vis_afdeling=department, handle=token)
     except (borger.BadLookup, borger.AccessDenied) as exc:
         return _refused(ctx, request, user, purpose, exc)
     if first:
@@ -188,3 +192,43 @@ async def api_citizen(request: Request):
     if view is None:
         return JSONResponse({"fejl": "borgeren findes ikke"}, status_code=404)
     return JSONResponse(to_json(view))
+
+
+def _filters(request: Request) -> tuple[str, str | None]:
+    """The list's filter from the query string (never personal data: a word and a department code)."""
+    show = request.query_params.get("vis", "alle")
+    department = request.query_params.get("afdeling") or None
+    return (show if show in SHOW_NAMES else "alle"), (department if department in DEPARTMENT_NAMES else None)
+
+
+async def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenView, Purpose]:
+    """The citizen of a lookup handle and the lookup's purpose, for printing (the print is logged by the caller)."""
+    ctx = web(request)
+    user = ctx.require(request, ROLE)
+    handle = handles.open_handle(ctx.stores.audit_url, token, user.id)
+    if handle is None or handle.view != "borger":
+        raise StarletteHTTPException(404)
+    view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
+                               channel=handle.channel, log_shown=False)
+    if not isinstance(view, CitizenView):
+        raise StarletteHTTPException(404)
+    return ctx, user, view, ctx.stored_purpose(handle.purpose)
+
+
+@router.get("/opslag/{token}/udskrift", response_class=HTMLResponse)
+async def meeting_print(request: Request, token: str):
+    """The print view for a coordination meeting (the browser prints it; logged as a print)."""
+    ctx, user, view, purpose = await _printable(request, token)
+    meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:udskrift")
+    return ctx.page(request, "udskrift.html", v=view, doc=meeting.meeting_document(view, user), handle=token)
+
+
+@router.get("/opslag/{token}/pdf")
+async def meeting_pdf(request: Request, token: str):
+    """The same print as a PDF file (logged as a print)."""
+    ctx, user, view, purpose = await _printable(request, token)
+    meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:pdf")
+    doc = meeting.meeting_document(view, user)
+    name = f"koordineringsmoede-{view.person.person_key if view.person else 'borger'}-{doc.made_at:%Y%m%d}.pdf"
+    return Response(documents.as_pdf(doc), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

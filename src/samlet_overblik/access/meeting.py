@@ -1,0 +1,46 @@
+"""The print for a coordination meeting: one citizen's overview as the caseworker's department may see it — the
+one plan, the records by department with caseworker and basis, the coordination signals — and nothing else.
+It says whose view it is, when it was printed and how much is not shared; printing is logged (``printed``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from samlet_overblik.access.borger import Stores, log_lookup
+from samlet_overblik.access.documents import Document, Section
+from samlet_overblik.access.users import User
+from samlet_overblik.access.views import CitizenView
+from samlet_overblik.core.labels import danish_date, danish_time
+
+
+def meeting_document(view: CitizenView, user: User) -> Document:
+    now = datetime.now(timezone.utc)
+    name = view.person.name if view.person else "borgeren"
+    masked = view.person.cpr_masked if view.person else ""
+    plans = Section(
+        "Én plan", ("Afdeling", "Tovholder", "Oprettet", "Mål", "Grundlag"),
+        [(p.department_name, p.coordinator or "ikke angivet", danish_date(p.created), "; ".join(p.goals),
+          p.basis_text) for p in view.plans],
+        view.plans_not_shared_text or "Ingen plan registreret i de afdelinger, du kan se.", (30, 40, 20, 120, 40))
+    records = Section(
+        "Indsatser og ydelser", ("Afdeling", "Indsats / ydelse", "Periode", "Status", "Paragraf", "Sagsbehandler",
+                                 "Grundlag"),
+        [(r.department_name, r.title, f"{danish_date(r.start, '?')} - {danish_date(r.end, 'løbende')}",
+          r.status or "", r.paragraph, r.caseworker, r.basis_text) for r in view.part.records],
+        "Ingen poster.", (34, 50, 34, 18, 30, 36, 40))
+    signals = Section(
+        "Koordineringssignaler", ("Dato", "Signal", "Afdelinger", "Detalje"),
+        [(danish_date(s.signal_date), s.title, ", ".join(s.departments), s.detail or "") for s in view.signals],
+        "Ingen signaler.", (20, 60, 50, 140))
+    hidden = view.part.not_shared_text + (". " if view.part.not_shared else " ")
+    return Document(
+        f"Til koordineringsmøde: {name} ({masked})",
+        f"Set fra {view.department_name}. Udskrevet {danish_time(now)} af {user.name}. Udskriften indeholder kun det, "
+        f"{view.department_name} må se. {hidden}Data pr. {danish_time(view.data.published, 'ukendt')}.",
+        now, (plans, records, signals))
+
+
+def log_printed(stores: Stores, user: User, view: CitizenView, purpose: str, channel: str) -> None:
+    """Printing is a disclosure of its own: logged before the print is returned (no log, no print)."""
+    log_lookup(stores, user, view.person.person_key if view.person else None, purpose, channel,
+               len(view.part.records), "printed")

@@ -1,0 +1,93 @@
+"""The caseworker's coordination overview (issue 13): active records first, filters that narrow the list, the one
+plan or where a tovholder is registered when the plan is not shared, and a print for a coordination meeting
+(HTML and PDF) that holds only what the viewer may see and is logged as a print."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+from test_web_support import logged_in, world
+
+from samlet_overblik.access import audit
+from samlet_overblik.core.labels import DEPARTMENT_NAMES
+
+PURPOSE = "Koordinering af indsatser (én plan)"
+
+
+@pytest.fixture
+def w(tmp_path_factory, small_municipality):
+    return world(tmp_path_factory, small_municipality)
+
+
+def _open(c, token, cpr) -> str:
+    r = c.post("/soeg", data={"csrf": token, "soegning": cpr, "formaal": PURPOSE})
+    assert r.status_code == 303, r.text
+    return r.headers["location"]
+
+
+def _statuses(html: str) -> list[list[str]]:
+    """Each department table's statuses, in the order shown."""
+    tables = html.split('<table class="interventions">')[1:]
+    return [re.findall(r'<tr class="st-(\w+)">', t.split("</table>")[0]) for t in tables]
+
+
+def test_active_first_and_filters(app, w):
+    c, token = logged_in(app, "anne")
+    where = _open(c, token, w.cpr)
+    page = c.get(where).text
+    rank = {"aktiv": 0, "kommende": 1, "afsluttet": 2}
+    for statuses in _statuses(page):
+        assert [rank[s] for s in statuses] == sorted(rank[s] for s in statuses)
+    active = c.get(where + "?vis=aktive").text
+    assert "afsluttet" not in {s for t in _statuses(active) for s in t}
+    finished = c.get(where + "?vis=afsluttede").text
+    assert {s for t in _statuses(finished) for s in t} <= {"afsluttet"}
+    own = c.get(where + "?afdeling=beskaeftigelse").text
+    headings = re.findall(r'<h3><span class="swatch d-(\w+)">', own)
+    assert set(headings) <= {"beskaeftigelse"}
+    assert c.get(where + "?vis=<script>&afdeling=../../etc").status_code == 200  # unknown filters mean "all"
+
+
+def test_a_hidden_plan_is_named_by_department_only(app, w):
+    with duckdb.connect(str(w.warehouse), read_only=True) as con:
+        rows = con.execute(
+            """SELECT k.cpr, d.source_department FROM consent.record_decisions d
+               JOIN staging.coordination_plans p USING (source, source_table, record_id)
+               JOIN identity.person_keys k ON k.person_key = d.person_key AND k.merged_into IS NULL
+               WHERE d.viewer_department = 'beskaeftigelse' AND d.source_department <> 'beskaeftigelse'
+                 AND d.decision <> 'admitted' AND k.cpr IS NOT NULL""").fetchall()
+    with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as econ:
+        seen = {r[0] for r in econ.execute("SELECT DISTINCT cpr FROM interventions").fetchall()}
+        shared_plans = {r[0] for r in econ.execute(
+            "SELECT DISTINCT k.person_key FROM coordination_plans k").fetchall()}
+    candidates = [(cpr, dept) for cpr, dept in rows if cpr in seen]
+    assert candidates, "the test municipality has no citizen whose plan is hidden from the job centre"
+    cpr, dept = candidates[0]
+    c, token = logged_in(app, "anne")
+    page = c.get(_open(c, token, cpr)).text
+    assert f"En tovholder er registreret i {DEPARTMENT_NAMES[dept]}; planen er ikke delt med dig" in page
+    person = re.search(r'name="ref" value="([^"]+)"', page).group(1)
+    if person not in shared_plans:  # no plan shared either: the facts say where one is, never "ingen registreret"
+        assert "ingen registreret" not in page
+
+
+def test_the_meeting_print_holds_what_the_viewer_may_see_and_is_logged(app, w, audit_url):
+    c, token = logged_in(app, "anne")
+    where = _open(c, token, w.cpr)
+    overview = c.get(where).text
+    printed = c.get(where + "/udskrift")
+    assert printed.status_code == 200 and "Til koordineringsmøde" in printed.text
+    assert "Udskriften indeholder kun det, Jobcenter / Beskæftigelse må se" in printed.text
+    assert w.cpr not in printed.text and f"{w.hidden} registrering" in printed.text
+    for title in re.findall(r'<tr class="st-\w+"><td>([^<]+?) <span', overview):
+        assert title in printed.text  # every record shown on screen is in the print
+    pdf = c.get(where + "/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert w.cpr not in pdf.headers["content-disposition"]
+    rows = [(x["channel"], x["outcome"]) for x in audit.lookups(audit_url, user_id="anne")]
+    assert ("web:udskrift", "printed") in rows and ("web:pdf", "printed") in rows
+    assert rows.count(("web:borger", "shown")) == 1
+    bente, _ = logged_in(app, "bente")  # another user's handle prints nothing
+    assert bente.get(where + "/udskrift").status_code == 404 and bente.get(where + "/pdf").status_code == 404
