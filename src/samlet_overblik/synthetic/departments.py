@@ -121,6 +121,33 @@ def _end_dates(rng, start, ongoing_p, lo_days, hi_days, as_of):
 # ---------------------------------------------------------------------------------- children
 
 
+def _one_after_another(group: np.ndarray, chosen: np.ndarray, start: np.ndarray, end: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Within each group, the ``chosen`` rows run one after another, never side by side: sorted by start, each
+    ends the day before the next begins (a child moved from one placement to the next; a citizen going from one
+    benefit to another), and a row that would start with or before the previous one starts the day after it."""
+    start, end = start.copy(), end.copy()
+    rows = np.flatnonzero(chosen)
+    order = rows[np.lexsort((start[rows], group[rows]))]
+    one_day = np.timedelta64(1, "D")
+    for prev, cur in zip(order[:-1], order[1:], strict=True):
+        if group[prev] != group[cur]:
+            continue
+        if start[cur] <= start[prev]:
+            start[cur] = start[prev] + one_day
+        if np.isnat(end[prev]) or end[prev] >= start[cur]:
+            end[prev] = start[cur] - one_day
+        if not np.isnat(end[cur]) and end[cur] < start[cur]:
+            end[cur] = start[cur]
+    return start, end
+
+
+def _one_placement_at_a_time(case: np.ndarray, kind: np.ndarray, start: np.ndarray, end: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """A child is placed in one place at a time (BL § 46 / § 47): placements of a case follow each other."""
+    return _one_after_another(case, np.char.startswith(kind.astype(str), "anbringelse"), start, end)
+
+
 def build_boern_familie(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd.DataFrame], dict]:
     rng, as_of, now = ctx.rng, ctx.as_of, ctx.now
     people = pop.people
@@ -145,6 +172,7 @@ def build_boern_familie(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
     end = start + dur
     end = np.where(end > as_of, NAT_D, end)
     end = np.where(closed[case] & np.isnat(end), uniform_days(rng, start + 1, as_of), end)
+    start, end = _one_placement_at_a_time(case, obj([x[0] for x in vocab.BF_MEASURES])[kinds], start, end)
     paragraph = np.where(start >= vocab.BARNETS_LOV_FROM,
                          obj([x[3] for x in vocab.BF_MEASURES])[kinds], obj([x[2] for x in vocab.BF_MEASURES])[kinds])
     cost_lo = np.array([x[4][0] for x in vocab.BF_MEASURES])[kinds]
@@ -312,6 +340,8 @@ def build_beskaeftigelse(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
     hi = np.array([rng_of[k][1] for k in kind_name], dtype=float)
     fra = uniform_days(rng, window_start[bc], as_of - 7)
     til = _end_dates(rng, fra, 0.55, 30, 720, as_of)
+    # Benefits for one's living (forsørgelsesydelser) exclude each other: a citizen gets one at a time.
+    fra, til = _one_after_another(bc, np.ones(len(bc), dtype=bool), fra, til)
     ydelse = pd.DataFrame({
         "ydelse_id": ctx.counters.take("be.ydelse", len(bc)),
         "borger_id": borger_id[bc],
@@ -481,6 +511,7 @@ def build_social_voksen(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
 
 
 VISIT_DAYS = 14  # visits are kept for the last 14 days of active home care
+HOME_CARE_FROM_AGE = 50
 
 
 def build_sundhed_aeldre(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -500,6 +531,13 @@ def build_sundhed_aeldre(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
     k_old = weighted_choice(rng, len(sc), w_old)
     k_young = weighted_choice(rng, len(sc), w_young)
     kinds = np.where(old[sc], k_old, k_young)
+    # Home care (SEL § 83) goes to people from about 50 (younger people with a disability get it too, but rarely
+    # enough that a demo shows none): younger citizens get health services instead.
+    home_care = np.array([x[2] == "SEL § 83" for x in vocab.SA_SERVICES])
+    health = np.flatnonzero(~home_care)
+    w_health = w_young[health] / w_young[health].sum()
+    too_young = home_care[kinds] & (age[sc] < HOME_CARE_FROM_AGE)
+    kinds = np.where(too_young, health[rng.choice(len(health), len(sc), p=w_health)], kinds)
     start = uniform_days(rng, np.maximum(add_years(birth, 18), as_of - 5 * 365)[sc], as_of - 1)
     short = np.isin(obj([x[0] for x in vocab.SA_SERVICES])[kinds], ["B3.1", "T1.1"])
     end_long = _end_dates(rng, start, 0.6, 30, 900, as_of)
