@@ -91,3 +91,31 @@ def test_the_meeting_print_holds_what_the_viewer_may_see_and_is_logged(app, w, a
     assert rows.count(("web:borger", "shown")) == 1
     bente, _ = logged_in(app, "bente")  # another user's handle prints nothing
     assert bente.get(where + "/udskrift").status_code == 404 and bente.get(where + "/pdf").status_code == 404
+
+
+def test_family_names_co_parents_and_household_and_links_each_member(app, w, audit_url):
+    """A parent in the job centre whose child's other parent is in the job centre too: the co-parent is named
+    (medforælder), the household at the address is included, and each member opens their own overview through a
+    new, logged lookup."""
+    with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as econ:
+        seen = {r[0] for r in econ.execute("SELECT DISTINCT cpr FROM interventions WHERE cpr IS NOT NULL").fetchall()}
+    with duckdb.connect(str(w.warehouse), read_only=True) as con:
+        pairs = con.execute(
+            """SELECT DISTINCT a.related_cpr, b.related_cpr FROM staging.cpr_relations a
+               JOIN staging.cpr_relations b ON a.child_cpr = b.child_cpr AND a.related_cpr < b.related_cpr
+               WHERE a.relation = 'foraelder' AND b.relation = 'foraelder' AND a.valid_to IS NULL
+                 AND b.valid_to IS NULL""").fetchall()
+        keys = dict(con.execute("SELECT cpr, person_key FROM identity.person_keys WHERE merged_into IS NULL").fetchall())
+    both = [(x, y) for x, y in pairs if x in seen and y in seen]
+    assert both, "the test municipality has no two parents of one child both seen by the job centre"
+    parent, other = both[0]
+    c, token = logged_in(app, "anne")
+    page = c.get(_open(c, token, parent)).text
+    row = page.split(f'value="{keys[other]}"')[0].rsplit("<tr>", 1)[-1]
+    assert "medforælder" in row
+    before = len(audit.lookups(audit_url, user_id="anne"))
+    r = c.post("/borger", data={"csrf": token, "ref": keys[other], "formaal": PURPOSE})
+    assert r.status_code == 303 and keys[other] not in r.headers["location"]
+    assert c.get(r.headers["location"]).status_code == 200
+    after = audit.lookups(audit_url, user_id="anne")
+    assert len(after) == before + 1 and after[0]["person_key"] == keys[other] and after[0]["outcome"] == "shown"

@@ -139,33 +139,53 @@ def _person(con, person_key: str) -> Person | None:
     return Person(pk, mask(number), name, _iso(born), {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
 
 
+# The words for a relative, most telling first: a relative who is both is named by the first that applies, and
+# "samme husstand" is added when they also live at the citizen's address.
+_RELATIONS = (("barn", "barn"), ("forældremyndighed+forælder", "forælder med forældremyndighed"),
+              ("forælder", "forælder"), ("forældremyndighed", "har forældremyndighed"), ("medforælder", "medforælder"))
+
+
+def _relation_text(kinds: list[str]) -> str:
+    have = set(kinds)
+    for key, text in _RELATIONS:
+        if set(key.split("+")) <= have:
+            return text + (", samme husstand" if "husstand" in have else "")
+    return "samme husstand"
+
+
 def _family(con, person_key: str, ref: date) -> list[Relative]:
+    """Parents and custody holders, children, the other parents of the citizen's children, and the people
+    registered at the citizen's address (CPR register, relations in force on ``ref``)."""
     rows = con.execute(
         """
-        WITH me AS (SELECT cpr FROM identity.person_keys WHERE person_key = ?),
+        WITH me AS (SELECT cpr FROM identity.person_keys WHERE person_key = $pk),
+        home AS (SELECT p.address, p.postcode FROM staging.cpr_persons p JOIN me USING (cpr)
+                 WHERE p.address IS NOT NULL),
+        now_ AS (SELECT * FROM staging.cpr_relations WHERE valid_to IS NULL OR valid_to >= $ref),
         rel AS (
             SELECT r.related_cpr AS other, CASE r.relation WHEN 'foraeldremyndighed' THEN 'forældremyndighed'
-                   ELSE 'forælder' END AS relation, r.relation AS kind
-            FROM staging.cpr_relations r, me WHERE r.child_cpr = me.cpr
-              AND (r.valid_to IS NULL OR r.valid_to >= ?)
+                   ELSE 'forælder' END AS kind
+            FROM now_ r JOIN me ON r.child_cpr = me.cpr
             UNION ALL
-            SELECT r.child_cpr, 'barn', r.relation
-            FROM staging.cpr_relations r, me WHERE r.related_cpr = me.cpr
-              AND (r.valid_to IS NULL OR r.valid_to >= ?)
+            SELECT r.child_cpr, 'barn' FROM now_ r JOIN me ON r.related_cpr = me.cpr
+            UNION ALL
+            SELECT o.related_cpr, 'medforælder'
+            FROM now_ r JOIN me ON r.related_cpr = me.cpr AND r.relation = 'foraelder'
+            JOIN now_ o ON o.child_cpr = r.child_cpr AND o.relation = 'foraelder' AND o.related_cpr <> me.cpr
+            UNION ALL
+            SELECT p.cpr, 'husstand' FROM staging.cpr_persons p JOIN home USING (address, postcode), me
+            WHERE p.cpr <> me.cpr AND p.status = 'aktiv'
         ),
-        agg AS (SELECT other, list_sort(list(DISTINCT relation)) AS relations FROM rel GROUP BY other)
-        SELECT k.person_key, a.other, p.given_name, p.family_name, p.birth_date, a.relations
+        agg AS (SELECT other, list_sort(list(DISTINCT kind)) AS kinds FROM rel GROUP BY other)
+        SELECT k.person_key, a.other, p.given_name, p.family_name, p.birth_date, a.kinds
         FROM agg a
         JOIN identity.person_keys k ON k.cpr = a.other AND k.merged_into IS NULL
         LEFT JOIN staging.cpr_persons p ON p.cpr = a.other
-        ORDER BY p.birth_date
-        """, [person_key, ref, ref]).fetchall()
-    out = []
-    for pk, number, given, family, born, relations in rows:
-        rel = "barn" if "barn" in relations else ("forælder med forældremyndighed" if "forældremyndighed" in relations
-                                                   else "forælder")
-        out.append(Relative(pk, mask(number), " ".join(x for x in (given, family) if x), _iso(born), rel))
-    return out
+        ORDER BY list_contains(a.kinds, 'husstand') AND len(a.kinds) = 1, p.birth_date
+        LIMIT 40
+        """, {"pk": person_key, "ref": ref}).fetchall()
+    return [Relative(pk, mask(number), " ".join(x for x in (given, family) if x), _iso(born), _relation_text(kinds))
+            for pk, number, given, family, born, kinds in rows]
 
 
 # The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.
