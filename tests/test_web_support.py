@@ -161,7 +161,7 @@ def logged_in(app, user: str, password: str = PASSWORD):
 
 
 @contextmanager
-def served(env: dict[str, str], log_path: Path, url_host: str = "127.0.0.1") -> Iterator[str]:
+def served(env: dict[str, str], log_path: Path, url_host: str = "127.0.0.1", workers: int = 1) -> Iterator[str]:
     """``samlet-overblik serve`` on a free port as its own process (the real uvicorn server and its logging);
     yields the base URL once the login page answers, and stops the server afterwards."""
     with socket.socket() as s:
@@ -169,7 +169,8 @@ def served(env: dict[str, str], log_path: Path, url_host: str = "127.0.0.1") -> 
         port = s.getsockname()[1]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "samlet_overblik.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "samlet_overblik.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)))
     base = f"http://{url_host}:{port}"

@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
     se.add_argument("--port", type=_port, default=8000, help="Port (default: 8000).")
     se.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    se.add_argument("--workers", type=_positive_int, default=1,
+                    help="Server processes sharing the port (default: 1); sessions, lookup handles, the login limit "
+                         "and the access log are shared by them.")
 
     us = sub.add_parser("user", help="Manage the users file (SAMLET_USERS_FILE, default <warehouse dir>/users.yaml).")
     us_sub = us.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
@@ -542,7 +545,7 @@ def cmd_serve(args) -> int:
     if settings.dev_mode:
         err_console.print("samlet-overblik: SAMLET_DEV_MODE: ephemeral session secret, cookies without Secure — not for production")
     console.print(f"serving http://{args.host}:{args.port}/ (users: {settings.users_file})", highlight=False)
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

@@ -12,7 +12,8 @@ Sessions are revocable: every request compares the cookie's stamp with the user'
 Logout, a password change (``user passwd``) and re-adding a user give the user a new stamp, so every session made
 before it ends at once — in every browser, including copies of the cookie; a removed user has no stamp at all.
 
-Login attempts are rate limited per user id and per client address (in-process sliding window).
+Login attempts are rate limited per client address (in-process sliding window) and per user id: failures are
+written to the access log and counted from it, so the limit holds across several ``serve`` workers.
 
 The command line (``borger``, ``lineage``) authenticates too (``CommandLineAuthenticator``): the user's password or
 the personal token ``user token`` issued them. A failed attempt is written to the access log (``denied_login``),
@@ -85,18 +86,24 @@ class LoginRateLimiter:
 class PasswordAuthenticator:
     """Users and argon2 password hashes from the users file."""
 
-    def __init__(self, users_path: Path, limiter: LoginRateLimiter | None = None) -> None:
+    def __init__(self, users_path: Path, limiter: LoginRateLimiter | None = None, audit_url: str | None = None) -> None:
         self.users_path = Path(users_path)
         self.limiter = limiter or LoginRateLimiter()
+        # Per user id across every serve worker (the access log); per client address in this process.
+        self.failed = FailedLogins(audit_url) if audit_url else None
 
     def authenticate(self, user_id: str, password: str, client: str) -> User | None:
         """The user, or None for a wrong id/password. Raises ``RateLimited`` before checking when blocked."""
         user_id = (user_id or "").strip().lower()[:64]
         keys = (f"user:{user_id}", f"client:{client}")
         self.limiter.check(*keys)
+        if self.failed is not None and user_id:
+            self.failed.check(user_id)
         user = usersmod.verify_password(self.users_path, user_id, password or "") if user_id else None
         if user is None:
             self.limiter.failed(*keys)
+            if self.failed is not None and user_id:
+                self.failed.record(user_id, "web:login")
             return None
         self.limiter.succeeded(keys[0])
         return user
@@ -150,29 +157,44 @@ def csrf_ok(session: MutableMapping, sent: str | None) -> bool:
     return bool(token and sent) and secrets.compare_digest(str(token), str(sent))
 
 
-class CommandLineAuthenticator:
-    """Who runs ``borger``/``lineage``: the user whose password or personal token is given, or nobody."""
+class FailedLogins:
+    """Failed logins, written to the access log (``denied_login``) and counted from it: a limit that holds for
+    every process that serves or runs the command line, since they share the log."""
 
-    FAILED = "denied_login"
+    OUTCOME = "denied_login"
+
+    def __init__(self, audit_url: str, limit: int = 5, window: float = 300.0) -> None:
+        self.audit_url, self.limit, self.window = audit_url, limit, window
+
+    def check(self, user_id: str) -> None:
+        """``RateLimited`` when ``user_id`` failed ``limit`` times within ``window`` seconds."""
+        now = datetime.now(timezone.utc)
+        failures = audit.failures_since(self.audit_url, user_id, self.OUTCOME, now - timedelta(seconds=self.window))
+        if len(failures) >= self.limit:
+            oldest = failures[-self.limit].replace(tzinfo=timezone.utc)
+            raise RateLimited(max(1, int((oldest + timedelta(seconds=self.window) - now).total_seconds())))
+
+    def record(self, user_id: str, channel: str) -> None:
+        audit.log_access(self.audit_url, user_id=user_id or "-", role="ukendt", department=None, person_key=None,
+                         purpose="", channel=channel, result_count=0, outcome=self.OUTCOME)
+
+
+class CommandLineAuthenticator:
+    """Who runs ``borger``/``lineage``/``indsigt``: the user whose password or personal token is given, or nobody."""
 
     def __init__(self, users_path: Path, audit_url: str, limit: int = 5, window: float = 300.0) -> None:
-        self.users_path, self.audit_url = Path(users_path), audit_url
-        self.limit, self.window = limit, window
+        self.users_path = Path(users_path)
+        self.failed = FailedLogins(audit_url, limit, window)
 
     def authenticate(self, user_id: str, channel: str, *, password: str | None = None,
                      token: str | None = None) -> User | None:
         """The user, or None (the failure is logged). Raises ``RateLimited`` before checking when blocked."""
         user_id = (user_id or "").strip().lower()[:64]
-        now = datetime.now(timezone.utc)
-        failures = audit.failures_since(self.audit_url, user_id, self.FAILED, now - timedelta(seconds=self.window))
-        if len(failures) >= self.limit:
-            oldest = failures[-self.limit].replace(tzinfo=timezone.utc)
-            raise RateLimited(max(1, int((oldest + timedelta(seconds=self.window) - now).total_seconds())))
+        self.failed.check(user_id)
         if token is not None:
             user = usersmod.verify_token(self.users_path, user_id, token)
         else:
             user = usersmod.verify_password(self.users_path, user_id, password or "")
         if user is None:
-            audit.log_access(self.audit_url, user_id=user_id or "-", role="ukendt", department=None, person_key=None,
-                             purpose="", channel=channel, result_count=0, outcome=self.FAILED)
+            self.failed.record(user_id, channel)
         return user

@@ -15,6 +15,9 @@ Files are opened read-only and closed again per call, so a run that swaps in new
 
 from __future__ import annotations
 
+import os
+import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -78,10 +81,43 @@ class Stores:
         return audit.audit_url(self.warehouse.parent)
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    if not path.is_file():
+# Read-only connections to the files of published sets, kept between lookups: opening a large DuckDB file (its
+# catalog) costs more than a lookup's queries. A published set is never written again (runs build the next set
+# beside it and switch one symlink), and the key holds the file's identity, so a switched, rolled-back or replaced
+# set is a new key. The oldest are dropped beyond MAX_OPEN; a lookup still reading one keeps its cursor (and with
+# it the database) alive until it is done.
+MAX_OPEN = 8
+_OPEN: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _connect(path: Path, published: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on ``path``: from a kept connection when the file belongs to a published set, else a
+    connection of its own (the layout before sets, whose file a run may rewrite), closed afterwards."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise NoWarehouse("intet publiceret lager endnu (kør 'samlet-overblik run' eller 'demo')")
-    return duckdb.connect(str(path), read_only=True)
+    if not published:
+        with duckdb.connect(str(path), read_only=True) as con:
+            yield con
+        return
+    key = (str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    with _OPEN_LOCK:
+        kept = _OPEN.get(key)
+        con = kept if kept is not None else duckdb.connect(str(path), read_only=True)
+        if kept is None:
+            _OPEN[key] = con
+            while len(_OPEN) > MAX_OPEN:
+                _OPEN.pop(next(iter(_OPEN)))
+        cursor = con.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def _iso(v) -> str | None:
@@ -420,13 +456,13 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
     the answer for a citizen the department has no visible record of (logged either way)."""
     purpose = _required_purpose(purpose)
     published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
+    with _connect(published.warehouse, published.set_id is not None) as wcon:
         pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
         if pk is None:
             yield None
             return
         ref = _reference(wcon)
-        with _connect(published.export(department)) as econ:
+        with _connect(published.export(department), published.set_id is not None) as econ:
             records = _one(wcon, econ, pk, department, ref, revoked)
             if not records.records:
                 yield _not_visible(stores, user, pk, purpose, channel, department)
@@ -441,7 +477,8 @@ def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_ke
     The web app resolves a posted lookup with this before it redirects to the lookup's handle: the citizen's
     records are read, shown and logged when the handle's page is shown."""
     purpose = _required_purpose(purpose)
-    with _connect(stores.published().warehouse) as wcon:
+    published = stores.published()
+    with _connect(published.warehouse, published.set_id is not None) as wcon:
         pk, _ = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
     return pk
 
@@ -527,13 +564,13 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
     where = " AND ".join(["(p.given_name || ' ' || p.family_name) ILIKE ?"] * len(words))
     params = [f"%{w.replace('%', '').replace('_', '')}%" for w in words]
     published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse) as wcon:
+    with _connect(published.warehouse, published.set_id is not None) as wcon:
         candidates = wcon.execute(
             f"""SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date
                 FROM staging.cpr_persons p JOIN identity.person_keys k ON k.cpr = p.cpr AND k.merged_into IS NULL
                 WHERE {where} ORDER BY p.family_name, p.given_name, p.birth_date LIMIT 2000""",
             params).fetchall()
-    with _connect(published.export(department)) as econ:
+    with _connect(published.export(department), published.set_id is not None) as econ:
         seen = {r[0] for r in econ.execute(
             "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()

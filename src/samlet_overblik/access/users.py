@@ -23,6 +23,7 @@ later); this module only knows the users, their grants and their security stamps
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import os
@@ -99,6 +100,11 @@ def validate(user_id: str, name: str, role: str, department: str | None) -> None
         raise UsersError(f"role {role} has no department")
 
 
+# The parsed file by its identity (device, inode, change time, size): every request asks who its user is, and a
+# YAML parse per request is the slowest part of that. The mode is checked on every read all the same.
+_PARSED: dict[tuple, object] = {}
+
+
 def _read(path: Path) -> list[dict]:
     try:
         fh = open(path, encoding="utf-8")
@@ -113,10 +119,16 @@ def _read(path: Path) -> list[dict]:
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise UsersError(f"users file {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
                              f"refusing it; make it owner-only (chmod 600)")
-        try:
-            doc = yaml.safe_load(fh.read()) or {}
-        except (yaml.YAMLError, UnicodeDecodeError):
-            raise UsersError(f"users file is not valid YAML: {path}") from None
+        key = (str(path), st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
+        if key in _PARSED:
+            doc = copy.deepcopy(_PARSED[key])  # callers edit the rows they get
+        else:
+            try:
+                doc = yaml.safe_load(fh.read()) or {}
+            except (yaml.YAMLError, UnicodeDecodeError):
+                raise UsersError(f"users file is not valid YAML: {path}") from None
+            _PARSED.clear()
+            _PARSED[key] = copy.deepcopy(doc)
     rows = doc.get("users") if isinstance(doc, dict) else None
     if rows is None:
         return []

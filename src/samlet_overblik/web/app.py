@@ -120,7 +120,7 @@ def create_app(settings) -> FastAPI:
     except PolicyError as exc:
         raise WebConfigError(str(exc)) from None
     logsafe.install(log)
-    authn = PasswordAuthenticator(settings.users_file)
+    authn = PasswordAuthenticator(settings.users_file, audit_url=audit.audit_url(Path(settings.warehouse).parent))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
                                  category_names=CATEGORY_NAMES, role_names=ROLE_NAMES, show_names=SHOW_NAMES,
@@ -231,12 +231,29 @@ def create_app(settings) -> FastAPI:
     return app
 
 
-def serve(settings: WebSettings, host: str = "127.0.0.1", port: int = 8000) -> None:
+def app_from_environment() -> FastAPI:
+    """The app of one of several ``serve`` workers: every worker builds it from the same environment (the parent
+    puts the warehouse and the session secret there, so a session cookie is good in every worker)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.install_everywhere()
+    return create_app(WebSettings.from_env())
+
+
+def serve(settings: WebSettings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run uvicorn without its access log (our middleware logs method, path and status only). Everything is
-    logged through the root logger's handler, which masks CPR numbers (uvicorn's own records included)."""
+    logged through the root logger's handler, which masks CPR numbers (uvicorn's own records included).
+
+    With ``workers`` > 1, uvicorn starts that many processes on the port; what they must agree on lives outside
+    them: the session is a signed cookie (one secret for all), lookup handles and the access log are in the audit
+    database, and the users file is re-read on every request."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install_everywhere()
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info", log_config=None,
-                proxy_headers=False, server_header=False)
+    app: FastAPI | str = create_app(settings)
+    if workers > 1:
+        os.environ.update(SAMLET_WAREHOUSE=str(settings.warehouse), SAMLET_USERS_FILE=str(settings.users_file),
+                          SAMLET_SESSION_SECRET=settings.session_secret)
+        app = "samlet_overblik.web.app:app_from_environment"
+    uvicorn.run(app, factory=workers > 1, workers=workers, host=host, port=port, access_log=False, log_level="info",
+                log_config=None, proxy_headers=False, server_header=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -79,7 +80,7 @@ def _see(ctx: WebContext, user: User, view: str, purpose: Purpose, channel: str,
 
 
 @router.get("/soeg", response_class=HTMLResponse)
-async def search_form(request: Request):
+def search_form(request: Request):
     ctx = web(request)
     user = ctx.require(request, ROLE)
     return _search_page(ctx, request, user, 200)
@@ -89,6 +90,11 @@ async def search_form(request: Request):
 async def search(request: Request):
     ctx = web(request)
     user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user, form: _no_purpose(ctx, request, user, form))
+    # The lookup reads DuckDB files and writes the access log: in a worker thread, not on the event loop.
+    return await run_in_threadpool(_search, ctx, request, user, form, purpose)
+
+
+def _search(ctx: WebContext, request: Request, user: User, form: dict[str, str], purpose: Purpose) -> Response:
     text, requested = form.get("soegning", "").strip(), form.get("afdeling") or None
     # What was typed goes back into the form on a refusal, except a CPR number (typed again, never echoed).
     kept = "" if _cpr_typed(text) else text[:100]
@@ -110,6 +116,11 @@ async def search(request: Request):
 async def _by_ref(request: Request, view: str, channel: str) -> Response:
     ctx = web(request)
     user, form, purpose = await ctx.lookup_form(request, ROLE, lambda user, form: _no_purpose(ctx, request, user, form))
+    return await run_in_threadpool(_see_ref, ctx, request, user, form, purpose, view, channel)
+
+
+def _see_ref(ctx: WebContext, request: Request, user: User, form: dict[str, str], purpose: Purpose, view: str,
+             channel: str) -> Response:
     try:
         pk = borger.find_person(ctx.stores, user, person_key=form.get("ref", ""), purpose=purpose.logged,
                                 channel=channel, requested_department=form.get("afdeling") or None)
@@ -131,7 +142,7 @@ async def family(request: Request):
 
 
 @router.get("/opslag/{token}", response_class=HTMLResponse)
-async def shown_lookup(request: Request, token: str):
+def shown_lookup(request: Request, token: str):
     """A lookup's page: the first showing is logged; a reload or a step back shows it again (data read afresh)."""
     ctx = web(request)
     user = ctx.require(request, ROLE)
@@ -175,6 +186,10 @@ async def api_citizen(request: Request):
         return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
     if not isinstance(body, dict):
         return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
+    return await run_in_threadpool(_api_citizen, ctx, user, body)
+
+
+def _api_citizen(ctx: WebContext, user: User, body: dict) -> JSONResponse:
     try:
         purpose = ctx.purpose_of(body, user)
     except audit.BadPurpose:
@@ -201,7 +216,7 @@ def _filters(request: Request) -> tuple[str, str | None]:
     return (show if show in SHOW_NAMES else "alle"), (department if department in DEPARTMENT_NAMES else None)
 
 
-async def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenView, Purpose]:
+def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenView, Purpose]:
     """The citizen of a lookup handle and the lookup's purpose, for printing (the print is logged by the caller)."""
     ctx = web(request)
     user = ctx.require(request, ROLE)
@@ -216,17 +231,17 @@ async def _printable(request: Request, token: str) -> tuple[WebContext, User, Ci
 
 
 @router.get("/opslag/{token}/udskrift", response_class=HTMLResponse)
-async def meeting_print(request: Request, token: str):
+def meeting_print(request: Request, token: str):
     """The print view for a coordination meeting (the browser prints it; logged as a print)."""
-    ctx, user, view, purpose = await _printable(request, token)
+    ctx, user, view, purpose = _printable(request, token)
     meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:udskrift")
     return ctx.page(request, "udskrift.html", v=view, doc=meeting.meeting_document(view, user), handle=token)
 
 
 @router.get("/opslag/{token}/pdf")
-async def meeting_pdf(request: Request, token: str):
+def meeting_pdf(request: Request, token: str):
     """The same print as a PDF file (logged as a print)."""
-    ctx, user, view, purpose = await _printable(request, token)
+    ctx, user, view, purpose = _printable(request, token)
     meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:pdf")
     doc = meeting.meeting_document(view, user)
     name = f"koordineringsmoede-{view.person.person_key if view.person else 'borger'}-{doc.made_at:%Y%m%d}.pdf"
