@@ -119,3 +119,23 @@ def test_family_names_co_parents_and_household_and_links_each_member(app, w, aud
     assert c.get(r.headers["location"]).status_code == 200
     after = audit.lookups(audit_url, user_id="anne")
     assert len(after) == before + 1 and after[0]["person_key"] == keys[other] and after[0]["outcome"] == "shown"
+
+
+def test_the_next_planned_meeting_per_department_soonest_first():
+    """Only contacts still to come count; per department the first; departments by date."""
+    from samlet_overblik.access.borger import next_meetings
+    from samlet_overblik.access.views import Record
+
+    def rec(dept, title, start, status, category="kontakt", cw="Ida"):
+        return Record(department=dept, department_name=DEPARTMENT_NAMES[dept], category=category, category_name="",
+                      kind="kontakt", title=title, paragraph="", start=start, end=start, status=status, caseworker=cw,
+                      monthly_cost=None, basis="lov:egen_afdeling", basis_text="egen afdeling")
+
+    records = [rec("beskaeftigelse", "Jobsamtale", "2026-12-10", "kommende"),
+               rec("beskaeftigelse", "Opfølgningssamtale", "2026-12-03", "kommende"),
+               rec("beskaeftigelse", "Jobsamtale", "2026-11-01", "afsluttet"),
+               rec("boern_familie", "Netværksmøde", "2026-12-01", "kommende", cw="Bo"),
+               rec("social_voksen", "Bostøtte", "2026-12-02", "kommende", category="indsatser")]
+    got = [(m.department, m.date, m.title, m.caseworker) for m in next_meetings(records)]
+    assert got == [("boern_familie", "2026-12-01", "Netværksmøde", "Bo"),
+                   ("beskaeftigelse", "2026-12-03", "Opfølgningssamtale", "Ida")]

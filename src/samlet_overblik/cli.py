@@ -502,6 +502,9 @@ def _print_citizen(view) -> None:
         line(f"Udgift seneste 12 måneder: {cost} kr.")
         line(f"Tovholder: {coordinator}")
         line(f"Flag: {flags}")
+    for meeting in view.next_meetings:
+        line(f"Næste møde: {danish_date(meeting.date)} {meeting.title} – {meeting.department_name}"
+             f"{', ' + meeting.caseworker if meeting.caseworker else ''}")
     for plan in view.plans:
         console.print()
         console.print(f"[bold]Én plan[/bold] ({escape(plan.department_name)})", highlight=False)

@@ -36,7 +36,7 @@ from samlet_overblik.consent.lineage import mask
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import (
     CitizenView, DepartmentRecords, ExportInfo, FamilyMember, FamilySummary, FamilyView, NotVisible, Overview, Person,
-    Plan, Record, Relative, SearchHit, Signal, VisibleRecords,
+    Meeting, Plan, Record, Relative, SearchHit, Signal, VisibleRecords,
 )
 from samlet_overblik.core.labels import CATEGORY_NAMES, DEPARTMENT_NAMES, STATUS_ORDER, basis_text
 
@@ -318,6 +318,17 @@ def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations) -> tu
     return plans, elsewhere
 
 
+def next_meetings(records: list[Record]) -> list[Meeting]:
+    """Per department, the first planned contact (a meeting or conversation still to come), soonest first."""
+    first: dict[str, Record] = {}
+    for r in records:
+        if r.category == "kontakt" and r.status == "kommende" and r.start:
+            if r.department not in first or r.start < (first[r.department].start or ""):
+                first[r.department] = r
+    return sorted((Meeting(r.department, r.department_name, r.start, r.title, r.caseworker) for r in first.values()),
+                  key=lambda m: m.date or "")
+
+
 def plans_not_shared_text(departments_: list[str]) -> str:
     if not departments_:
         return ""
@@ -506,7 +517,7 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
             consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
             reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
             plans=plans, plans_not_shared=[DEPARTMENT_NAMES.get(d, d) for d in elsewhere],
-            plans_not_shared_text=plans_not_shared_text(elsewhere),
+            plans_not_shared_text=plans_not_shared_text(elsewhere), next_meetings=next_meetings(part.records),
         )
         # Logged before anything is returned: no log, no answer. ``log_shown=False``: the same lookup shown again
         # (a reload of its handle's page), already logged when first shown.

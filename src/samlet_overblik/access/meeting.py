@@ -28,6 +28,10 @@ def meeting_document(view: CitizenView, user: User) -> Document:
         [(r.department_name, r.title, f"{danish_date(r.start, '?')} - {danish_date(r.end, 'løbende')}",
           r.status or "", r.paragraph, r.caseworker, r.basis_text) for r in view.part.records],
         "Ingen poster.", (34, 50, 34, 18, 30, 36, 40))
+    meetings = Section(
+        "Næste møder", ("Dato", "Møde", "Afdeling", "Sagsbehandler"),
+        [(danish_date(m.date), m.title, m.department_name, m.caseworker) for m in view.next_meetings],
+        "Ingen planlagte møder i de afdelinger, du kan se.", (25, 80, 60, 60))
     signals = Section(
         "Koordineringssignaler", ("Dato", "Signal", "Afdelinger", "Detalje"),
         [(danish_date(s.signal_date), s.title, ", ".join(s.departments), s.detail or "") for s in view.signals],
@@ -37,7 +41,7 @@ def meeting_document(view: CitizenView, user: User) -> Document:
         f"Til koordineringsmøde: {name} ({masked})",
         f"Set fra {view.department_name}. Udskrevet {danish_time(now)} af {user.name}. Udskriften indeholder kun det, "
         f"{view.department_name} må se. {hidden}Data pr. {danish_time(view.data.published, 'ukendt')}.",
-        now, (plans, records, signals))
+        now, (meetings, plans, records, signals))
 
 
 def log_printed(stores: Stores, user: User, view: CitizenView, purpose: str, channel: str) -> None:

@@ -120,6 +120,17 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Meeting:
+    """The next planned meeting or conversation a department has with the citizen (from its own records)."""
+
+    department: str = _json("afdeling")
+    department_name: str = _json("afdeling_navn")
+    date: str | None = _json("dato")
+    title: str = _json("titel")
+    caseworker: str = _json("sagsbehandler")
+
+
+@dataclass(frozen=True)
 class ExportInfo:
     run_id: str | None = _json("koersel", default=None)
     published: str | None = _json("publiceret", default=None)
@@ -146,6 +157,7 @@ class CitizenView:
     # A plan with a tovholder exists in these departments but is not shared with the viewer (existence only).
     plans_not_shared: list[str] = _json("planer_ikke_delt", default_factory=list)
     plans_not_shared_text: str = _json("planer_ikke_delt_tekst", default="")
+    next_meetings: list[Meeting] = _json("naeste_moeder", default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,17 @@ def _staff(ctx: Context, dept: str, n: int) -> np.ndarray:
     return pool[ctx.rng.integers(0, len(pool), n)]
 
 
+def _plan_next(rng, owner: np.ndarray, open_: np.ndarray, when: np.ndarray, as_of, p: float, within_days: int
+               ) -> np.ndarray:
+    """The first meeting of each open owner (case or citizen) moves to a planned date within ``within_days``
+    after ``as_of``, with probability ``p``: where the source has a next meeting, the overview shows it."""
+    first = np.zeros(len(owner), dtype=bool)
+    first[np.unique(owner, return_index=True)[1]] = True
+    planned = first & open_ & (rng.random(len(owner)) < p)
+    ahead = as_of + rng.integers(1, within_days + 1, len(owner)).astype("timedelta64[D]")
+    return np.where(planned, ahead, when)
+
+
 def _end_dates(rng, start, ongoing_p, lo_days, hi_days, as_of):
     """End = start + duration; ongoing (NaT) with probability ongoing_p or when in the future."""
     dur = rng.integers(lo_days, hi_days + 1, len(start)).astype("timedelta64[D]")
@@ -266,13 +277,15 @@ def build_boern_familie(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
     nm = 1 + rng.binomial(3, 0.4, n)
     mc = _explode(rng, nm)
     mdate = uniform_days(rng, oprettet[mc], as_of)
+    # Most open cases have their next meeting planned (a network meeting, a follow-up with the family).
+    mdate = _plan_next(rng, mc, ~closed[mc], mdate, as_of, 0.6, 45)
     moede = pd.DataFrame({
         "moede_id": ctx.counters.take("bf.moede", len(mc)),
         "sags_id": sags_id[mc],
         "moede_dato": mdate,
         "moedetype": vocab.BF_MEETING_TYPES[rng.integers(0, len(vocab.BF_MEETING_TYPES), len(mc))],
         "sagsbehandler": np.where(rng.random(len(mc)) < 0.85, caseworker[mc], _staff(ctx, "boern_familie", len(mc))),
-        "aendret_tid": stamp_after(rng, mdate, now),
+        "aendret_tid": stamp_after(rng, np.minimum(mdate, as_of), now),
     })
     tables = {"sag": sag, "sag_part": sag_part, "foranstaltning": foranstaltning,
               "underretning": underretning, "moede": moede}
@@ -375,13 +388,14 @@ def build_beskaeftigelse(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
     ns = 1 + np.minimum(rng.poisson(2.5, n), 10)
     sc = _explode(rng, ns)
     sdate = uniform_days(rng, np.maximum(window_start[sc], as_of - 2 * 365), as_of)
+    sdate = _plan_next(rng, sc, np.ones(len(sc), dtype=bool), sdate, as_of, 0.5, 30)  # the next conversation
     samtale = pd.DataFrame({
         "samtale_id": ctx.counters.take("be.samtale", len(sc)),
         "borger_id": borger_id[sc],
         "samtale_dato": sdate,
         "samtaletype": vocab.BE_MEETING_TYPES[rng.integers(0, len(vocab.BE_MEETING_TYPES), len(sc))],
         "sagsbehandler": np.where(rng.random(len(sc)) < 0.8, caseworker[sc], _staff(ctx, "beskaeftigelse", len(sc))),
-        "sidst_aendret": stamp_after(rng, sdate, now),
+        "sidst_aendret": stamp_after(rng, np.minimum(sdate, as_of), now),
     })
 
     # sanctions on cash benefits
