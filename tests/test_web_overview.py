@@ -139,3 +139,18 @@ def test_the_next_planned_meeting_per_department_soonest_first():
     got = [(m.department, m.date, m.title, m.caseworker) for m in next_meetings(records)]
     assert got == [("boern_familie", "2026-12-01", "Netværksmøde", "Bo"),
                    ("beskaeftigelse", "2026-12-03", "Opfølgningssamtale", "Ida")]
+
+
+def test_each_record_says_how_to_reach_its_caseworker(app, w):
+    """The departments' staff directories reach the export: team, telephone and e-mail beside the caseworker."""
+    with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as econ:
+        total, reachable = econ.execute(
+            "SELECT count(*), count(caseworker_email) FILTER (caseworker IS NOT NULL) FROM interventions "
+            "WHERE caseworker IS NOT NULL").fetchall()[0]
+        email, phone, team = econ.execute(
+            "SELECT caseworker_email, caseworker_phone, caseworker_team FROM interventions WHERE cpr = ? "
+            "AND caseworker_email IS NOT NULL LIMIT 1", [w.cpr]).fetchall()[0]
+    assert reachable / total > 0.9  # names mangled by the source's own noise may not match the directory
+    c, token = logged_in(app, "anne")
+    page = c.get(_open(c, token, w.cpr)).text
+    assert f'href="mailto:{email}"' in page and phone in page and team in page

@@ -68,6 +68,21 @@ COMMENT ON COLUMN staging.home_visits.employee IS 'Visiting employee.';
 COMMENT ON COLUMN staging.home_visits.address IS 'Address visited.';
 COMMENT ON COLUMN staging.home_visits.updated_at IS 'Update stamp of the source row.';
 
+CREATE TABLE IF NOT EXISTS staging.caseworkers (
+    source VARCHAR NOT NULL, source_table VARCHAR NOT NULL, record_id VARCHAR NOT NULL, department VARCHAR NOT NULL,
+    name VARCHAR NOT NULL, team VARCHAR, phone VARCHAR, email VARCHAR, updated_at TIMESTAMP
+);
+COMMENT ON TABLE staging.caseworkers IS 'Each department system''s staff directory: the caseworkers its records name, with team, telephone and e-mail (how a colleague in another department reaches them). Key: (source, source_table, record_id); records name a caseworker by name.';
+COMMENT ON COLUMN staging.caseworkers.source IS 'Source system.';
+COMMENT ON COLUMN staging.caseworkers.source_table IS 'Table in the source system.';
+COMMENT ON COLUMN staging.caseworkers.record_id IS 'Primary key of the source row as text.';
+COMMENT ON COLUMN staging.caseworkers.department IS 'The department the caseworker works in.';
+COMMENT ON COLUMN staging.caseworkers.name IS 'The name the department''s records give as caseworker.';
+COMMENT ON COLUMN staging.caseworkers.team IS 'Team or unit within the department.';
+COMMENT ON COLUMN staging.caseworkers.phone IS 'Direct telephone number.';
+COMMENT ON COLUMN staging.caseworkers.email IS 'Work e-mail address.';
+COMMENT ON COLUMN staging.caseworkers.updated_at IS 'Last change in the source.';
+
 CREATE TABLE IF NOT EXISTS staging.coordination_plans (
     source VARCHAR NOT NULL, source_table VARCHAR NOT NULL, record_id VARCHAR NOT NULL,
     person_table VARCHAR NOT NULL, person_record_id VARCHAR NOT NULL, department VARCHAR NOT NULL,

@@ -521,7 +521,9 @@ def _print_citizen(view) -> None:
             line(f"• {i.title} ({i.category_name})")
             line(f"{danish_date(i.start, '?')} – {danish_date(i.end, 'løbende')} · {i.status or 'ukendt status'}"
                  f"{' · ' + i.paragraph if i.paragraph else ''}", 2)
-            line(f"Sagsbehandler: {i.caseworker or 'ikke angivet'}{cost} · grundlag: {i.basis_text}", 2)
+            contact = " · ".join(x for x in (i.caseworker_team, i.caseworker_phone, i.caseworker_email) if x)
+            line(f"Sagsbehandler: {i.caseworker or 'ikke angivet'}{' (' + contact + ')' if contact else ''}{cost} · "
+                 f"grundlag: {i.basis_text}", 2)
     if view.signals:
         console.print()
         console.print("[bold]Koordineringssignaler[/bold]")

@@ -227,7 +227,7 @@ def _family(con, person_key: str, ref: date) -> list[Relative]:
 # The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.
 _INTERVENTIONS = """
 SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
-       basis, source, source_table, record_id, status
+       basis, source, source_table, record_id, status, caseworker_team, caseworker_phone, caseworker_email
 FROM interventions WHERE person_key = $pk
 ORDER BY source_department, start_date DESC NULLS LAST, title
 """
@@ -238,10 +238,11 @@ def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> 
     out, hidden = [], 0
     try:
         rows = econ.execute(_INTERVENTIONS, {"pk": person_key}).fetchall()
-    except duckdb.BinderException:  # an export built before exports carried the status (a set rolled back to)
-        rows = econ.execute(_INTERVENTIONS.replace("record_id, status", "record_id, NULL AS status"),
-                            {"pk": person_key}).fetchall()
-    for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status) in rows:
+    except duckdb.BinderException:  # an export built before exports carried status and contacts (a set rolled back to)
+        rows = econ.execute(_INTERVENTIONS.replace(
+            "record_id, status, caseworker_team, caseworker_phone, caseworker_email",
+            "record_id, NULL AS status, NULL, NULL, NULL"), {"pk": person_key}).fetchall()
+    for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status, team, phone, email) in rows:
         if revoked.hides(viewer, basis, dept, cat):
             hidden += 1
             continue
@@ -250,7 +251,8 @@ def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> 
             category_name=CATEGORY_NAMES.get(cat, cat), kind=kind, title=title, paragraph=para or "",
             start=_iso(start), end=_iso(end), status=status, caseworker=cw or "",
             monthly_cost=float(cost) if cost is not None else None, basis=basis, basis_text=basis_text(basis),
-            source_key=(src, tab, str(rid)),
+            source_key=(src, tab, str(rid)), caseworker_team=team or "", caseworker_phone=phone or "",
+            caseworker_email=email or "",
         ))
     return out, hidden
 

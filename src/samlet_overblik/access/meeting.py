@@ -26,8 +26,10 @@ def meeting_document(view: CitizenView, user: User) -> Document:
         "Indsatser og ydelser", ("Afdeling", "Indsats / ydelse", "Periode", "Status", "Paragraf", "Sagsbehandler",
                                  "Grundlag"),
         [(r.department_name, r.title, f"{danish_date(r.start, '?')} - {danish_date(r.end, 'løbende')}",
-          r.status or "", r.paragraph, r.caseworker, r.basis_text) for r in view.part.records],
-        "Ingen poster.", (34, 50, 34, 18, 30, 36, 40))
+          r.status or "", r.paragraph,
+          ", ".join(x for x in (r.caseworker, r.caseworker_team, r.caseworker_phone, r.caseworker_email) if x),
+          r.basis_text) for r in view.part.records],
+        "Ingen poster.", (30, 46, 32, 16, 26, 56, 36))
     meetings = Section(
         "Næste møder", ("Dato", "Møde", "Afdeling", "Sagsbehandler"),
         [(danish_date(m.date), m.title, m.department_name, m.caseworker) for m in view.next_meetings],

@@ -57,6 +57,9 @@ class Record:
     basis: str = _json("grundlag")
     basis_text: str = _json("grundlag_tekst")
     source_key: tuple[str, str, str] = ("", "", "")  # (source, table, record id): what the gate's count compares
+    caseworker_team: str = _json("sagsbehandler_team", default="")
+    caseworker_phone: str = _json("sagsbehandler_telefon", default="")
+    caseworker_email: str = _json("sagsbehandler_email", default="")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,10 @@ from samlet_overblik.sources.specs import load_source_specs
 from samlet_overblik.synthetic import noise as noiselib
 from samlet_overblik.synthetic._util import Counters, make_staff
 from samlet_overblik.synthetic.consent import build_samtykke
-from samlet_overblik.synthetic.departments import Context, assign_departments, build_beskaeftigelse, build_boern_familie, build_social_voksen, build_sundhed_aeldre
+from samlet_overblik.synthetic.departments import (
+    STAFF_TABLES, Context, assign_departments, build_beskaeftigelse, build_boern_familie, build_social_voksen,
+    build_sundhed_aeldre, staff_directory,
+)
 from samlet_overblik.synthetic.population import Streets, build_population, register_tables
 from samlet_overblik.synthetic.writer import ParquetOut, SourceWriter
 
@@ -90,6 +93,7 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
     staff = {d: make_staff(run_rng, n_staff) for d in DEPARTMENT_SOURCES}
     staff["sundhed_aeldre_visit"] = make_staff(run_rng, n_staff * 3)
     staff["samtykke"] = np.concatenate([staff[d] for d in DEPARTMENT_SOURCES])
+    directories = {d: staff_directory(d, staff[d], run_rng, now) for d in DEPARTMENT_SOURCES}
 
     writers: dict[str, SourceWriter] = {}
     files: dict[str, str] = {}
@@ -117,7 +121,7 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
         pid_offset = 0
         without_cpr = 0
         for ci, n_c in enumerate(sizes):
-            seeds = np.random.SeedSequence(int(seed), spawn_key=(1, ci)).spawn(2)
+            seeds = np.random.SeedSequence(int(seed), spawn_key=(1, ci)).spawn(3)
             rng = np.random.default_rng(seeds[0])
             noise_rng = np.random.default_rng(seeds[1])
             n_foreign = int(noise_rng.binomial(n_c, rates["foreigners"])) if rates["foreigners"] > 0 else 0
@@ -125,7 +129,8 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
             pid_offset += len(pop.people)
             without_cpr += n_foreign
             ms = assign_departments(pop.people, rng)
-            ctx = Context(rng=rng, as_of=as_of64, now=now, counters=counters, staff=staff)
+            ctx = Context(rng=rng, as_of=as_of64, now=now, counters=counters, staff=staff,
+                          plans=np.random.default_rng(seeds[2]))
             out: dict[str, dict[str, pd.DataFrame]] = {}
             out["boern_familie"], bf_info = build_boern_familie(pop, ms, ctx)
             out["beskaeftigelse"], _ = build_beskaeftigelse(pop, ms, ctx)
@@ -139,6 +144,9 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
                 out[source] = noiselib.apply_noise(source, out[source], pop.people, rates, noise_rng, counters, log)
                 out[source] = noiselib.source_quirks(source, out[source], noise_rng, log)
 
+            for source in DEPARTMENT_SOURCES:  # the staff directories, once (in the first chunk)
+                directory = directories[source]
+                out[source][STAFF_TABLES[source][0]] = directory if ci == 0 else directory.iloc[0:0]
             gt.write(_ground_truth(specs, out, pop.people))
             noise_out.write(log.frame())
             for name in SOURCE_ORDER:

@@ -33,6 +33,8 @@ class Context:
     now: np.datetime64            # datetime64[s]: the latest timestamp anything may carry
     counters: Counters
     staff: dict[str, np.ndarray]  # per department
+    # Its own stream for the planned next meetings, so adding them left every other generated value as it was.
+    plans: np.random.Generator | None = None
 
 
 @dataclass
@@ -119,6 +121,41 @@ def _plan_next(rng, owner: np.ndarray, open_: np.ndarray, when: np.ndarray, as_o
     planned = first & open_ & (rng.random(len(owner)) < p)
     ahead = as_of + rng.integers(1, within_days + 1, len(owner)).astype("timedelta64[D]")
     return np.where(planned, ahead, when)
+
+
+# Where a department's caseworkers sit; the staff directory of each source system names the team.
+TEAMS = {
+    "boern_familie": ("Team 0-6 år", "Team 7-13 år", "Ungeteamet", "Familieplejeteamet"),
+    "beskaeftigelse": ("Team Ydelse", "Team Uddannelse", "Team Ressource", "Sygedagpengeteamet"),
+    "social_voksen": ("Team Bostøtte", "Team Misbrug", "Team Botilbud"),
+    "sundhed_aeldre": ("Hjemmeplejen Nord", "Hjemmeplejen Syd", "Visitationen", "Sygeplejen"),
+}
+# The staff table of each source system and its columns: (id, name, team, phone, e-mail, update stamp).
+STAFF_TABLES = {
+    "boern_familie": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
+    "beskaeftigelse": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
+    "social_voksen": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
+    "sundhed_aeldre": ("staff", ("staff_id", "name", "team", "phone", "email", "updated_at")),
+}
+
+
+def staff_directory(department: str, names: np.ndarray, rng: np.random.Generator, now) -> pd.DataFrame:
+    """The department's caseworkers with team, direct telephone number and e-mail (one row per name)."""
+    unique = list(dict.fromkeys(names.tolist()))
+    n = len(unique)
+    teams = TEAMS[department]
+    phone = [f"{rng.integers(40, 90):02d} {rng.integers(0, 100):02d} {rng.integers(0, 100):02d} "
+             f"{rng.integers(0, 100):02d}" for _ in range(n)]
+    email = []
+    for i, name in enumerate(unique):
+        first, _, last = name.partition(" ")
+        local = "".join(ch for ch in (first[:2] + last[:2]).lower() if ch.isalpha()) or "medarbejder"
+        email.append(f"{local}{i + 1}@kommune.dk")
+    stamp = np.full(n, now)
+    cols = STAFF_TABLES[department][1]
+    updated = iso_timestamp(stamp, sep="T") if department == "sundhed_aeldre" else stamp
+    return pd.DataFrame({cols[0]: np.arange(1, n + 1), cols[1]: unique, cols[2]: [teams[i % len(teams)] for i in range(n)],
+                         cols[3]: phone, cols[4]: email, cols[5]: updated})
 
 
 def _end_dates(rng, start, ongoing_p, lo_days, hi_days, as_of):
@@ -278,7 +315,7 @@ def build_boern_familie(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
     mc = _explode(rng, nm)
     mdate = uniform_days(rng, oprettet[mc], as_of)
     # Most open cases have their next meeting planned (a network meeting, a follow-up with the family).
-    mdate = _plan_next(rng, mc, ~closed[mc], mdate, as_of, 0.6, 45)
+    mdate = _plan_next(ctx.plans or rng, mc, ~closed[mc], mdate, as_of, 0.6, 45)
     moede = pd.DataFrame({
         "moede_id": ctx.counters.take("bf.moede", len(mc)),
         "sags_id": sags_id[mc],
@@ -388,7 +425,7 @@ def build_beskaeftigelse(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
     ns = 1 + np.minimum(rng.poisson(2.5, n), 10)
     sc = _explode(rng, ns)
     sdate = uniform_days(rng, np.maximum(window_start[sc], as_of - 2 * 365), as_of)
-    sdate = _plan_next(rng, sc, np.ones(len(sc), dtype=bool), sdate, as_of, 0.5, 30)  # the next conversation
+    sdate = _plan_next(ctx.plans or rng, sc, np.ones(len(sc), dtype=bool), sdate, as_of, 0.5, 30)  # the next one
     samtale = pd.DataFrame({
         "samtale_id": ctx.counters.take("be.samtale", len(sc)),
         "borger_id": borger_id[sc],

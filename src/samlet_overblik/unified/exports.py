@@ -43,10 +43,14 @@ SELECT g.person_key, k.cpr, i.department AS source_department, i.category, i.tit
        i.start_date, i.end_date, i.monthly_cost, g.basis,
        i.kind, i.caseworker, i.source, i.source_table, i.record_id,
        (SELECT max(loaded_at) FROM meta.source_loads sl WHERE sl.source = i.source AND sl.status = 'ok') AS data_as_of,
-       u.status
+       u.status, c.team AS caseworker_team, c.phone AS caseworker_phone, c.email AS caseworker_email
 FROM unified.access_grants g
 JOIN staging.interventions i USING (source, source_table, record_id)
 LEFT JOIN unified.interventions u USING (source, source_table, record_id)
+-- How to reach the record's caseworker (the source's staff directory; the latest entry when a name repeats).
+LEFT JOIN (SELECT source, name, arg_max(team, updated_at) AS team, arg_max(phone, updated_at) AS phone,
+                  arg_max(email, updated_at) AS email
+           FROM staging.caseworkers GROUP BY source, name) c ON c.source = i.source AND c.name = i.caseworker
 LEFT JOIN identity.person_keys k ON k.person_key = g.person_key
 WHERE g.viewer_department = $department
 ORDER BY k.cpr, i.start_date

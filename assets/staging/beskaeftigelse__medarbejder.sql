@@ -1,0 +1,17 @@
+-- target: staging.caseworkers
+-- source: beskaeftigelse.medarbejder
+-- description: The department's caseworkers with team, telephone and e-mail.
+SELECT
+    'beskaeftigelse' AS source, 'medarbejder' AS source_table, CAST(r.medarbejder_id AS VARCHAR) AS record_id,
+    'beskaeftigelse' AS department,
+    trim(fix_mojibake(r.navn)) AS name,
+    r.team AS team,
+    r.telefon AS phone,
+    lower(trim(r.email)) AS email,
+    parse_ts(r.aendret) AS updated_at,
+    CASE
+        WHEN nullif(trim(r.navn), '') IS NULL THEN 'missing_name'
+        WHEN r.email IS NOT NULL AND NOT regexp_full_match(trim(r.email), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN 'invalid_email'
+    END AS _reject_reason,
+    to_json(r) AS _raw_row
+FROM raw.beskaeftigelse__medarbejder r
