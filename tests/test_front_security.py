@@ -387,7 +387,7 @@ def test_compliance_forms_offer_the_compliance_purposes(app, w, audit_path):
     assert bad.status_code == 400 and w.cpr not in bad.text
     bad_log = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "nysgerrighed"})
     assert bad_log.status_code == 400 and "Vælg formålet" in bad_log.text
-    ok = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren",
+    ok = lookup(c, "/compliance/samtykke", {"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren",
                                               "note": f"klage vedr. {dashed(w.cpr)}"})
     assert ok.status_code == 200
     assert [r[2] for r in rows_on_disk(audit_path)] == ["compliance: klage fra borgeren — klage vedr. [fjernet]"]

@@ -153,12 +153,12 @@ def test_compliance_lineage_and_access_log(app, w, audit_url):
     a, atoken = logged_in(app, "anne")
     lookup(a, "/soeg", {"csrf": atoken, "soegning": w.cpr, "formaal": "Opfølgning på indsats", "afdeling": "beskaeftigelse"})
     c, token = logged_in(app, "carl")
-    r = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren"})
+    r = lookup(c, "/compliance/samtykke", {"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren"})
     assert r.status_code == 200 and "Samtykkesporing" in r.text and w.cpr not in r.text
-    r = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": dashed(w.cpr), "formaal": "compliance: indsigtsanmodning fra borgeren"})
+    r = lookup(c, "/compliance/adgangslog", {"csrf": token, "cpr": dashed(w.cpr), "formaal": "compliance: indsigtsanmodning fra borgeren"})
     assert r.status_code == 200 and "Hvem har slået borgeren op" in r.text and "anne" in r.text
     assert "Opfølgning på indsats" in r.text and "Sagsbehandler" in r.text  # the role in words
-    r = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "compliance: tilsyn og kontrol"})
+    r = lookup(c, "/compliance/adgangslog", {"csrf": token, "bruger": "anne", "formaal": "compliance: tilsyn og kontrol"})
     # Compliance reads whom the user looked up by name and masked CPR, not by person key.
     assert r.status_code == 200 and w.person_key not in r.text and f"{w.cpr[:6]}-xxxx" in r.text
     rows = audit.lookups(audit_url, user_id="carl")
@@ -214,23 +214,23 @@ def test_compliance_reports_narrow_to_a_period_and_a_department_in_danish(app, w
     a, atoken = logged_in(app, "anne")
     lookup(a, "/soeg", {"csrf": atoken, "soegning": w.cpr, "formaal": "Opfølgning på indsats"})
     c, token = logged_in(app, "carl")
-    trail = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren"})
+    trail = lookup(c, "/compliance/samtykke", {"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren"})
     assert "beskaeftigelse&gt;" not in trail.text and "beskaeftigelse>" not in trail.text  # scopes in words
     assert "samtykke:" not in trail.text and "lov:" not in trail.text  # bases in the one wording
     assert "Samtykket givet" in trail.text and "Personnøgle" not in trail.text
-    narrowed = c.post("/compliance/samtykke", data={"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren",
+    narrowed = lookup(c, "/compliance/samtykke", {"csrf": token, "cpr": w.cpr, "formaal": "compliance: klage fra borgeren",
                                                     "afdeling_filter": "sundhed_aeldre", "fra": "01-01-2020"})
     assert narrowed.status_code == 200 and "Afgrænset til periode 01-01-2020" in narrowed.text
     assert "afdeling Sundhed og Ældre" in narrowed.text
-    future = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": w.cpr, "fra": "01-01-2099",
+    future = lookup(c, "/compliance/adgangslog", {"csrf": token, "cpr": w.cpr, "fra": "01-01-2099",
                                                     "formaal": "compliance: tilsyn og kontrol"})
     assert future.status_code == 200 and "Ingen opslag registreret" in future.text
-    today = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": w.cpr, "afdeling_filter": "beskaeftigelse",
+    today = lookup(c, "/compliance/adgangslog", {"csrf": token, "cpr": w.cpr, "afdeling_filter": "beskaeftigelse",
                                                    "formaal": "compliance: tilsyn og kontrol"})
     assert "anne" in today.text
-    other = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": w.cpr, "afdeling_filter": "boern_familie",
+    other = lookup(c, "/compliance/adgangslog", {"csrf": token, "cpr": w.cpr, "afdeling_filter": "boern_familie",
                                                    "formaal": "compliance: tilsyn og kontrol"})
     assert "anne" not in other.text.split("<table>")[-1]
-    bad = c.post("/compliance/adgangslog", data={"csrf": token, "cpr": w.cpr, "fra": "i går",
+    bad = lookup(c, "/compliance/adgangslog", {"csrf": token, "cpr": w.cpr, "fra": "i går",
                                                  "formaal": "compliance: tilsyn og kontrol"})
     assert bad.status_code == 400 and "dato som 30-11-2026" in bad.text

@@ -92,3 +92,21 @@ def test_name_search_keeps_the_query_explains_its_limits_and_is_logged_once(app,
     c.get(r.headers["location"])
     searches = [x for x in audit.lookups(audit_url, user_id="anne") if x["outcome"] == "search"]
     assert len(searches) == 1 and searches[0]["channel"] == "web:navnesoeg"
+
+
+def test_compliance_lookups_are_posted_once_too(app, w, audit_url):
+    c, token = logged_in(app, "carl")
+    r = c.post("/compliance/samtykke", data={"csrf": token, "cpr": dashed(w.cpr), "formaal": "compliance: samtykkesporing",
+                                             "afdeling_filter": "beskaeftigelse", "fra": "01-01-2020"})
+    assert r.status_code == 303
+    where = r.headers["location"]
+    assert where.startswith("/compliance/opslag/") and w.cpr[:6] not in where and "afdeling_filter=beskaeftigelse" in where
+    for _ in range(2):  # reload: the same report, logged once
+        page = c.get(where)
+        assert page.status_code == 200 and "Samtykker over tid" in page.text and "afdeling Jobcenter" in page.text
+    by_user = c.post("/compliance/adgangslog", data={"csrf": token, "bruger": "anne", "formaal": "compliance: tilsyn og kontrol"})
+    assert c.get(by_user.headers["location"]).status_code == 200
+    rows = [(x["channel"], x["outcome"]) for x in audit.lookups(audit_url, user_id="carl")]
+    assert rows.count(("web:samtykkespor", "shown")) == 1 and rows.count(("web:adgangslog", "search")) == 1
+    anne, _ = logged_in(app, "anne")  # a caseworker cannot open a compliance handle
+    assert anne.get(where).status_code == 403

@@ -138,7 +138,7 @@ def lookup(c, path: str, data: dict):
     """A lookup form posted as the browser does: the POST, then the page its redirect (post/redirect/get) leads to.
     A refusal answered at once (no redirect) is returned as it is."""
     r = c.post(path, data=data)
-    if r.status_code == 303 and r.headers["location"].startswith("/opslag/"):
+    if r.status_code == 303 and r.headers["location"].startswith(("/opslag/", "/compliance/opslag/")):
         return c.get(r.headers["location"])
     return r
 

@@ -344,22 +344,30 @@ def _authenticated_user(warehouse: Path, user_id: str, channel: str):
     return user
 
 
+def _citizen_lookup(args, channel: str, lookup):
+    """A Danish command's lookup of one citizen: the published warehouse, the authenticated user, then
+    ``lookup(stores, user, cpr, purpose=, channel=)``; its refusals and a citizen not found as one Danish line."""
+    from samlet_overblik.access import borger
+
+    warehouse = _published_warehouse(args.warehouse, danish=True)
+    user = _authenticated_user(warehouse, args.user, channel)
+    try:
+        found = lookup(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose, channel=channel)
+    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
+        raise Fejl(str(exc)) from None
+    if found is None:
+        raise Fejl("borgeren findes ikke i det publicerede lager")
+    return found
+
+
 def cmd_lineage(args) -> int:
     import json
 
-    from samlet_overblik.access import borger, compliance
+    from samlet_overblik.access import compliance
     from samlet_overblik.core.labels import DEPARTMENT_NAMES, basis_text, danish_date, danish_time, scope_lines
     from samlet_overblik.core.viewmodel import to_json
 
-    warehouse = _published_warehouse(args.warehouse, danish=True)
-    user = _authenticated_user(warehouse, args.user, "cli:lineage")
-    try:
-        report = compliance.consent_trail(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose,
-                                          channel="cli:lineage")
-    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
-        raise Fejl(str(exc)) from None
-    if report is None:
-        raise Fejl("borgeren findes ikke i det publicerede lager")
+    report = _citizen_lookup(args, "cli:lineage", compliance.consent_trail)
     if args.json:
         console.print_json(json.dumps(to_json(report), ensure_ascii=False))
         return 0
@@ -405,18 +413,10 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_indsigt(args) -> int:
-    from samlet_overblik.access import borger, insight
+    from samlet_overblik.access import insight
     from samlet_overblik.core.paths import write_atomically
 
-    warehouse = _published_warehouse(args.warehouse, danish=True)
-    user = _authenticated_user(warehouse, args.user, "cli:indsigt")
-    try:
-        report = insight.citizen_insight(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose,
-                                         channel="cli:indsigt")
-    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
-        raise Fejl(str(exc)) from None
-    if report is None:
-        raise Fejl("borgeren findes ikke i det publicerede lager")
+    report = _citizen_lookup(args, "cli:indsigt", insight.citizen_insight)
     out = args.out or Path(insight.file_name(report, args.format))
     write_atomically(out, insight.render(report, args.format))  # owner-only from its first byte
     console.print(f"indsigtsrapport skrevet til {out}", highlight=False)
@@ -456,14 +456,8 @@ def cmd_borger(args) -> int:
     from samlet_overblik.access.views import NotVisible
     from samlet_overblik.core.viewmodel import to_json
 
-    warehouse = _published_warehouse(args.warehouse, danish=True)
-    user = _authenticated_user(warehouse, args.user, "cli:borger")
-    try:
-        view = borger.citizen_view(borger.Stores(warehouse), user, cpr=args.cpr, purpose=args.purpose, channel="cli:borger")
-    except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
-        raise Fejl(str(exc)) from None
-    if view is None:
-        raise Fejl("borgeren findes ikke i det publicerede lager")
+    view = _citizen_lookup(args, "cli:borger", lambda stores, user, cpr, **kw: borger.citizen_view(
+        stores, user, cpr=cpr, **kw))
     if isinstance(view, NotVisible):
         raise Fejl(f"{view.department_name} har ingen registreringer om borgeren, som du må se")
     if args.json:

@@ -83,7 +83,7 @@ LOOKUP_HANDLES = sa.Table(
     sa.Column("user_id", sa.String(100), nullable=False),
     sa.Column("view", sa.String(20), nullable=False),
     sa.Column("person_key", sa.String(40)),
-    # A name search's words (never a CPR number: one the rule accepts is looked up as a CPR, not searched).
+    # A name search's words or a compliance lookup's user id (never a CPR number: one the rule accepts is looked up as one).
     sa.Column("search_text", sa.String(100)),
     sa.Column("purpose", sa.String(200), nullable=False),
     sa.Column("channel", sa.String(20), nullable=False),

@@ -44,8 +44,43 @@ def _narrowed(report: LineageReport, period: Period) -> LineageReport:
     return replace(report, flows=flows, latest_decisions=decisions)
 
 
+def resolve_citizen(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str) -> str | None:
+    """The person key of the citizen a compliance lookup is about (the web app redirects to a handle holding it,
+    never the CPR number), or None when the warehouse does not know them (logged)."""
+    authorise_compliance(stores, user, channel)
+    number = cprmod.normalise(cpr)
+    if number is None:
+        raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
+    keys = _keys_of(stores, number)
+    if not keys:
+        log_lookup(stores, user, None, purpose, channel, 0, "not_found")
+        return None
+    return keys[0]
+
+
+def cpr_of(stores: Stores, person_key: str) -> str | None:
+    """The CPR number behind a person key (server side only: to run a lookup a handle names)."""
+    published = stores.published()
+    if not published.warehouse.is_file():
+        raise NoWarehouse()
+    with duckdb.connect(str(published.warehouse), read_only=True) as con:
+        rows = con.execute("SELECT cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
+    return rows[0][0] if rows and rows[0][0] else None
+
+
+def _keys_of(stores: Stores, number: str) -> list[str]:
+    """Every person key the CPR number has had, the current one first."""
+    published = stores.published()
+    if not published.warehouse.is_file():
+        raise NoWarehouse()
+    with duckdb.connect(str(published.warehouse), read_only=True) as con:
+        return [r[0] for r in con.execute(
+            "SELECT person_key FROM identity.person_keys WHERE cpr = ? ORDER BY merged_into IS NULL DESC",
+            [number]).fetchall()]
+
+
 def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str,
-                  period: Period | None = None) -> LineageReport | None:
+                  period: Period | None = None, log: bool = True) -> LineageReport | None:
     """The citizen's consent versions, flows and the decisions behind each export (flows and decisions narrowed
     to ``period``); None when not in the warehouse."""
     authorise_compliance(stores, user, channel)
@@ -57,8 +92,9 @@ def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel
         raise NoWarehouse() from None
     if report is not None and period is not None:
         report = _narrowed(report, period)
-    log_lookup(stores, user, report.person_key if report else None, purpose, channel,
-               len(report.latest_decisions) if report else 0, "shown" if report else "not_found")
+    if log:  # False: the same lookup shown again (a reload of its handle), logged when first shown
+        log_lookup(stores, user, report.person_key if report else None, purpose, channel,
+                   len(report.latest_decisions) if report else 0, "shown" if report else "not_found")
     return report
 
 
@@ -127,34 +163,32 @@ def _entries(rows: list[dict], period: Period, names: dict[str, str] | None = No
 
 
 def access_log_about_citizen(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str,
-                             period: Period = Period()) -> AccessLogReport:
+                             period: Period = Period(), log: bool = True) -> AccessLogReport:
     """Who has looked at the citizen (every person key the CPR number has had), newest first."""
     authorise_compliance(stores, user, channel)
     number = cprmod.normalise(cpr)
     if number is None:
         raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
-    published = stores.published()
-    if not published.warehouse.is_file():
-        raise NoWarehouse()
-    with duckdb.connect(str(published.warehouse), read_only=True) as con:
-        keys = [r[0] for r in con.execute("SELECT person_key FROM identity.person_keys WHERE cpr = ?",
-                                          [number]).fetchall()]
+    keys = _keys_of(stores, number)
     rows = [e for k in keys for e in audit.lookups(stores.audit_url, person_key=k, limit=ENTRIES_SHOWN)]
     rows.sort(key=lambda e: (e["logged_at"], e["id"]), reverse=True)
-    log_lookup(stores, user, keys[0] if keys else None, purpose, channel, len(rows), "shown" if keys else "not_found")
+    if log:
+        log_lookup(stores, user, keys[0] if keys else None, purpose, channel, len(rows),
+                   "shown" if keys else "not_found")
     entries = _entries(rows, period)
     return AccessLogReport(f"borger {mask(number)}", True, entries, period.describe())
 
 
 def access_log_of_user(stores: Stores, user: User, user_id: str, *, purpose: str, channel: str,
-                       period: Period = Period()) -> AccessLogReport:
+                       period: Period = Period(), log: bool = True) -> AccessLogReport:
     """Every lookup one user made, newest first."""
     authorise_compliance(stores, user, channel)
     who = user_id.strip().lower()
     if not who:
         raise BadLookup("angiv et brugernavn")
     rows = audit.lookups(stores.audit_url, user_id=who, limit=ENTRIES_SHOWN)
-    log_lookup(stores, user, None, purpose, channel, len(rows), "search")
+    if log:
+        log_lookup(stores, user, None, purpose, channel, len(rows), "search")
     names = _citizens(stores, {r["person_key"] for r in rows if r["person_key"]})
     return AccessLogReport(f"bruger {who}", False, _entries(rows, period, names), period.describe())
 
@@ -174,15 +208,20 @@ class FlowGroup:
     titles: tuple[str, ...]
 
 
+def _grouped(items, key, title) -> list[tuple[tuple, tuple[str, ...]]]:
+    """``items`` grouped by ``key(item)`` in first-seen order, each group with its items' titles."""
+    groups: dict[tuple, list[str]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(title(item))
+    return [(k, tuple(titles)) for k, titles in groups.items()]
+
+
 def flow_groups(report: LineageReport) -> list[FlowGroup]:
     """The report's flows grouped (a home-care citizen has hundreds of visit records flowing the same way)."""
-    groups: dict[tuple, list[str]] = {}
-    for f in report.flows:
-        key = (f.from_department, f.to_department, f.category, f.basis, f.consent_given, f.from_time, f.to_time,
-               f.stop_reason)
-        groups.setdefault(key, []).append(f.title or f.record)
-    return [FlowGroup(a, b, category, basis, given, start, end, stop, tuple(titles))
-            for (a, b, category, basis, given, start, end, stop), titles in groups.items()]
+    return [FlowGroup(a, b, category, basis, given, start, end, stop, titles)
+            for (a, b, category, basis, given, start, end, stop), titles in _grouped(
+                report.flows, lambda f: (f.from_department, f.to_department, f.category, f.basis, f.consent_given,
+                                         f.from_time, f.to_time, f.stop_reason), lambda f: f.title or f.record)]
 
 
 @dataclass(frozen=True)
@@ -200,10 +239,7 @@ class DecisionGroup:
 
 def decision_groups(report: LineageReport) -> list[DecisionGroup]:
     """Other departments' decisions grouped (a department always sees its own records: left out)."""
-    groups: dict[tuple, list[str]] = {}
-    for d in report.latest_decisions:
-        if d.department != d.owner:
-            groups.setdefault((d.department, d.owner, d.category, d.decision, d.basis, d.reason), []).append(
-                d.title or "")
-    return [DecisionGroup(department, owner, category, decision, basis, reason, tuple(titles))
-            for (department, owner, category, decision, basis, reason), titles in groups.items()]
+    return [DecisionGroup(department, owner, category, decision, basis, reason, titles)
+            for (department, owner, category, decision, basis, reason), titles in _grouped(
+                [d for d in report.latest_decisions if d.department != d.owner],
+                lambda d: (d.department, d.owner, d.category, d.decision, d.basis, d.reason), lambda d: d.title or "")]

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from samlet_overblik.access import audit
 
 LIFETIME = timedelta(minutes=30)
-VIEWS = ("borger", "familie", "navnesoegning")
+VIEWS = ("borger", "familie", "navnesoegning", "samtykkespor", "adgangslog", "adgangslog_bruger")
 
 LOOKUP_HANDLES = audit.LOOKUP_HANDLES
 

@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from samlet_overblik.access import audit, borger
+from samlet_overblik.access import audit, borger, handles
 from samlet_overblik.access.auth import PasswordAuthenticator, csrf_ok, csrf_token
 from samlet_overblik.access.users import User
 from samlet_overblik.consent.policy import PolicyError, lookup_purposes
@@ -116,6 +116,11 @@ class WebContext:
         if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
             self.log_denial(request, user, "denied_csrf")
             raise Forbidden()
+
+    def handle(self, token: str, user: User, *views: str) -> handles.Handle | None:
+        """The user's unexpired lookup handle ``token`` for one of ``views``; None for anything else (one answer)."""
+        found = handles.open_handle(self.stores.audit_url, token, user.id)
+        return found if found is not None and found.view in views else None
 
     @staticmethod
     def stored_purpose(logged: str) -> Purpose:

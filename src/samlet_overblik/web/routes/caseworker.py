@@ -146,7 +146,7 @@ def shown_lookup(request: Request, token: str):
     """A lookup's page: the first showing is logged; a reload or a step back shows it again (data read afresh)."""
     ctx = web(request)
     user = ctx.require(request, ROLE)
-    handle = handles.open_handle(ctx.stores.audit_url, token, user.id)
+    handle = ctx.handle(token, user, "borger", "familie", "navnesoegning")
     if handle is None:
         return _search_page(ctx, request, user, 404, fejl="Opslaget er udløbet eller hører til en anden bruger. "
                                                          "Søg igen.")
@@ -220,8 +220,8 @@ def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenV
     """The citizen of a lookup handle and the lookup's purpose, for printing (the print is logged by the caller)."""
     ctx = web(request)
     user = ctx.require(request, ROLE)
-    handle = handles.open_handle(ctx.stores.audit_url, token, user.id)
-    if handle is None or handle.view != "borger":
+    handle = ctx.handle(token, user, "borger")
+    if handle is None:
         raise StarletteHTTPException(404)
     view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
                                channel=handle.channel, log_shown=False)

@@ -3,10 +3,13 @@ shown, and that it is logged first, is decided in ``access.compliance``; this mo
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from urllib.parse import urlencode
 
-from samlet_overblik.access import borger, compliance, insight
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from samlet_overblik.access import borger, compliance, handles, insight
 from samlet_overblik.access.users import User
 from samlet_overblik.web.context import sentence, web
 
@@ -35,38 +38,97 @@ async def compliance_home(request: Request):
     return ctx.page(request, "compliance.html")
 
 
+def _redirect(ctx, user: User, view: str, purpose: str, channel: str, form: dict[str, str], *,
+              person_key: str | None = None, search_text: str | None = None) -> RedirectResponse:
+    """Post/redirect/get, as for the caseworker: the handle holds a person key or a user id, never a CPR number;
+    the period and department filters (dates and a code) ride along in the query string."""
+    token = handles.create(ctx.stores.audit_url, user_id=user.id, view=view, purpose=purpose, channel=channel,
+                           person_key=person_key, search_text=search_text)
+    filters = {k: form[k] for k in ("fra", "til", "afdeling_filter") if form.get(k)}
+    return RedirectResponse(f"/compliance/opslag/{token}" + (f"?{urlencode(filters)}" if filters else ""),
+                            status_code=303)
+
+
 @router.post("/compliance/samtykke", response_class=HTMLResponse)
 async def consent_trail(request: Request):
     ctx = web(request)
     user, form, purpose = await _lookup_form(request)
+    return await run_in_threadpool(_consent_trail, ctx, request, user, form, purpose)
+
+
+def _consent_trail(ctx, request: Request, user: User, form: dict[str, str], purpose: str) -> Response:
     try:
-        report = compliance.consent_trail(ctx.stores, user, form.get("cpr", ""), purpose=purpose,
-                                          channel="web:samtykkespor", period=_period(form))
+        _period(form)
+        pk = compliance.resolve_citizen(ctx.stores, user, form.get("cpr", ""), purpose=purpose,
+                                        channel="web:samtykkespor")
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
-    if report is None:
+    if pk is None:
         return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
-    return ctx.page(request, "samtykkespor.html", r=report, filtre=_period(form).describe(),
-                    flows=compliance.flow_groups(report), decisions=compliance.decision_groups(report))
+    return _redirect(ctx, user, "samtykkespor", purpose, "web:samtykkespor", form, person_key=pk)
 
 
 @router.post("/compliance/adgangslog", response_class=HTMLResponse)
 async def access_log(request: Request):
     ctx = web(request)
     user, form, purpose = await _lookup_form(request)
-    cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip()
+    return await run_in_threadpool(_access_log, ctx, request, user, form, purpose)
+
+
+def _access_log(ctx, request: Request, user: User, form: dict[str, str], purpose: str) -> Response:
+    cpr, who = form.get("cpr", "").strip(), form.get("bruger", "").strip().lower()
     try:
+        _period(form)
         if cpr:
-            report = compliance.access_log_about_citizen(ctx.stores, user, cpr, purpose=purpose,
-                                                         channel="web:adgangslog", period=_period(form))
-        elif who:
-            report = compliance.access_log_of_user(ctx.stores, user, who, purpose=purpose, channel="web:adgangslog",
-                                                   period=_period(form))
-        else:
-            return ctx.page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
+            pk = compliance.resolve_citizen(ctx.stores, user, cpr, purpose=purpose, channel="web:adgangslog")
+            if pk is None:
+                return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
+            return _redirect(ctx, user, "adgangslog", purpose, "web:adgangslog", form, person_key=pk)
+        if who:
+            compliance.authorise_compliance(ctx.stores, user, "web:adgangslog")
+            return _redirect(ctx, user, "adgangslog_bruger", purpose, "web:adgangslog", form, search_text=who[:100])
+        return ctx.page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
-    return ctx.page(request, "adgangslog.html", report=report)
+
+
+@router.get("/compliance/opslag/{token}", response_class=HTMLResponse)
+def shown_report(request: Request, token: str):
+    """A compliance lookup's page: logged when first shown; a reload shows it again without a second row."""
+    ctx = web(request)
+    user = ctx.require(request, compliance.COMPLIANCE_ROLE)
+    handle = ctx.handle(token, user, "samtykkespor", "adgangslog", "adgangslog_bruger")
+    if handle is None:
+        return ctx.page(request, "compliance.html", 404, fejl="Opslaget er udløbet eller hører til en anden bruger. "
+                                                             "Slå op igen.")
+    first = not handle.shown
+    try:
+        period = _period(dict(request.query_params))
+        if handle.view == "adgangslog_bruger":
+            page = ctx.page(request, "adgangslog.html", report=compliance.access_log_of_user(
+                ctx.stores, user, handle.search_text or "", purpose=handle.purpose, channel=handle.channel,
+                period=period, log=first))
+        else:
+            cpr = compliance.cpr_of(ctx.stores, handle.person_key or "")
+            if cpr is None:
+                return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke længere i det "
+                                                                     "publicerede lager.")
+            if handle.view == "adgangslog":
+                page = ctx.page(request, "adgangslog.html", report=compliance.access_log_about_citizen(
+                    ctx.stores, user, cpr, purpose=handle.purpose, channel=handle.channel, period=period, log=first))
+            else:
+                report = compliance.consent_trail(ctx.stores, user, cpr, purpose=handle.purpose,
+                                                  channel=handle.channel, period=period, log=first)
+                if report is None:
+                    return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede "
+                                                                         "lager.")
+                page = ctx.page(request, "samtykkespor.html", r=report, filtre=period.describe(),
+                                flows=compliance.flow_groups(report), decisions=compliance.decision_groups(report))
+    except borger.BadLookup as exc:
+        return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
+    if first:
+        handles.mark_shown(ctx.stores.audit_url, token)
+    return page
 
 
 @router.post("/compliance/indsigt")
