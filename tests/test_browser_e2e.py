@@ -123,7 +123,18 @@ def test_compliance_pages_in_the_browser(server, tmp_path):
         page.get_by_role("button", name="Vis adgangslog").click()
         page.wait_for_selector("text=Adgangslog for borger")
         page.screenshot(path=str(OUT / "08_adgangslog.png"), full_page=True)
-        assert w.cpr not in page.content()
+        assert w.cpr not in page.content() and "/compliance/opslag/" in page.url
+        # The citizen's right of access: the report is downloaded as a file (PDF), named without the CPR number.
+        page.goto(url + "/compliance")
+        page.locator("#cpr3").fill(w.cpr)
+        page.locator("#f3").select_option("compliance: indsigtsanmodning fra borgeren")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Hent indsigtsrapport").click()
+        report = download.value
+        assert report.suggested_filename.endswith(".pdf") and w.cpr[:6] not in report.suggested_filename
+        saved = OUT / "09_indsigt.pdf"
+        report.save_as(saved)
+        assert saved.read_bytes().startswith(b"%PDF-")
 
 
 def test_a_steward_works_the_review_desk_by_keyboard(tmp_path_factory, small_municipality, tmp_path):
