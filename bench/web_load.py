@@ -67,7 +67,8 @@ def prepare(citizens: int, seed: int, workdir: Path, users: int) -> tuple[Path, 
 async def one_user(base: str, i: int, sample: list[str], think: float, rounds: list[float], errors: list[str]):
     rng = random.Random(i)
     # The session cookie is Secure; httpx only returns it over https, so it is carried by hand on loopback.
-    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+    # Idle connections are dropped before the server's keep-alive timeout (5 s) would close them under a request.
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=httpx.Limits(keepalive_expiry=4)) as c:
         r = await c.get("/login")
         jar = {"cookie": r.headers["set-cookie"].split(";")[0]}
         token = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
@@ -80,13 +81,17 @@ async def one_user(base: str, i: int, sample: list[str], think: float, rounds: l
         await asyncio.sleep(rng.random() * max(think, 0.05))  # users do not all start at the same instant
         for cpr in sample:
             t = time.perf_counter()
-            page = await c.get("/soeg", headers=jar)
-            token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-            r = await c.post("/soeg", data={"csrf": token, "soegning": cpr, "formaal": PURPOSE}, headers=jar)
-            if r.status_code != 303:
-                errors.append(f"lookup {r.status_code}")
+            try:
+                page = await c.get("/soeg", headers=jar)
+                token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                r = await c.post("/soeg", data={"csrf": token, "soegning": cpr, "formaal": PURPOSE}, headers=jar)
+                if r.status_code != 303:
+                    errors.append(f"lookup {r.status_code}")
+                    continue
+                shown = await c.get(r.headers["location"], headers=jar)
+            except httpx.TransportError as exc:
+                errors.append(type(exc).__name__)
                 continue
-            shown = await c.get(r.headers["location"], headers=jar)
             rounds.append((time.perf_counter() - t) * 1000)
             if shown.status_code != 200 or "tidslinje" not in shown.text:
                 errors.append(f"overview {shown.status_code}")

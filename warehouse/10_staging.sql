@@ -226,3 +226,11 @@ COMMENT ON COLUMN meta.staged_inputs.asset IS 'Staging asset (assets/staging/<as
 COMMENT ON COLUMN meta.staged_inputs.fingerprint IS 'Hash of everything the output is a function of (no value from a row can be read back from it).';
 COMMENT ON COLUMN meta.staged_inputs.run_id IS 'Run that staged it.';
 COMMENT ON COLUMN meta.staged_inputs.staged_at IS 'When (the run''s reference time).';
+
+-- Indexes for a caseworker's lookup: it reads one citizen (and their family) by CPR number, person key or record id
+-- from tables of millions of rows; without them each read scans the table (20-30 ms at 1,000,000 citizens).
+CREATE INDEX IF NOT EXISTS cpr_persons_cpr ON staging.cpr_persons (cpr);
+CREATE INDEX IF NOT EXISTS cpr_persons_address ON staging.cpr_persons (address);
+CREATE INDEX IF NOT EXISTS cpr_relations_child ON staging.cpr_relations (child_cpr);
+CREATE INDEX IF NOT EXISTS cpr_relations_related ON staging.cpr_relations (related_cpr);
+CREATE INDEX IF NOT EXISTS interventions_record ON staging.interventions (record_id);

@@ -148,3 +148,6 @@ COMMENT ON COLUMN unified.access_grants.person_key IS 'The citizen.';
 COMMENT ON COLUMN unified.access_grants.source_department IS 'Owning department.';
 COMMENT ON COLUMN unified.access_grants.viewer_department IS 'Department allowed to see it.';
 COMMENT ON COLUMN unified.access_grants.basis IS 'samtykke:<id>@<version> or lov:<rule id>.';
+
+-- A lookup counts what the viewer does not see from the citizen's decisions (consent/gate.hidden_count).
+CREATE INDEX IF NOT EXISTS record_decisions_person ON consent.record_decisions (person_key);

@@ -131,6 +131,40 @@ def admitted_sql(department_param: str = "$dept") -> str:
     )
 
 
+def _tables_of(target: str) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """The (source, table) pairs whose staging models write ``target``, and those of every staging model: which
+    records are interventions, which are coordination plans (the staging layer's own declarations, read once)."""
+    from samlet_overblik.sources.staging import load_sql_assets
+
+    if target not in _TABLES:
+        assets = load_sql_assets("staging")
+        _TABLES[target] = (frozenset((a.source_system or "", a.source_table or "") for a in assets if a.target == target),
+                           frozenset((a.source_system or "", a.source_table or "") for a in assets))
+    return _TABLES[target]
+
+
+_TABLES: dict[str, tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = {}
+
+
+def _others(con: duckdb.DuckDBPyConnection, person_key: str, department: str, target: str
+            ) -> list[tuple[str, str, str, str]]:
+    """The gate's decisions of the current run about the citizen's records of other departments for ``department``,
+    limited to the records ``target`` holds (``staging.interventions`` or ``staging.coordination_plans``):
+    (source, table, id, owner). One read by person key (its index); the rest is filtered here. A (source, table)
+    no staging model declares is looked up in ``target`` itself."""
+    mine, declared = _tables_of(target)
+    rows = [(r[0], r[1], str(r[2]), r[3]) for r in con.execute(
+        "SELECT source, source_table, record_id, source_department, viewer_department FROM consent.record_decisions "
+        "WHERE person_key = ?", [person_key]).fetchall() if r[4] == department and r[3] != department]
+    held: dict[tuple[str, str], bool] = {}
+    for source, table, _, _ in rows:
+        pair = (source, table)
+        if pair not in held:
+            held[pair] = pair in mine or (pair not in declared and bool(con.execute(
+                f"SELECT 1 FROM {target} WHERE source = ? AND source_table = ? LIMIT 1", [source, table]).fetchall()))
+    return [r for r in rows if held[(r[0], r[1])]]
+
+
 def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
                  visible: set[tuple[str, str, str]]) -> int:
     """How many records of other departments about the citizen the department does not see (a count only).
@@ -139,27 +173,12 @@ def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: st
     (``visible``: source, table, record id) is subtracted. Counting "blocked" decisions instead would be wrong
     when the shown rows are not this run's (a run that failed closed keeps the previous exports) or when a
     withdrawal hid rows since (read-time revocations)."""
-    rows = con.execute(
-        """
-        SELECT d.source, d.source_table, d.record_id FROM consent.record_decisions d
-        SEMI JOIN staging.interventions i USING (source, source_table, record_id)
-        WHERE d.person_key = ? AND d.viewer_department = ? AND d.source_department <> ?
-        """,
-        [person_key, department, department],
-    ).fetchall()
-    return sum(1 for r in rows if (r[0], r[1], str(r[2])) not in visible)
+    return sum(1 for r in _others(con, person_key, department, "staging.interventions") if r[:3] not in visible)
 
 
 def hidden_plan_departments(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
                             visible: set[tuple[str, str, str]]) -> list[str]:
     """The departments (codes) that hold a coordination plan about the citizen the department does not see: the
     existence of a tovholder elsewhere, never the plan, the name or the goals (like ``hidden_count``)."""
-    rows = con.execute(
-        """
-        SELECT d.source, d.source_table, d.record_id, d.source_department FROM consent.record_decisions d
-        SEMI JOIN staging.coordination_plans p USING (source, source_table, record_id)
-        WHERE d.person_key = ? AND d.viewer_department = ? AND d.source_department <> ?
-        """,
-        [person_key, department, department],
-    ).fetchall()
-    return sorted({r[3] for r in rows if (r[0], r[1], str(r[2])) not in visible})
+    return sorted({r[3] for r in _others(con, person_key, department, "staging.coordination_plans")
+                   if r[:3] not in visible})
