@@ -106,10 +106,15 @@ _PARSED: dict[tuple, object] = {}
 
 
 def _read(path: Path) -> list[dict]:
+    return _read_keyed(path)[0]
+
+
+def _read_keyed(path: Path) -> tuple[list[dict], tuple | None]:
+    """The file's rows and its identity (None when there is no file)."""
     try:
         fh = open(path, encoding="utf-8")
     except FileNotFoundError:
-        return []
+        return [], None
     except OSError as exc:
         raise UsersError(f"users file cannot be read: {path} ({exc.strerror})") from None
     with fh:
@@ -131,10 +136,10 @@ def _read(path: Path) -> list[dict]:
             _PARSED[key] = copy.deepcopy(doc)
     rows = doc.get("users") if isinstance(doc, dict) else None
     if rows is None:
-        return []
+        return [], key
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UsersError(f"users file must hold a list 'users' of mappings: {path}")
-    return rows
+    return rows, key
 
 
 def _write(path: Path, rows: list[dict]) -> None:
@@ -158,10 +163,17 @@ def _new_stamp() -> str:
     return secrets.token_hex(16)
 
 
+_LOADED: dict[tuple, dict[str, tuple[User, str]]] = {}
+
+
 def load_users(path: Path) -> dict[str, tuple[User, str]]:
-    """user id -> (User, password hash). Invalid entries make the whole file invalid (fail closed)."""
+    """user id -> (User, password hash). Invalid entries make the whole file invalid (fail closed). The file is
+    read (and its mode checked) every time; a version already validated is not validated again."""
+    rows, key = _read_keyed(path)
+    if key is not None and key in _LOADED:
+        return dict(_LOADED[key])
     out: dict[str, tuple[User, str]] = {}
-    for row in _read(path):
+    for row in rows:
         uid, name, role, dept = (str(row.get("id") or ""), str(row.get("name") or ""), str(row.get("role") or ""),
                                  row.get("department"))
         try:
@@ -175,6 +187,9 @@ def load_users(path: Path) -> dict[str, tuple[User, str]]:
         if not isinstance(stamp, str):
             raise UsersError(f"user {uid!r} in {path.name} has an invalid security_stamp")
         out[uid] = (User(uid, name, role, dept, stamp), pw)
+    if key is not None:
+        _LOADED.clear()
+        _LOADED[key] = dict(out)
     return out
 
 
