@@ -91,7 +91,11 @@ def test_a_night_without_changes_stages_and_validates_nothing_again(small_munici
                     "WHERE borger_id = ?", [stamp, borger_id])
     third = run(sources, warehouse)
     staged = dict(query(warehouse, "SELECT asset, run_id FROM meta.staged_inputs"))
-    reads_borger = {a for a in staged if a.startswith("beskaeftigelse__")}
+    from samlet_overblik.sources.staging import load_sql_assets
+
+    # The assets that read the changed table (the staff directory does not, and is not restaged).
+    reads_borger = {a.name for a in load_sql_assets("staging") if "raw.beskaeftigelse__borger" in a.sql()}
+    assert "beskaeftigelse__ydelse" in reads_borger and "beskaeftigelse__medarbejder" not in reads_borger
     assert {a for a, r in staged.items() if r == third.run_id} == reads_borger
     assert query(warehouse, "SELECT family_name FROM staging.person_records WHERE source = 'beskaeftigelse' "
                             "AND record_id = ?", [str(borger_id)]) == [("Changedottir",)]

@@ -130,11 +130,12 @@ TEAMS = {
     "social_voksen": ("Team Bostøtte", "Team Misbrug", "Team Botilbud"),
     "sundhed_aeldre": ("Hjemmeplejen Nord", "Hjemmeplejen Syd", "Visitationen", "Sygeplejen"),
 }
-# The staff table of each source system and its columns: (id, name, team, phone, e-mail, update stamp).
+# The staff table of each source system and its columns: (id, name, team, phone, e-mail, update stamp). The names
+# differ by system (several systems may live in one database server).
 STAFF_TABLES = {
-    "boern_familie": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
+    "boern_familie": ("sagsbehandler", ("sagsbehandler_id", "navn", "team", "telefon", "email", "aendret")),
     "beskaeftigelse": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
-    "social_voksen": ("medarbejder", ("medarbejder_id", "navn", "team", "telefon", "email", "aendret")),
+    "social_voksen": ("personale", ("personale_id", "navn", "team", "telefon", "email", "aendret")),
     "sundhed_aeldre": ("staff", ("staff_id", "name", "team", "phone", "email", "updated_at")),
 }
 

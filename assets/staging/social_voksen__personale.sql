@@ -1,9 +1,9 @@
 -- target: staging.caseworkers
--- source: boern_familie.medarbejder
+-- source: social_voksen.personale
 -- description: The department's caseworkers with team, telephone and e-mail.
 SELECT
-    'boern_familie' AS source, 'medarbejder' AS source_table, CAST(r.medarbejder_id AS VARCHAR) AS record_id,
-    'boern_familie' AS department,
+    'social_voksen' AS source, 'personale' AS source_table, CAST(r.personale_id AS VARCHAR) AS record_id,
+    'social_voksen' AS department,
     trim(fix_mojibake(r.navn)) AS name,
     r.team AS team,
     r.telefon AS phone,
@@ -14,4 +14,4 @@ SELECT
         WHEN r.email IS NOT NULL AND NOT regexp_full_match(trim(r.email), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN 'invalid_email'
     END AS _reject_reason,
     to_json(r) AS _raw_row
-FROM raw.boern_familie__medarbejder r
+FROM raw.social_voksen__personale r

@@ -1,9 +1,9 @@
 -- target: staging.caseworkers
--- source: social_voksen.medarbejder
+-- source: boern_familie.sagsbehandler
 -- description: The department's caseworkers with team, telephone and e-mail.
 SELECT
-    'social_voksen' AS source, 'medarbejder' AS source_table, CAST(r.medarbejder_id AS VARCHAR) AS record_id,
-    'social_voksen' AS department,
+    'boern_familie' AS source, 'sagsbehandler' AS source_table, CAST(r.sagsbehandler_id AS VARCHAR) AS record_id,
+    'boern_familie' AS department,
     trim(fix_mojibake(r.navn)) AS name,
     r.team AS team,
     r.telefon AS phone,
@@ -14,4 +14,4 @@ SELECT
         WHEN r.email IS NOT NULL AND NOT regexp_full_match(trim(r.email), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN 'invalid_email'
     END AS _reject_reason,
     to_json(r) AS _raw_row
-FROM raw.social_voksen__medarbejder r
+FROM raw.boern_familie__sagsbehandler r
