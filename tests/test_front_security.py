@@ -100,6 +100,21 @@ def test_a_replaced_log_file_is_written(tmp_path):
     assert [r[1] for r in rows_on_disk(path)] == ["p2"]
 
 
+def test_a_log_that_lost_its_tables_in_place_gets_them_again(tmp_path):
+    # The writer creates the tables once per file (device, inode); a file at the same identity without them (a
+    # deleted log whose inode number was reused, or tables dropped by hand) is written and read all the same.
+    path = tmp_path / "audit.sqlite"
+    url = f"sqlite:///{path}"
+    log_row(url, "p1")
+    with sqlite3.connect(path) as con:
+        for table in ("access_log", "lookup_handles", "steward_decisions"):
+            con.execute(f"DROP TABLE {table}")
+    assert audit.lookups(url, person_key="p1") == []
+    log_row(url, "p2")
+    assert [r[1] for r in rows_on_disk(path)] == ["p2"]
+    assert [r["person_key"] for r in audit.lookups(url)] == ["p2"]
+
+
 def test_web_lookups_are_logged_to_the_file_on_disk_after_it_is_deleted(app, w, audit_path):
     c, token = logged_in(app, "anne")
     first = lookup(c, "/soeg", {"csrf": token, "soegning": w.cpr, "formaal": PURPOSE})

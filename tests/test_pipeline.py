@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
+from samlet_overblik.core.warehouse import ddl_text
 from samlet_overblik.sources.specs import departments
 
 from pipeline_helpers import copy_sources, query, run
@@ -44,6 +46,10 @@ def test_nightly_job_builds_and_publishes(small_municipality, tmp_path):
                              "start_date", "end_date", "monthly_cost", "basis"]
     cross = query(warehouse, "SELECT count(*) FROM unified.access_grants WHERE viewer_department <> source_department")[0][0]
     assert cross > 0  # the generated consents do open some flows
+    # Every index the DDL declares is there after the run (a step that replaces a table drops its indexes; the
+    # lookups would then scan millions of rows instead of reading one citizen's).
+    declared = set(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+) ON", ddl_text()))
+    assert declared and declared <= {r[0] for r in query(warehouse, "SELECT index_name FROM duckdb_indexes()")}
 
 
 def test_second_run_carries_history_and_keeps_keys(small_municipality, tmp_path):

@@ -36,7 +36,7 @@ def test_a_lookup_is_posted_once_redirected_and_logged_once(app, w, audit_url):
     shown = [x for x in audit.lookups(audit_url, user_id="anne") if x["outcome"] == "shown"]
     assert len(shown) == 1 and shown[0]["person_key"] == w.person_key and shown[0]["purpose"] == PURPOSE
     # The handle row holds the person key, never the CPR number.
-    rows = audit.database(audit_url).select(sa.select(handles.LOOKUP_HANDLES))
+    rows = audit.read(audit_url, sa.select(handles.LOOKUP_HANDLES))
     assert rows and all(w.cpr not in str(v) for row in rows for v in row.values())
 
 
@@ -46,7 +46,7 @@ def test_a_handle_belongs_to_its_user_and_expires(app, w, audit_url):
     bente, _ = logged_in(app, "bente")
     other = bente.get(where)
     assert other.status_code == 404 and "Tidslinje" not in other.text and "udløbet" in other.text
-    audit.database(audit_url).run(sa.update(handles.LOOKUP_HANDLES).values(
+    audit.write(audit_url, sa.update(handles.LOOKUP_HANDLES).values(
         expires_at=datetime.now() - timedelta(minutes=1)))
     late = anne.get(where)
     assert late.status_code == 404 and "Tidslinje" not in late.text

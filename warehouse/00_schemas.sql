@@ -26,6 +26,13 @@ CREATE OR REPLACE MACRO period_problem(start_raw, end_raw) AS (
         WHEN parse_date(end_raw) < parse_date(start_raw) THEN 'end_before_start'
     END
 );
+-- A staff directory's row (staging.caseworkers): a name is required; an e-mail, when given, must look like one.
+CREATE OR REPLACE MACRO staff_problem(name_raw, email_raw) AS (
+    CASE
+        WHEN nullif(trim(name_raw), '') IS NULL THEN 'missing_name'
+        WHEN email_raw IS NOT NULL AND NOT regexp_full_match(trim(email_raw), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN 'invalid_email'
+    END
+);
 -- An amount in DKK: when given it must be a number and not negative.
 CREATE OR REPLACE MACRO amount_problem(raw) AS (
     CASE

@@ -9,9 +9,6 @@ SELECT
     r.phone AS phone,
     lower(trim(r.email)) AS email,
     parse_ts(r.updated_at) AS updated_at,
-    CASE
-        WHEN nullif(trim(r.name), '') IS NULL THEN 'missing_name'
-        WHEN r.email IS NOT NULL AND NOT regexp_full_match(trim(r.email), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN 'invalid_email'
-    END AS _reject_reason,
+    staff_problem(r.name, r.email) AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.sundhed_aeldre__staff r

@@ -170,6 +170,9 @@ class _SqliteLog:
         # No pool: a pooled handle would keep writing into a file that has been deleted or replaced.
         self.engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=NullPool)
         self._last_seen: tuple[int, int] | None = None
+        # The file (device, inode) whose tables this process has created or checked: creating and migrating costs
+        # more than a write, so it is done once per file, again for a new or replaced one.
+        self._ready: tuple[int, int] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         # mode=rw: SQLite never creates the log itself (it would, with the process umask); _open does, 0600.
@@ -185,13 +188,14 @@ class _SqliteLog:
         return con
 
     @contextmanager
-    def _locked(self):
-        """An exclusive lock shared by every process and thread that uses this log (bounded wait)."""
+    def _locked(self, shared: bool = False):
+        """A lock shared by every process and thread that uses this log (bounded wait): exclusive for writing,
+        shared for reading a log that exists (SQLite's WAL lets readers and one writer work at once)."""
         deadline = time.monotonic() + _LOCK_TIMEOUT_S
         while True:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
-                _flock(fd, deadline)
+                _flock(fd, deadline, shared)
                 held, there = os.fstat(fd), _stat_or_none(self.lock_path)
             except BaseException:
                 os.close(fd)
@@ -231,43 +235,57 @@ class _SqliteLog:
         if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
             raise _FileMoved()
 
-    def insert(self, values: dict, table: sa.Table = ACCESS_LOG) -> None:
+    def _ensure_tables(self, conn: sa.Connection, fd: int) -> None:
+        held = os.fstat(fd)
+        if self._ready != (held.st_dev, held.st_ino):
+            METADATA.create_all(conn)  # a new or replaced file gets its tables
+            _migrate(conn)
+            self._ready = (held.st_dev, held.st_ino)
+
+    def write(self, *statements) -> None:
+        """``statements`` (inserts, updates, deletes) in one transaction, committed to the file on disk now."""
         with self._locked():
             for _ in range(_WRITE_ATTEMPTS):
                 fd = self._open()
                 try:
-                    with self.engine.begin() as conn:
-                        self._check(fd)  # SQLite opened the file we hold
-                        METADATA.create_all(conn)  # a new or replaced file gets its table (checked, cheap)
-                        _migrate(conn)
-                        conn.execute(table.insert().values(**values))
+                    try:
+                        self._write_once(fd, statements)
+                    except sa.exc.OperationalError:
+                        if self._ready is None:
+                            raise
+                        # A file that reuses the inode number of a deleted log has no tables yet: create them.
+                        self._ready = None
+                        self._write_once(fd, statements)
                     self._check(fd)  # committed and closed: still the file at the path?
                     return
                 except _FileMoved:
-                    continue  # deleted or replaced during the write: the row went with it; write it again
+                    continue  # deleted or replaced during the write: the rows went with it; write them again
                 finally:
                     os.close(fd)
         raise OSError("the access log file keeps changing")
 
-    def run(self, statement) -> None:
-        """An update or delete (lock held; a replaced file simply no longer has the rows)."""
-        with self._locked():
-            fd = self._open()
-            try:
-                with self.engine.begin() as conn:
-                    METADATA.create_all(conn)
-                    conn.execute(statement)
-            finally:
-                os.close(fd)
+    def _write_once(self, fd: int, statements) -> None:
+        with self.engine.begin() as conn:
+            self._check(fd)  # SQLite opened the file we hold
+            self._ensure_tables(conn, fd)
+            for statement in statements:
+                conn.execute(statement)
 
     def select(self, query) -> list[dict]:
-        with self._locked():
+        if not self.path.exists():
+            self.write()  # a missing log is created (owner-only, with its tables) under the exclusive lock
+        with self._locked(shared=True):
             fd = self._open()
             try:
                 with self.engine.begin() as conn:
-                    METADATA.create_all(conn)
-                    _migrate(conn)
-                    return [dict(r._mapping) for r in conn.execute(query)]
+                    self._ensure_tables(conn, fd)
+                    try:
+                        return [dict(r._mapping) for r in conn.execute(query)]
+                    except sa.exc.OperationalError:
+                        # A file that reuses the inode number of a deleted log has no tables yet: create them.
+                        self._ready = None
+                        self._ensure_tables(conn, fd)
+                        return [dict(r._mapping) for r in conn.execute(query)]
             finally:
                 os.close(fd)
 
@@ -279,10 +297,10 @@ def _stat_or_none(path: Path) -> os.stat_result | None:
         return None
 
 
-def _flock(fd: int, deadline: float) -> None:
+def _flock(fd: int, deadline: float, shared: bool = False) -> None:
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             return
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
@@ -299,13 +317,10 @@ class _DatabaseLog:
             METADATA.create_all(conn)
             _migrate(conn)
 
-    def insert(self, values: dict, table: sa.Table = ACCESS_LOG) -> None:
+    def write(self, *statements) -> None:
         with self.engine.begin() as conn:
-            conn.execute(table.insert().values(**values))
-
-    def run(self, statement) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(statement)
+            for statement in statements:
+                conn.execute(statement)
 
     def select(self, query) -> list[dict]:
         with self.engine.connect() as conn:
@@ -339,6 +354,29 @@ def forget(url: str) -> None:
         old.engine.dispose()
 
 
+@contextmanager
+def _failing_closed(url: str, failure: str):
+    """Any failure of the log's database becomes ``AuditUnavailable`` saying ``failure`` and the exception's class
+    (never its message: it could quote a value), and the next use starts afresh."""
+    try:
+        yield
+    except Exception as exc:
+        forget(url)
+        raise AuditUnavailable(f"{failure} ({type(exc).__name__})") from None
+
+
+def write(url: str, *statements, failure: str = "the access log cannot be written") -> None:
+    """``statements`` in one transaction, committed to disk before this returns (``AuditUnavailable`` if not)."""
+    with _failing_closed(url, failure):
+        database(url).write(*statements)
+
+
+def read(url: str, query, failure: str = "the access log cannot be read") -> list[dict]:
+    """The rows of ``query`` as dicts (``AuditUnavailable`` when unreadable)."""
+    with _failing_closed(url, failure):
+        return database(url).select(query)
+
+
 def _migrate(conn: sa.Connection) -> None:
     """Add columns that logs written by older versions lack (the log is never rebuilt)."""
     have = {c["name"] for c in sa.inspect(conn).get_columns("access_log")}
@@ -358,8 +396,10 @@ def log_access(
     result_count: int,
     outcome: str = "shown",
     requested_department: str | None = None,
+    also: tuple = (),
 ) -> None:
-    """Append one row, committed to the log file on disk before this returns.
+    """Append one row, committed to the log file on disk before this returns (with ``also``, statements that
+    belong to the same transaction, e.g. marking a lookup handle as shown).
 
     Raises ``BadPurpose`` when a lookup's purpose is not one of the policy's for the role (nothing is written),
     and ``AuditUnavailable`` when the row cannot be written (the caller must then refuse)."""
@@ -370,11 +410,8 @@ def log_access(
         outcome=outcome,
         requested_department=redact_cpr(requested_department)[:40] if requested_department else None,
     )
-    try:
-        database(url).insert(values)
-    except Exception as exc:
-        forget(url)
-        raise AuditUnavailable(f"the access log cannot be written ({type(exc).__name__}); lookup refused") from None
+    write(url, ACCESS_LOG.insert().values(**values), *also,
+          failure="the access log cannot be written; lookup refused")
 
 
 def failures_since(url: str, user_id: str, outcome: str, since: datetime) -> list[datetime]:
@@ -384,11 +421,7 @@ def failures_since(url: str, user_id: str, outcome: str, since: datetime) -> lis
     q = sa.select(t.logged_at).where(t.user_id == user_id, t.outcome == outcome,
                                      t.logged_at >= since.astimezone(timezone.utc).replace(tzinfo=None)
                                      ).order_by(t.logged_at)
-    try:
-        return [r["logged_at"] for r in database(url).select(q)]
-    except Exception as exc:
-        forget(url)
-        raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None
+    return [r["logged_at"] for r in read(url, q)]
 
 
 def lookups(url: str, *, person_key: str | None = None, user_id: str | None = None,
@@ -401,11 +434,7 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
         q = q.where(ACCESS_LOG.c.user_id == user_id)
     if limit:
         q = q.limit(limit)
-    try:
-        return database(url).select(q)
-    except Exception as exc:
-        forget(url)
-        raise AuditUnavailable(f"the access log cannot be read ({type(exc).__name__})") from None
+    return read(url, q)
 
 
 # ----------------------------------------------------------------------------------------------- steward decisions
@@ -413,18 +442,11 @@ def lookups(url: str, *, person_key: str | None = None, user_id: str | None = No
 
 def record_steward_decision(url: str, values: dict) -> None:
     """Store one decision (``STEWARD_DECISIONS``'s columns); ``AuditUnavailable`` when it cannot be written."""
-    try:
-        database(url).insert(values, STEWARD_DECISIONS)
-    except Exception as exc:
-        forget(url)
-        raise AuditUnavailable(f"the decision cannot be stored ({type(exc).__name__})") from None
+    write(url, STEWARD_DECISIONS.insert().values(**values), failure="the decision cannot be stored")
 
 
 def steward_decisions(url: str) -> list[dict]:
     """Every stored decision, oldest first (``AuditUnavailable`` when unreadable)."""
-    try:
-        return database(url).select(sa.select(STEWARD_DECISIONS).order_by(STEWARD_DECISIONS.c.decided_at,
-                                                                          STEWARD_DECISIONS.c.decision_id))
-    except Exception as exc:
-        forget(url)
-        raise AuditUnavailable(f"the stewards' decisions cannot be read ({type(exc).__name__})") from None
+    return read(url, sa.select(STEWARD_DECISIONS).order_by(STEWARD_DECISIONS.c.decided_at,
+                                                           STEWARD_DECISIONS.c.decision_id),
+                failure="the stewards' decisions cannot be read")

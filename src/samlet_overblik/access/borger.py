@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -125,12 +126,12 @@ def _iso(v) -> str | None:
 
 
 def log_lookup(stores: Stores, user: User, person_key: str | None, purpose: str, channel: str, count: int,
-               outcome: str, requested: str | None = None) -> None:
+               outcome: str, requested: str | None = None, also: tuple = ()) -> None:
     """One row of the access log for ``user`` (role and department as the server knows them); every surface's
-    lookups and refusals are written through here."""
+    lookups and refusals are written through here (``also``: statements committed in the row's transaction)."""
     audit.log_access(stores.audit_url, user_id=user.id, role=user.role, department=user.department,
                      person_key=person_key, purpose=purpose, channel=channel, result_count=count, outcome=outcome,
-                     requested_department=requested)
+                     requested_department=requested, also=also)
 
 
 def require_role(stores: Stores, user: User, role: str, channel: str, refusal: str) -> None:
@@ -163,17 +164,33 @@ def _person_key_for_cpr(con, number: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _person(con, person_key: str) -> Person | None:
-    keyed = con.execute("SELECT person_key, cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
-    if not keyed:
-        return None
-    pk, number = keyed[0]
-    # By the constant CPR number, not a join: the filter goes into the register's scan.
-    named = _by_key(con, "SELECT given_name, family_name, birth_date, sex, status FROM staging.cpr_persons", "cpr",
-                    [number] if number else [])
-    given, family, born, sex, status = named[0] if named else (None, None, None, None, None)
-    name = " ".join(x for x in (given, family) if x) or "(navn ukendt)"
-    return Person(pk, mask(number), name, _iso(born), {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
+@contextmanager
+def reading_warehouse(stores: Stores) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on the published warehouse (``NoWarehouse`` when nothing is published)."""
+    published = stores.published()
+    with _connect(published.warehouse, published.set_id is not None) as con:
+        yield con
+
+
+def person_keys_of(stores: Stores, number: str) -> list[str]:
+    """Every person key the (normalised) CPR number has had, the current one first."""
+    with reading_warehouse(stores) as con:
+        return [r[0] for r in con.execute(
+            "SELECT person_key FROM identity.person_keys WHERE cpr = ? ORDER BY merged_into IS NULL DESC",
+            [number]).fetchall()]
+
+
+def cpr_of(stores: Stores, person_key: str) -> str | None:
+    """The CPR number behind a person key (server side only: to run a lookup a handle names)."""
+    with reading_warehouse(stores) as con:
+        rows = con.execute("SELECT cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
+    return rows[0][0] if rows and rows[0][0] else None
+
+
+def person_of(stores: Stores, person_key: str) -> Person | None:
+    """The person as the CPR register has them (name, masked CPR number, birth date)."""
+    with reading_warehouse(stores) as con:
+        return _person_and_family(con, person_key, None)[0]
 
 
 # The words for a relative, most telling first: a relative who is both is named by the first that applies, and
@@ -191,54 +208,94 @@ def _relation_text(kinds: list[str]) -> str:
 
 
 def _by_key(con, select: str, column: str, values: list) -> list[tuple]:
-    """``select`` (``SELECT ... FROM table``) for each of ``values`` of ``column``, as one statement of equality
-    reads: DuckDB answers ``column = ?`` through the column's index, but scans the table for an IN list or an
-    equality combined with other conditions (those are applied by the caller)."""
-    if not values:
-        return []
-    return con.execute(" UNION ALL ".join(f"{select} WHERE {column} = ?" for _ in values), list(values)).fetchall()
+    """``select`` (``SELECT ... FROM table``) for the rows whose ``column`` is one of ``values`` (``_reads``)."""
+    return _reads(con, [("", select, column, v) for v in values]).get("", [])
 
 
-def _family(con, person_key: str, ref: date) -> list[Relative]:
-    """Parents and custody holders, children, the other parents of the citizen's children, and the people
-    registered at the citizen's address (CPR register, relations in force on ``ref``), at most 40.
+def _reads(con, parts: Sequence[tuple[str, str, str, Any]]) -> dict[str, list[tuple]]:
+    """Equality reads on indexed columns, in one statement: a statement costs about a millisecond, an index read a
+    fraction of that. Each part is (tag, ``SELECT columns FROM table``, column, value); the parts of a tag (one
+    select and column) become ``column IN (...)`` (DuckDB answers a list of constants through the column's index,
+    a join or an equality mixed with other conditions with a scan), the tags one ``UNION ALL``. The rows come back
+    by tag, every value as text (ISO dates compare as dates)."""
+    tags: dict[str, tuple[str, str, list]] = {}
+    for tag, select, column, value in parts:
+        tags.setdefault(tag, (select, column, []))[2].append(value)
+    if not tags:
+        return {}
+    width = max(len(_columns(select)) for select, _, _ in tags.values())
+    statements, widths, params = [], {}, []
+    for tag, (select, column, values) in tags.items():
+        columns, source = _columns(select), select[select.upper().index(" FROM ") :]
+        widths[tag] = len(columns)
+        cast = [f"CAST({c} AS VARCHAR)" for c in columns] + ["NULL"] * (width - len(columns))
+        statements.append(f"SELECT '{tag}' AS tag, {', '.join(cast)}{source} WHERE {column} IN "
+                          f"({', '.join('?' * len(values))})")
+        params += values
+    out: dict[str, list[tuple]] = {}
+    for row in con.execute(" UNION ALL ".join(statements), params).fetchall():
+        out.setdefault(row[0], []).append(row[1 : 1 + widths[row[0]]])
+    return out
 
-    Every read is an equality on an indexed column (``_by_key``); a join of the register tables took 170 ms per
-    lookup against 1,000,000 citizens."""
-    me = _by_key(con, "SELECT cpr FROM identity.person_keys", "person_key", [person_key])
-    if not me or me[0][0] is None:
-        return []
-    cpr = me[0][0]
-    relation_cols = "SELECT child_cpr, related_cpr, relation, valid_to FROM staging.cpr_relations"
-    in_force = [r for r in _by_key(con, relation_cols, "child_cpr", [cpr]) + _by_key(con, relation_cols, "related_cpr", [cpr])
-                if r[3] is None or r[3] >= ref]
+
+def _columns(select: str) -> list[str]:
+    return [c.strip() for c in select[len("SELECT "): select.upper().index(" FROM ")].split(",")]
+
+
+_RELATIONS_OF = "SELECT child_cpr, related_cpr, relation, valid_to FROM staging.cpr_relations"
+_REGISTERED = "SELECT cpr, given_name, family_name, birth_date, sex, status, address, postcode FROM staging.cpr_persons"
+
+
+def _person_and_family(con, person_key: str, ref: date | None) -> tuple[Person | None, list[Relative]]:
+    """The person as the CPR register has them and, with ``ref``, their family: parents and custody holders,
+    children, the other parents of the citizen's children, and the people registered at the citizen's address
+    (relations in force on ``ref``), at most 40.
+
+    Four statements of equality reads on indexed columns (``_reads``): a join of the register tables took 170 ms
+    per lookup against 1,000,000 citizens, one statement per read about 20 ms."""
+    keyed = con.execute("SELECT cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
+    if not keyed:
+        return None, []
+    cpr = keyed[0][0]
+    first = _reads(con, [("me", _REGISTERED, "cpr", cpr)] + ([
+        ("up", _RELATIONS_OF, "child_cpr", cpr), ("down", _RELATIONS_OF, "related_cpr", cpr)]
+        if ref is not None else [])) if cpr else {}
+    me = first.get("me", [(cpr, None, None, None, None, None, None, None)])[0]
+    given, family, born, sex, status = me[1:6]
+    person = Person(person_key, mask(cpr), " ".join(x for x in (given, family) if x) or "(navn ukendt)", born,
+                    {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
+    if ref is None or not cpr:
+        return person, []
+    today = ref.isoformat()
     kinds: dict[str, set[str]] = {}
     children = []
-    for child, related, relation, _ in in_force:
+    for child, related, relation, valid_to in first.get("up", []) + first.get("down", []):
+        if valid_to is not None and valid_to < today:
+            continue
         if child == cpr:
             kinds.setdefault(related, set()).add("forældremyndighed" if relation == "foraeldremyndighed" else "forælder")
         else:
             kinds.setdefault(child, set()).add("barn")
             if relation == "foraelder":
                 children.append(child)
-    for _, other, relation, valid_to in _by_key(con, relation_cols, "child_cpr", sorted(set(children))):
-        if relation == "foraelder" and other != cpr and (valid_to is None or valid_to >= ref):
+    address, postcode = me[6], me[7]
+    second = _reads(con, [("co", _RELATIONS_OF, "child_cpr", c) for c in sorted(set(children))]
+                    + ([("home", _REGISTERED, "address", address)] if address else []))
+    for _, other, relation, valid_to in second.get("co", []):
+        if relation == "foraelder" and other != cpr and (valid_to is None or valid_to >= today):
             kinds.setdefault(other, set()).add("medforælder")
-    home = _by_key(con, "SELECT address, postcode FROM staging.cpr_persons", "cpr", [cpr])
-    if home and home[0][0]:
-        housemates = _by_key(con, "SELECT cpr, postcode, status FROM staging.cpr_persons", "address", [home[0][0]])
-        for other, postcode, status in housemates:
-            if other != cpr and postcode == home[0][1] and status == "aktiv":
-                kinds.setdefault(other, set()).add("husstand")
+    for other, *_, other_status, _, other_postcode in second.get("home", []):
+        if other != cpr and other_postcode == postcode and other_status == "aktiv":
+            kinds.setdefault(other, set()).add("husstand")
     others = sorted(kinds, key=lambda c: (kinds[c] == {"husstand"}, c))[:40]
-    named = {r[0]: r[1:] for r in _by_key(
-        con, "SELECT cpr, given_name, family_name, birth_date FROM staging.cpr_persons", "cpr", others)}
-    keyed = [r for r in _by_key(con, "SELECT person_key, cpr, merged_into FROM identity.person_keys", "cpr", others)
-             if r[2] is None]
-    rows = [(pk, number, *named.get(number, (None, None, None))) for pk, number, _ in keyed]
+    third = _reads(con, [("name", _REGISTERED, "cpr", c) for c in others]
+                   + [("key", "SELECT person_key, cpr, merged_into FROM identity.person_keys", "cpr", c) for c in others])
+    named = {r[0]: r[1:4] for r in third.get("name", [])}
+    rows = [(pk, number, *named.get(number, (None, None, None))) for pk, number, merged in third.get("key", [])
+            if merged is None]
     rows.sort(key=lambda r: (kinds[r[1]] == {"husstand"}, r[4] is None, r[4]))
-    return [Relative(pk, mask(number), " ".join(x for x in (given, family) if x), _iso(born),
-                     _relation_text(sorted(kinds[number]))) for pk, number, given, family, born in rows]
+    return person, [Relative(pk, mask(number), " ".join(x for x in (given, family) if x), born,
+                             _relation_text(sorted(kinds[number]))) for pk, number, given, family, born in rows]
 
 
 # The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.
@@ -324,7 +381,8 @@ def _goals(text: str | None) -> list[str]:
     return [g.strip(" -•\t") for g in (text or "").replace(";", "\n").splitlines() if g.strip(" -•\t")]
 
 
-def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[Plan], list[str]]:
+def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations, decisions: list | None = None
+           ) -> tuple[list[Plan], list[str]]:
     """The plans the viewer may see (newest first), and the departments whose plan is not shared with them."""
     rows = econ.execute(
         """SELECT source_department, coordinator, created_date, goals, basis, category, source, source_table, record_id
@@ -333,7 +391,8 @@ def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations) -> tu
     shown = [r for r in rows if not revoked.hides(viewer, r[4], r[0], r[5])]
     plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]))
              for r in shown]
-    elsewhere = gate.hidden_plan_departments(wcon, person_key, viewer, {(r[6], r[7], str(r[8])) for r in shown})
+    elsewhere = gate.hidden_plan_departments(wcon, person_key, viewer, {(r[6], r[7], str(r[8])) for r in shown},
+                                             decisions)
     return plans, elsewhere
 
 
@@ -396,11 +455,12 @@ def _resolve(wcon, cpr: str | None, person_key: str | None) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations) -> VisibleRecords:
+def _one(wcon, econ, person_key: str, department: str, ref: date, revoked: Revocations,
+         decisions: list | None = None) -> VisibleRecords:
     items, revoked_rows = _interventions(econ, person_key, department, revoked)
     visible = {i.source_key for i in items}
     # Every record of another department that is not shown: blocked by the gate, or hidden by a withdrawal since.
-    hidden = gate.hidden_count(wcon, person_key, department, visible)
+    hidden = gate.hidden_count(wcon, person_key, department, visible, decisions)
     groups: dict[str, list[Record]] = {}
     # Active first, then coming, then finished; newest first within each (the query's order, kept by a stable sort).
     for i in sorted(items, key=lambda r: STATUS_ORDER.get(r.status or "", len(STATUS_ORDER))):
@@ -449,10 +509,8 @@ def _not_visible(stores: Stores, user: User, pk: str, purpose: str, channel: str
 def _visible_members(econ, family: list[Relative], viewer: str, revoked: Revocations) -> tuple[list[Relative], int]:
     """Family members through the gate: a member is named only when the department may see at least one of
     their records (now, after revocations); the others are a count."""
-    keys = [m.person_key for m in family]
-    rows = econ.execute(
-        "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
-        [keys]).fetchall() if keys else []
+    rows = _by_key(econ, "SELECT person_key, basis, source_department, category FROM interventions", "person_key",
+                   [m.person_key for m in family])
     counts: dict[str, int] = {}
     for pk, basis, dept, cat in rows:
         if not revoked.hides(viewer, basis, dept, cat):
@@ -477,6 +535,7 @@ class _Lookup:
     revoked: Revocations
     purpose: str
     records: VisibleRecords
+    decisions: list  # the gate's decisions about the citizen's records elsewhere (gate.decisions_about)
 
 
 @contextmanager
@@ -493,11 +552,12 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
             return
         ref = _reference(wcon)
         with _connect(published.export(department), published.set_id is not None) as econ:
-            records = _one(wcon, econ, pk, department, ref, revoked)
+            decisions = gate.decisions_about(wcon, pk, department)
+            records = _one(wcon, econ, pk, department, ref, revoked, decisions)
             if not records.records:
                 yield _not_visible(stores, user, pk, purpose, channel, department)
                 return
-            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records)
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records, decisions)
 
 
 def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None, purpose: str,
@@ -515,22 +575,23 @@ def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_ke
 
 def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None,
                  purpose: str, channel: str, requested_department: str | None = None,
-                 log_shown: bool = True) -> CitizenView | NotVisible | None:
+                 log_shown: bool = True, log_with: tuple = ()) -> CitizenView | NotVisible | None:
     """The overview of one citizen as ``user``'s department may see it, or None (logged either way).
 
     A citizen of whom the department has no visible record is not shown at all (no name, no counts):
     a lookup needs a relation to the citizen. Rows whose consent was withdrawn after the exports were built
-    are left out (read-time enforcement), and so is everything computed with them."""
+    are left out (read-time enforcement), and so is everything computed with them. ``log_with``: statements
+    committed with the "shown" row (the web app's handle marked as shown)."""
     with _looked_up(stores, user, cpr, person_key, purpose, channel, requested_department) as found:
         if not isinstance(found, _Lookup):
             return found
         pk, department, econ, part = found.person_key, found.department, found.econ, found.records
-        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
-                                                 found.revoked)
+        person, relatives = _person_and_family(found.wcon, pk, found.reference)
+        family, family_hidden = _visible_members(econ, relatives, department, found.revoked)
         changed = part.consent_changed
-        plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked)
+        plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked, found.decisions)
         view = CitizenView(
-            department=department, department_name=DEPARTMENT_NAMES[department], person=_person(found.wcon, pk),
+            department=department, department_name=DEPARTMENT_NAMES[department], person=person,
             overview=None if changed else _overview(econ, pk), signals=[] if changed else _signals(econ, pk),
             family=family, family_not_shown=family_hidden,
             consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
@@ -541,20 +602,21 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
         # Logged before anything is returned: no log, no answer. ``log_shown=False``: the same lookup shown again
         # (a reload of its handle's page), already logged when first shown.
         if log_shown:
-            log_lookup(stores, user, pk, found.purpose, channel, len(part.records), "shown")
+            log_lookup(stores, user, pk, found.purpose, channel, len(part.records), "shown", also=log_with)
     return view
 
 
 def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, channel: str,
-                requested_department: str | None = None, log_shown: bool = True) -> FamilyView | NotVisible | None:
+                requested_department: str | None = None, log_shown: bool = True, log_with: tuple = ()
+                ) -> FamilyView | NotVisible | None:
     """The citizen and the parents/children the department may see records of (one log row per member shown)."""
     with _looked_up(stores, user, None, person_key, purpose, channel, requested_department) as found:
         if not isinstance(found, _Lookup):
             return found
         pk, department, econ, first = found.person_key, found.department, found.econ, found.records
-        members = [FamilyMember(_person(found.wcon, pk), "borgeren selv", first)]
-        family, family_hidden = _visible_members(econ, _family(found.wcon, pk, found.reference), department,
-                                                 found.revoked)
+        person, relatives = _person_and_family(found.wcon, pk, found.reference)
+        members = [FamilyMember(person, "borgeren selv", first)]
+        family, family_hidden = _visible_members(econ, relatives, department, found.revoked)
         for m in family:
             members.append(FamilyMember(
                 Person(m.person_key, m.cpr_masked, m.name, m.birth_date), m.relation,
@@ -564,9 +626,10 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
             """SELECT family_id, n_children, n_adults, child_case_and_adult_benefits, annual_cost_dkk
                FROM family_overview WHERE list_contains(children, ?) OR list_contains(adults, ?)""",
             [pk, pk]).fetchall()
-        for member, key in zip(members, [pk] + [r.person_key for r in family], strict=True):
+        for i, (member, key) in enumerate(zip(members, [pk] + [r.person_key for r in family], strict=True)):
             if log_shown:
-                log_lookup(stores, user, key, found.purpose, channel, len(member.part.records), "shown")
+                log_lookup(stores, user, key, found.purpose, channel, len(member.part.records), "shown",
+                           also=log_with if i == 0 else ())
     return FamilyView(
         department=department, department_name=DEPARTMENT_NAMES[department], person_key=pk,
         reference_date=found.reference.isoformat(), members=members, family_not_shown=family_hidden,
@@ -584,8 +647,8 @@ def name_words(text: str | None) -> list[str]:
 
 
 def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, channel: str,
-                   requested_department: str | None = None, limit: int = 25, log_shown: bool = True
-                   ) -> list[SearchHit]:
+                   requested_department: str | None = None, limit: int = 25, log_shown: bool = True,
+                   log_with: tuple = ()) -> list[SearchHit]:
     """Citizens whose name matches, among those the user's department has records of (logged as one search)."""
     words = name_words(text)
     purpose = _required_purpose(purpose)
@@ -606,7 +669,7 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
     rows = [c for c in candidates if c[0] in seen][:limit]
     if log_shown:
-        log_lookup(stores, user, None, purpose, channel, len(rows), "search")
+        log_lookup(stores, user, None, purpose, channel, len(rows), "search", also=log_with)
     return [SearchHit(r[0], mask(r[1]), f"{r[2]} {r[3]}", _iso(r[4])) for r in rows]
 
 

@@ -11,7 +11,9 @@ from datetime import date, datetime, timezone
 import duckdb
 
 from samlet_overblik.access import audit
-from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup, require_role
+from samlet_overblik.access.borger import (
+    BadLookup, NoWarehouse, Stores, log_lookup, person_keys_of, reading_warehouse, require_role,
+)
 from samlet_overblik.access.users import User
 from samlet_overblik.access.views import AccessLogEntry, AccessLogReport
 from samlet_overblik.consent.lineage import LineageReport, LookupError_, lineage_report, mask
@@ -51,32 +53,11 @@ def resolve_citizen(stores: Stores, user: User, cpr: str, *, purpose: str, chann
     number = cprmod.normalise(cpr)
     if number is None:
         raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
-    keys = _keys_of(stores, number)
+    keys = person_keys_of(stores, number)
     if not keys:
         log_lookup(stores, user, None, purpose, channel, 0, "not_found")
         return None
     return keys[0]
-
-
-def cpr_of(stores: Stores, person_key: str) -> str | None:
-    """The CPR number behind a person key (server side only: to run a lookup a handle names)."""
-    published = stores.published()
-    if not published.warehouse.is_file():
-        raise NoWarehouse()
-    with duckdb.connect(str(published.warehouse), read_only=True) as con:
-        rows = con.execute("SELECT cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
-    return rows[0][0] if rows and rows[0][0] else None
-
-
-def _keys_of(stores: Stores, number: str) -> list[str]:
-    """Every person key the CPR number has had, the current one first."""
-    published = stores.published()
-    if not published.warehouse.is_file():
-        raise NoWarehouse()
-    with duckdb.connect(str(published.warehouse), read_only=True) as con:
-        return [r[0] for r in con.execute(
-            "SELECT person_key FROM identity.person_keys WHERE cpr = ? ORDER BY merged_into IS NULL DESC",
-            [number]).fetchall()]
 
 
 def consent_trail(stores: Stores, user: User, cpr: str, *, purpose: str, channel: str,
@@ -146,7 +127,7 @@ def _citizens(stores: Stores, keys: set[str]) -> dict[str, str]:
     """Person key -> "name (DDMMÅÅ-xxxx)" for the access log of a user (compliance reads people, not keys)."""
     if not keys:
         return {}
-    with duckdb.connect(str(stores.published().warehouse), read_only=True) as con:
+    with reading_warehouse(stores) as con:
         rows = con.execute(
             """SELECT k.person_key, k.cpr, p.given_name, p.family_name FROM identity.person_keys k
                LEFT JOIN staging.cpr_persons p USING (cpr) WHERE list_contains(?, k.person_key)""",
@@ -169,7 +150,7 @@ def access_log_about_citizen(stores: Stores, user: User, cpr: str, *, purpose: s
     number = cprmod.normalise(cpr)
     if number is None:
         raise BadLookup("ugyldigt CPR-nummer (forventet DDMMÅÅ-SSSS eller 10 cifre)")
-    keys = _keys_of(stores, number)
+    keys = person_keys_of(stores, number)
     rows = [e for k in keys for e in audit.lookups(stores.audit_url, person_key=k, limit=ENTRIES_SHOWN)]
     rows.sort(key=lambda e: (e["logged_at"], e["id"]), reverse=True)
     if log:

@@ -45,19 +45,17 @@ def _now() -> datetime:
 
 def create(url: str, *, user_id: str, view: str, purpose: str, channel: str, person_key: str | None = None,
            search_text: str | None = None) -> str:
-    """A new handle for ``user_id`` (``audit.AuditUnavailable`` when it cannot be stored: the lookup is refused)."""
+    """A new handle for ``user_id`` (``audit.AuditUnavailable`` when it cannot be stored: the lookup is refused).
+    Expired handles are deleted in the same transaction."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}")
     token, now = secrets.token_urlsafe(24), _now()
-    try:
-        backend = audit.database(url)
-        backend.run(sa.delete(LOOKUP_HANDLES).where(LOOKUP_HANDLES.c.expires_at < now))
-        backend.insert(dict(handle=token, user_id=user_id, view=view, person_key=person_key,
-                            search_text=(search_text or None) and search_text[:100], purpose=purpose,
-                            channel=channel[:20], created_at=now, expires_at=now + LIFETIME), LOOKUP_HANDLES)
-    except Exception as exc:
-        audit.forget(url)
-        raise audit.AuditUnavailable(f"the lookup cannot be stored ({type(exc).__name__})") from None
+    audit.write(url, sa.delete(LOOKUP_HANDLES).where(LOOKUP_HANDLES.c.expires_at < now),
+                LOOKUP_HANDLES.insert().values(
+                    handle=token, user_id=user_id, view=view, person_key=person_key,
+                    search_text=(search_text or None) and search_text[:100], purpose=purpose, channel=channel[:20],
+                    created_at=now, expires_at=now + LIFETIME),
+                failure="the lookup cannot be stored")
     return token
 
 
@@ -66,12 +64,9 @@ def open_handle(url: str, token: str, user_id: str) -> Handle | None:
     if not token or len(token) > 64:
         return None
     t = LOOKUP_HANDLES.c
-    try:
-        rows = audit.database(url).select(sa.select(LOOKUP_HANDLES).where(
-            t.handle == token, t.user_id == user_id, t.expires_at >= _now()))
-    except Exception as exc:
-        audit.forget(url)
-        raise audit.AuditUnavailable(f"the lookup cannot be read ({type(exc).__name__})") from None
+    rows = audit.read(url, sa.select(LOOKUP_HANDLES).where(t.handle == token, t.user_id == user_id,
+                                                           t.expires_at >= _now()),
+                      failure="the lookup cannot be read")
     if not rows:
         return None
     r = rows[0]
@@ -79,11 +74,13 @@ def open_handle(url: str, token: str, user_id: str) -> Handle | None:
                   r["shown_at"] is not None)
 
 
+def shown(token: str):
+    """The statement that marks the handle's lookup as shown: written in the transaction of the lookup's log row,
+    so a lookup is never logged without its handle saying so (a reload would log it again), nor the reverse."""
+    return (sa.update(LOOKUP_HANDLES).where(LOOKUP_HANDLES.c.handle == token, LOOKUP_HANDLES.c.shown_at.is_(None))
+            .values(shown_at=_now()))
+
+
 def mark_shown(url: str, token: str) -> None:
-    try:
-        audit.database(url).run(sa.update(LOOKUP_HANDLES).where(LOOKUP_HANDLES.c.handle == token,
-                                                                LOOKUP_HANDLES.c.shown_at.is_(None))
-                                .values(shown_at=_now()))
-    except Exception as exc:
-        audit.forget(url)
-        raise audit.AuditUnavailable(f"the lookup cannot be stored ({type(exc).__name__})") from None
+    """Mark the handle's lookup as shown, on its own (``shown`` rides with the log row where one is written)."""
+    audit.write(url, shown(token), failure="the lookup cannot be stored")

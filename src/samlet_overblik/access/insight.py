@@ -18,7 +18,7 @@ import duckdb
 
 from samlet_overblik.access import audit, documents
 from samlet_overblik.access.documents import Document, Section
-from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup
+from samlet_overblik.access.borger import BadLookup, NoWarehouse, Stores, log_lookup, person_keys_of, person_of
 from samlet_overblik.access.compliance import authorise_compliance
 from samlet_overblik.access.users import User, UsersError, list_users, users_file
 from samlet_overblik.consent.lineage import LookupError_, lineage_report, mask
@@ -41,18 +41,9 @@ class InsightReport:
     sections: tuple[Section, ...]
 
 
-def _person_name(warehouse, person_key: str) -> str:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(
-            "SELECT p.given_name, p.family_name FROM identity.person_keys k JOIN staging.cpr_persons p USING (cpr) "
-            "WHERE k.person_key = ?", [person_key]).fetchall()
-    return " ".join(x for x in rows[0] if x) if rows else "(navn ukendt)"
-
-
-def _person_keys(warehouse, number: str) -> list[str]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return [r[0] for r in con.execute("SELECT person_key FROM identity.person_keys WHERE cpr = ?",
-                                          [number]).fetchall()]
+def _name_of(stores: Stores, person_key: str) -> str:
+    person = person_of(stores, person_key)
+    return person.name if person else "(navn ukendt)"
 
 
 def _staff_names(stores: Stores) -> dict[str, str]:
@@ -76,7 +67,7 @@ def citizen_insight(stores: Stores, user: User, cpr: str, *, purpose: str, chann
     published = stores.published()
     try:
         trail = lineage_report(published.warehouse, number)
-        keys = _person_keys(published.warehouse, number) if trail else []
+        keys = person_keys_of(stores, number) if trail else []
     except LookupError_ as exc:
         raise BadLookup(str(exc)) from None
     except (OSError, duckdb.IOException):
@@ -110,7 +101,7 @@ def citizen_insight(stores: Stores, user: User, cpr: str, *, purpose: str, chann
           ROLE_NAMES.get(e["role"], e["role"]), DEPARTMENT_NAMES.get(e["department"] or "", e["department"] or ""),
           e["purpose"], _channel(e["channel"]), OUTCOME_NAMES.get(e["outcome"], e["outcome"])) for e in lookups],
         "Ingen har slået dine oplysninger op.", (18, 30, 18, 24, 50, 28, 32))
-    report = InsightReport(trail.person_key, _person_name(published.warehouse, trail.person_key), mask(number) or "",
+    report = InsightReport(trail.person_key, _name_of(stores, trail.person_key), mask(number) or "",
                            datetime.now(timezone.utc), user.name, (consents, flows, seen))
     log_lookup(stores, user, trail.person_key, purpose, channel, sum(len(s.rows) for s in report.sections), "shown")
     return report

@@ -106,11 +106,12 @@ _PARSED: dict[tuple, object] = {}
 
 
 def _read(path: Path) -> list[dict]:
-    return _read_keyed(path)[0]
+    """The file's rows, the caller's to edit."""
+    return copy.deepcopy(_read_keyed(path)[0])
 
 
 def _read_keyed(path: Path) -> tuple[list[dict], tuple | None]:
-    """The file's rows and its identity (None when there is no file)."""
+    """The file's rows (shared: not to be edited) and its identity (None when there is no file)."""
     try:
         fh = open(path, encoding="utf-8")
     except FileNotFoundError:
@@ -126,14 +127,14 @@ def _read_keyed(path: Path) -> tuple[list[dict], tuple | None]:
                              f"refusing it; make it owner-only (chmod 600)")
         key = (str(path), st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
         if key in _PARSED:
-            doc = copy.deepcopy(_PARSED[key])  # callers edit the rows they get
+            doc = _PARSED[key]
         else:
             try:
                 doc = yaml.safe_load(fh.read()) or {}
             except (yaml.YAMLError, UnicodeDecodeError):
                 raise UsersError(f"users file is not valid YAML: {path}") from None
             _PARSED.clear()
-            _PARSED[key] = copy.deepcopy(doc)
+            _PARSED[key] = doc
     rows = doc.get("users") if isinstance(doc, dict) else None
     if rows is None:
         return [], key

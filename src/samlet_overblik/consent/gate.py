@@ -15,7 +15,7 @@ import duckdb
 
 from samlet_overblik.sources.specs import departments
 from samlet_overblik.core.sql import asset_sql
-from samlet_overblik.core.warehouse import transaction
+from samlet_overblik.core.warehouse import restore_indexes, transaction
 from samlet_overblik.consent.policy import Policy
 
 
@@ -47,6 +47,7 @@ def decide_access(con: duckdb.DuckDBPyConnection, policy: Policy, run_id: str, r
     with transaction(con):
         con.execute(f"CREATE OR REPLACE TABLE consent.record_decisions AS {asset_sql('consent', 'record_decisions')}",
                     {**params, "run_id": run_id})
+        restore_indexes(con, "consent.record_decisions")  # lookups read a citizen's decisions by person key
         con.execute(
             """
             CREATE OR REPLACE TABLE unified.access_grants AS
@@ -146,16 +147,21 @@ def _tables_of(target: str) -> tuple[frozenset[tuple[str, str]], frozenset[tuple
 _TABLES: dict[str, tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = {}
 
 
-def _others(con: duckdb.DuckDBPyConnection, person_key: str, department: str, target: str
-            ) -> list[tuple[str, str, str, str]]:
-    """The gate's decisions of the current run about the citizen's records of other departments for ``department``,
-    limited to the records ``target`` holds (``staging.interventions`` or ``staging.coordination_plans``):
-    (source, table, id, owner). One read by person key (its index); the rest is filtered here. A (source, table)
-    no staging model declares is looked up in ``target`` itself."""
-    mine, declared = _tables_of(target)
-    rows = [(r[0], r[1], str(r[2]), r[3]) for r in con.execute(
+def decisions_about(con: duckdb.DuckDBPyConnection, person_key: str, department: str) -> list[tuple[str, str, str, str]]:
+    """The gate's decisions of the current run about the citizen's records of other departments for ``department``:
+    (source, table, id, owner). One read by person key (its index); the rest is filtered here."""
+    return [(r[0], r[1], str(r[2]), r[3]) for r in con.execute(
         "SELECT source, source_table, record_id, source_department, viewer_department FROM consent.record_decisions "
         "WHERE person_key = ?", [person_key]).fetchall() if r[4] == department and r[3] != department]
+
+
+def _others(con: duckdb.DuckDBPyConnection, person_key: str, department: str, target: str,
+            decisions: list[tuple[str, str, str, str]] | None) -> list[tuple[str, str, str, str]]:
+    """``decisions_about`` (read now unless given), limited to the records ``target`` holds
+    (``staging.interventions`` or ``staging.coordination_plans``). A (source, table) no staging model declares is
+    looked up in ``target`` itself."""
+    mine, declared = _tables_of(target)
+    rows = decisions if decisions is not None else decisions_about(con, person_key, department)
     held: dict[tuple[str, str], bool] = {}
     for source, table, _, _ in rows:
         pair = (source, table)
@@ -166,19 +172,21 @@ def _others(con: duckdb.DuckDBPyConnection, person_key: str, department: str, ta
 
 
 def hidden_count(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
-                 visible: set[tuple[str, str, str]]) -> int:
+                 visible: set[tuple[str, str, str]], decisions: list[tuple[str, str, str, str]] | None = None) -> int:
     """How many records of other departments about the citizen the department does not see (a count only).
 
     The gate's decisions of the current run name every record of the citizen; what the viewer is actually shown
     (``visible``: source, table, record id) is subtracted. Counting "blocked" decisions instead would be wrong
     when the shown rows are not this run's (a run that failed closed keeps the previous exports) or when a
     withdrawal hid rows since (read-time revocations)."""
-    return sum(1 for r in _others(con, person_key, department, "staging.interventions") if r[:3] not in visible)
+    return sum(1 for r in _others(con, person_key, department, "staging.interventions", decisions)
+               if r[:3] not in visible)
 
 
 def hidden_plan_departments(con: duckdb.DuckDBPyConnection, person_key: str, department: str,
-                            visible: set[tuple[str, str, str]]) -> list[str]:
+                            visible: set[tuple[str, str, str]],
+                            decisions: list[tuple[str, str, str, str]] | None = None) -> list[str]:
     """The departments (codes) that hold a coordination plan about the citizen the department does not see: the
     existence of a tovholder elsewhere, never the plan, the name or the goals (like ``hidden_count``)."""
-    return sorted({r[3] for r in _others(con, person_key, department, "staging.coordination_plans")
+    return sorted({r[3] for r in _others(con, person_key, department, "staging.coordination_plans", decisions)
                    if r[:3] not in visible})

@@ -31,12 +31,18 @@ _PARSED: dict[str, tuple[tuple, object]] = {}
 
 
 def parsed_once(what: str, paths: list[Path], parse):
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    # One stat per file (a web lookup asks for the departments several times): its identity and stamps tell an
+    # edited or replaced file from the one parsed.
+    key = tuple((str(p), *_stamp(os.stat(p))) for p in paths)
     cached = _PARSED.get(what)
     if cached is None or cached[0] != key:
         cached = (key, parse())
         _PARSED[what] = cached
     return cached[1]
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:

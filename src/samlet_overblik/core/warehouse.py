@@ -30,6 +30,7 @@ import fcntl
 import grp
 import json
 import os
+import re
 import shutil
 import signal
 from contextlib import contextmanager
@@ -261,6 +262,19 @@ def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
     The CPR macros come first, generated from the one CPR rule (``cpr.sql_macros``): the staging DDL uses them."""
     with transaction(con):
         con.execute(ddl_text())
+
+
+def restore_indexes(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create again the indexes the DDL declares on ``table`` (``schema.name``): a step that replaces a table
+    (``CREATE OR REPLACE TABLE``) drops its indexes with it, and lookups would scan it instead."""
+    for statement in declared_indexes(table):
+        con.execute(statement)
+
+
+def declared_indexes(table: str) -> list[str]:
+    """The DDL's ``CREATE INDEX IF NOT EXISTS ... ON <table> (...)`` statements for ``table``."""
+    pattern = re.compile(rf"CREATE INDEX IF NOT EXISTS \w+ ON {re.escape(table)} \([^)]*\)", re.IGNORECASE)
+    return pattern.findall(ddl_text())
 
 
 def ddl_text() -> str:

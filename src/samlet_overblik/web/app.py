@@ -38,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
 from samlet_overblik.access import audit, borger
@@ -103,6 +104,42 @@ class WebSettings:
             raise WebConfigError(str(exc)) from None
 
 
+class _HeadersAndLog:
+    """The security headers on every response, ``Cache-Control: no-store`` on every page, one log line per request
+    (method, path without query string, status, time: never a CPR number) and the 500 page for an unexpected error
+    (with the headers). A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` streams every response through
+    a task group of its own, a few milliseconds a request."""
+
+    def __init__(self, app, on_error, safe_path) -> None:
+        self.app, self.on_error, self.safe_path = app, on_error, safe_path
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, request = time.perf_counter(), Request(scope)
+        status: list[int] = []
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not scope["path"].startswith("/static/"):
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception as exc:  # caught here, not by Starlette's outermost handler: the page gets the headers
+            if status:  # the response had begun: nothing else can be sent
+                raise
+            await self.on_error(request, exc)(scope, receive, with_headers)
+        log.info("%s %s %s %.0f ms", request.method, self.safe_path(request), status[0] if status else 500,
+                 (time.perf_counter() - started) * 1000)
+
+
 def _unbroken(format_):
     """A date or time filter whose text never breaks inside a date ("30-11-" / "2026") in a narrow column."""
     def filtered(*args, **kwargs):
@@ -149,22 +186,7 @@ def create_app(settings) -> FastAPI:
         except Exception:  # the error page itself failed (e.g. the users file): a plain page, still with headers
             return HTMLResponse("<!doctype html><title>Fejl</title><p>Der opstod en fejl.</p>", status_code=500)
 
-    @app.middleware("http")
-    async def headers_and_log(request: Request, call_next):
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # caught here, not by Starlette's outermost handler: the page gets the headers
-            response = unexpected_error(request, exc)
-        for name, value in _SECURITY_HEADERS.items():
-            response.headers[name] = value
-        if not request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-        # Method, path (no query string, no body), status and time: never a CPR number, in any spelling.
-        log.info("%s %s %s %.0f ms", request.method, safe_path(request), response.status_code,
-                 (time.perf_counter() - started) * 1000)
-        return response
-
+    app.add_middleware(_HeadersAndLog, on_error=unexpected_error, safe_path=safe_path)
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, session_cookie="samlet_session",
                        max_age=8 * 3600, same_site="strict", https_only=not settings.dev_mode)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -151,27 +151,27 @@ def shown_lookup(request: Request, token: str):
         return _search_page(ctx, request, user, 404, fejl="Opslaget er udløbet eller hører til en anden bruger. "
                                                          "Søg igen.")
     purpose, first = ctx.stored_purpose(handle.purpose), not handle.shown
+    # The first showing is logged, and the handle marked as shown in the same transaction.
+    marks = (handles.shown(token),) if first else ()
     try:
         if handle.view == "navnesoegning":
             text = handle.search_text or ""
             hits = borger.search_by_name(ctx.stores, user, text, purpose=handle.purpose, channel=handle.channel,
-                                         log_shown=first)
+                                         log_shown=first, log_with=marks)
             page = _search_page(ctx, request, user, 200, purpose, text, hits=hits, soegt=True)
         elif handle.view == "familie":
             page = _view_page(ctx, request, user, borger.family_view(
                 ctx.stores, user, person_key=handle.person_key or "", purpose=handle.purpose, channel=handle.channel,
-                log_shown=first), purpose, "familie.html")
+                log_shown=first, log_with=marks), purpose, "familie.html")
         else:
             show, department = _filters(request)
             view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
-                                       channel=handle.channel, log_shown=first)
+                                       channel=handle.channel, log_shown=first, log_with=marks)
             if isinstance(view, CitizenView):
                 view = borger.narrowed(view, show, department)
             page = _view_page(ctx, request, user, view, purpose, vis=show, vis_afdeling=department, handle=token)
     except (borger.BadLookup, borger.AccessDenied) as exc:
         return _refused(ctx, request, user, purpose, exc)
-    if first:
-        handles.mark_shown(ctx.stores.audit_url, token)
     return page
 
 

@@ -109,7 +109,7 @@ def shown_report(request: Request, token: str):
                 ctx.stores, user, handle.search_text or "", purpose=handle.purpose, channel=handle.channel,
                 period=period, log=first))
         else:
-            cpr = compliance.cpr_of(ctx.stores, handle.person_key or "")
+            cpr = borger.cpr_of(ctx.stores, handle.person_key or "")
             if cpr is None:
                 return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke længere i det "
                                                                      "publicerede lager.")
