@@ -26,6 +26,9 @@ CREATE OR REPLACE MACRO period_problem(start_raw, end_raw) AS (
         WHEN parse_date(end_raw) < parse_date(start_raw) THEN 'end_before_start'
     END
 );
+-- A person-register relation (parent, custody) in force on a day: begun, and not ended before it (open ends are NULL).
+CREATE OR REPLACE MACRO relation_in_force(valid_from, valid_to, day) AS
+    (valid_from IS NULL OR valid_from <= day) AND (valid_to IS NULL OR valid_to >= day);
 -- A staff directory's row (staging.caseworkers): a name is required; an e-mail, when given, must look like one.
 CREATE OR REPLACE MACRO staff_problem(name_raw, email_raw) AS (
     CASE

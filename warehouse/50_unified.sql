@@ -82,6 +82,24 @@ COMMENT ON COLUMN unified.family_members.benefits IS 'Titles of active job-centr
 COMMENT ON COLUMN unified.family_members.social_services IS 'Titles of active adult social services.';
 COMMENT ON COLUMN unified.family_members.annual_cost_dkk IS 'The member''s cost of the last 365 days (as in unified.citizen_overview).';
 
+CREATE TABLE IF NOT EXISTS unified.relatives (
+    person_key VARCHAR NOT NULL, relative_key VARCHAR NOT NULL, relative_cpr VARCHAR, given_name VARCHAR,
+    family_name VARCHAR, birth_date DATE, sex VARCHAR, status VARCHAR, kinds VARCHAR[] NOT NULL,
+    reference_date DATE NOT NULL
+);
+COMMENT ON TABLE unified.relatives IS 'Each citizen''s family as a caseworker''s lookup shows it (before the consent gate decides whom the department may see): the citizen (kinds [selv]), parents and custody holders, children, the other parents of the citizen''s children and the living people registered at the same address, at most 40 relatives a citizen. Relations in force at the reference date, between living people with a person key. Only citizens with a record in unified.interventions are listed (a lookup shows no one else); their relatives can be anyone.';
+COMMENT ON COLUMN unified.relatives.person_key IS 'The citizen.';
+COMMENT ON COLUMN unified.relatives.relative_key IS 'The relative (the citizen for the row of kinds [selv]).';
+COMMENT ON COLUMN unified.relatives.relative_cpr IS 'The relative''s CPR number (restricted warehouse only; shown masked).';
+COMMENT ON COLUMN unified.relatives.given_name IS 'Given name from the person register.';
+COMMENT ON COLUMN unified.relatives.family_name IS 'Family name from the person register.';
+COMMENT ON COLUMN unified.relatives.birth_date IS 'Birth date from the person register.';
+COMMENT ON COLUMN unified.relatives.sex IS 'M or K from the person register.';
+COMMENT ON COLUMN unified.relatives.status IS 'Register status (aktiv, udrejst, doed).';
+COMMENT ON COLUMN unified.relatives.kinds IS 'How the relative is related, sorted: barn, forælder, forældremyndighed, husstand, medforælder; [selv] for the citizen.';
+COMMENT ON COLUMN unified.relatives.reference_date IS 'The date the relations are in force on.';
+CREATE INDEX IF NOT EXISTS relatives_person ON unified.relatives (person_key);
+
 CREATE TABLE IF NOT EXISTS unified.family_overview (
     family_id VARCHAR NOT NULL, n_children INTEGER NOT NULL, n_adults INTEGER NOT NULL,
     children VARCHAR[], adults VARCHAR[], child_measures VARCHAR[], adult_benefits VARCHAR[], adult_social_services VARCHAR[],

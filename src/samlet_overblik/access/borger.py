@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -88,6 +87,8 @@ class Stores:
 # set is a new key. The oldest are dropped beyond MAX_OPEN; a lookup still reading one keeps its cursor (and with
 # it the database) alive until it is done.
 MAX_OPEN = 8
+# A lookup is a few index reads: one thread per query (DuckDB's default, a thread per core for every query, only
+# adds scheduling when many lookups run at once, and the server runs them side by side already).
 _OPEN: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _OPEN_LOCK = threading.Lock()
 
@@ -111,6 +112,8 @@ def _connect(path: Path, published: bool = True) -> Iterator[duckdb.DuckDBPyConn
         kept = _OPEN.get(key)
         con = kept if kept is not None else duckdb.connect(str(path), read_only=True)
         if kept is None:
+            # Set, not passed to connect: every connection to the file in this process must share one configuration.
+            con.execute("SET threads = 1")
             _OPEN[key] = con
             while len(_OPEN) > MAX_OPEN:
                 _OPEN.pop(next(iter(_OPEN)))
@@ -208,94 +211,45 @@ def _relation_text(kinds: list[str]) -> str:
 
 
 def _by_key(con, select: str, column: str, values: list) -> list[tuple]:
-    """``select`` (``SELECT ... FROM table``) for the rows whose ``column`` is one of ``values`` (``_reads``)."""
-    return _reads(con, [("", select, column, v) for v in values]).get("", [])
-
-
-def _reads(con, parts: Sequence[tuple[str, str, str, Any]]) -> dict[str, list[tuple]]:
-    """Equality reads on indexed columns, in one statement: a statement costs about a millisecond, an index read a
-    fraction of that. Each part is (tag, ``SELECT columns FROM table``, column, value); the parts of a tag (one
-    select and column) become ``column IN (...)`` (DuckDB answers a list of constants through the column's index,
-    a join or an equality mixed with other conditions with a scan), the tags one ``UNION ALL``. The rows come back
-    by tag, every value as text (ISO dates compare as dates)."""
-    tags: dict[str, tuple[str, str, list]] = {}
-    for tag, select, column, value in parts:
-        tags.setdefault(tag, (select, column, []))[2].append(value)
-    if not tags:
-        return {}
-    width = max(len(_columns(select)) for select, _, _ in tags.values())
-    statements, widths, params = [], {}, []
-    for tag, (select, column, values) in tags.items():
-        columns, source = _columns(select), select[select.upper().index(" FROM ") :]
-        widths[tag] = len(columns)
-        cast = [f"CAST({c} AS VARCHAR)" for c in columns] + ["NULL"] * (width - len(columns))
-        statements.append(f"SELECT '{tag}' AS tag, {', '.join(cast)}{source} WHERE {column} IN "
-                          f"({', '.join('?' * len(values))})")
-        params += values
-    out: dict[str, list[tuple]] = {}
-    for row in con.execute(" UNION ALL ".join(statements), params).fetchall():
-        out.setdefault(row[0], []).append(row[1 : 1 + widths[row[0]]])
-    return out
-
-
-def _columns(select: str) -> list[str]:
-    return [c.strip() for c in select[len("SELECT "): select.upper().index(" FROM ")].split(",")]
-
-
-_RELATIONS_OF = "SELECT child_cpr, related_cpr, relation, valid_to FROM staging.cpr_relations"
-_REGISTERED = "SELECT cpr, given_name, family_name, birth_date, sex, status, address, postcode FROM staging.cpr_persons"
+    """``select`` (``SELECT ... FROM table``) for the rows whose ``column`` is one of ``values``: a list of
+    constants is answered through the column's index (a join, or an equality mixed with other conditions, scans
+    the table; those conditions are applied by the caller)."""
+    if not values:
+        return []
+    return con.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(values))})", list(values)).fetchall()
 
 
 def _person_and_family(con, person_key: str, ref: date | None) -> tuple[Person | None, list[Relative]]:
-    """The person as the CPR register has them and, with ``ref``, their family: parents and custody holders,
-    children, the other parents of the citizen's children, and the people registered at the citizen's address
-    (relations in force on ``ref``), at most 40.
+    """The person as the CPR register has them and, with ``ref``, their family as the unified layer lists it
+    (``unified.relatives``: parents and custody holders, children, co-parents, the household; the rule and the
+    reference date are the build's): one read by person key.
 
-    Four statements of equality reads on indexed columns (``_reads``): a join of the register tables took 170 ms
-    per lookup against 1,000,000 citizens, one statement per read about 20 ms."""
-    keyed = con.execute("SELECT cpr FROM identity.person_keys WHERE person_key = ?", [person_key]).fetchall()
-    if not keyed:
-        return None, []
-    cpr = keyed[0][0]
-    first = _reads(con, [("me", _REGISTERED, "cpr", cpr)] + ([
-        ("up", _RELATIONS_OF, "child_cpr", cpr), ("down", _RELATIONS_OF, "related_cpr", cpr)]
-        if ref is not None else [])) if cpr else {}
-    me = first.get("me", [(cpr, None, None, None, None, None, None, None)])[0]
-    given, family, born, sex, status = me[1:6]
-    person = Person(person_key, mask(cpr), " ".join(x for x in (given, family) if x) or "(navn ukendt)", born,
+    The family is worked out by the nightly build, not here: read from the register, it took four statements and
+    about 14 ms a lookup against 1,000,000 citizens (a join of the register tables 170 ms); ``ref`` is only
+    compared with the build's, which it is (both are ``unified.build_info``'s)."""
+    try:
+        rows = con.execute(
+            "SELECT relative_key, relative_cpr, given_name, family_name, birth_date, sex, status, kinds "
+            "FROM unified.relatives WHERE person_key = ?", [person_key]).fetchall()
+    except duckdb.CatalogException:  # a set built before the table existed (rolled back to): the person only
+        rows = []
+    me = next((r for r in rows if r[7] == ["selv"]), None)
+    if me is None:
+        found = _by_key(con, "SELECT cpr FROM identity.person_keys", "person_key", [person_key])
+        if not found:
+            return None, []
+        named = _by_key(con, "SELECT cpr, given_name, family_name, birth_date, sex, status FROM staging.cpr_persons",
+                        "cpr", [found[0][0]] if found[0][0] else [])
+        me = (person_key, *(named[0] if named else (found[0][0], None, None, None, None, None)), ["selv"])
+    _, cpr, given, family, born, sex, status, _ = me
+    person = Person(person_key, mask(cpr), " ".join(x for x in (given, family) if x) or "(navn ukendt)", _iso(born),
                     {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
-    if ref is None or not cpr:
+    if ref is None:
         return person, []
-    today = ref.isoformat()
-    kinds: dict[str, set[str]] = {}
-    children = []
-    for child, related, relation, valid_to in first.get("up", []) + first.get("down", []):
-        if valid_to is not None and valid_to < today:
-            continue
-        if child == cpr:
-            kinds.setdefault(related, set()).add("forældremyndighed" if relation == "foraeldremyndighed" else "forælder")
-        else:
-            kinds.setdefault(child, set()).add("barn")
-            if relation == "foraelder":
-                children.append(child)
-    address, postcode = me[6], me[7]
-    second = _reads(con, [("co", _RELATIONS_OF, "child_cpr", c) for c in sorted(set(children))]
-                    + ([("home", _REGISTERED, "address", address)] if address else []))
-    for _, other, relation, valid_to in second.get("co", []):
-        if relation == "foraelder" and other != cpr and (valid_to is None or valid_to >= today):
-            kinds.setdefault(other, set()).add("medforælder")
-    for other, *_, other_status, _, other_postcode in second.get("home", []):
-        if other != cpr and other_postcode == postcode and other_status == "aktiv":
-            kinds.setdefault(other, set()).add("husstand")
-    others = sorted(kinds, key=lambda c: (kinds[c] == {"husstand"}, c))[:40]
-    third = _reads(con, [("name", _REGISTERED, "cpr", c) for c in others]
-                   + [("key", "SELECT person_key, cpr, merged_into FROM identity.person_keys", "cpr", c) for c in others])
-    named = {r[0]: r[1:4] for r in third.get("name", [])}
-    rows = [(pk, number, *named.get(number, (None, None, None))) for pk, number, merged in third.get("key", [])
-            if merged is None]
-    rows.sort(key=lambda r: (kinds[r[1]] == {"husstand"}, r[4] is None, r[4]))
-    return person, [Relative(pk, mask(number), " ".join(x for x in (given, family) if x), born,
-                             _relation_text(sorted(kinds[number]))) for pk, number, given, family, born in rows]
+    others = sorted((r for r in rows if r[7] != ["selv"]),
+                    key=lambda r: (r[7] == ["husstand"], r[4] is None, r[4] or date.min))
+    return person, [Relative(r[0], mask(r[1]), " ".join(x for x in (r[2], r[3]) if x), _iso(r[4]),
+                             _relation_text(r[7])) for r in others]
 
 
 # The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.

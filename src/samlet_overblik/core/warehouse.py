@@ -271,6 +271,13 @@ def restore_indexes(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(statement)
 
 
+def drop_indexes(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop the indexes the DDL declares on ``table`` (before a bulk refill; ``restore_indexes`` afterwards)."""
+    schema = table.split(".")[0]
+    for statement in declared_indexes(table):
+        con.execute(f"DROP INDEX IF EXISTS {schema}.{statement.split()[5]}")
+
+
 def declared_indexes(table: str) -> list[str]:
     """The DDL's ``CREATE INDEX IF NOT EXISTS ... ON <table> (...)`` statements for ``table``."""
     pattern = re.compile(rf"CREATE INDEX IF NOT EXISTS \w+ ON {re.escape(table)} \([^)]*\)", re.IGNORECASE)

@@ -37,7 +37,7 @@ from samlet_overblik.core.paths import data_dir
 from samlet_overblik.core import labels
 from samlet_overblik.core.sql import asset_sql, drop_temporary
 from samlet_overblik.sources.staging import sql_header
-from samlet_overblik.core.warehouse import transaction
+from samlet_overblik.core.warehouse import drop_indexes, restore_indexes, transaction
 
 # Tables computed per scope, in order (each file assets/unified/<name>.sql); coordination_signals follows.
 SCOPED_TABLES: tuple[str, ...] = ("citizen_overview", "family_members", "family_overview")
@@ -163,8 +163,7 @@ JOIN identity.person_keys ak ON ak.cpr = r.related_cpr AND ak.merged_into IS NUL
 LEFT JOIN staging.cpr_persons cp ON cp.cpr = r.child_cpr
 LEFT JOIN staging.cpr_persons ap ON ap.cpr = r.related_cpr
 WHERE r.relation IN ('foraelder', 'foraeldremyndighed')
-  AND (r.valid_from IS NULL OR r.valid_from <= s.reference_date)
-  AND (r.valid_to IS NULL OR r.valid_to >= s.reference_date)
+  AND relation_in_force(r.valid_from, r.valid_to, s.reference_date)
   AND coalesce(cp.status, 'aktiv') <> 'doed' AND coalesce(ap.status, 'aktiv') <> 'doed'
 """
 
@@ -375,10 +374,22 @@ def build_citizen_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def build_family_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """unified.family_members and unified.family_overview; their row counts and the families with a child's case
-    beside an adult's benefits."""
+    beside an adult's benefits. Then unified.relatives, each citizen's family as a lookup shows it."""
     counts = _rebuild(con, ("family_members", "family_overview"))
     both = _count(con, "unified.family_overview WHERE child_case_and_adult_benefits")
-    return {**counts, "child_case_and_adult_benefits": both}
+    return {**counts, "child_case_and_adult_benefits": both, "relatives": build_relatives(con)}
+
+
+def build_relatives(con: duckdb.DuckDBPyConnection) -> int:
+    """unified.relatives (``assets/unified/relatives.sql``) at the reference date of the latest build: emptied and
+    refilled without its index, which is built afterwards in one go (maintaining it row by row would cost more)."""
+    ref, _ = settings_of_build(con)
+    with transaction(con):
+        drop_indexes(con, "unified.relatives")
+        con.execute("DELETE FROM unified.relatives")
+        _fill(con, "unified.relatives", asset_sql("unified", "relatives"), {"ref": ref})
+        restore_indexes(con, "unified.relatives")
+    return _count(con, "unified.relatives")
 
 
 def build_coordination_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
