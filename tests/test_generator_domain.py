@@ -61,3 +61,16 @@ def test_benefits_that_exclude_each_other_do_not_overlap(clean):
         SELECT a.borger_id FROM ydelse a JOIN ydelse b ON a.borger_id = b.borger_id AND a.ydelse_id < b.ydelse_id
         WHERE a.fra_dato <= coalesce(b.til_dato, '9999-12-31') AND b.fra_dato <= coalesce(a.til_dato, '9999-12-31')""")
     assert overlapping == []
+
+
+def test_a_plans_next_follow_up_comes_after_it_was_made(clean):
+    """Every plan's follow-up lies after its creation; most lie ahead of the day of the data, some are overdue
+    (a follow-up missed), some plans have none set."""
+    for source, table, created, follow_up in (("beskaeftigelse", "helhedsplan", "oprettet_dato", "opfoelgning_dato"),
+                                              ("social_voksen", "koordinering", "plan_oprettet", "naeste_opfoelgning")):
+        rows = _rows(clean / f"{source}.sqlite", f"SELECT {created}, {follow_up} FROM {table}")
+        assert len(rows) > 20, source
+        set_ = [(date.fromisoformat(c[:10]), date.fromisoformat(f[:10])) for c, f in rows if f is not None]
+        assert all(f > c for c, f in set_), source
+        ahead = sum(f >= AS_OF for _, f in set_)
+        assert 0 < len(set_) - ahead < ahead and len(set_) < len(rows), source

@@ -73,6 +73,28 @@ def test_a_hidden_plan_is_named_by_department_only(app, w):
         assert "ingen registreret" not in page
 
 
+def test_a_plan_shows_its_next_follow_up_and_says_when_it_is_overdue(app, w):
+    """The plan's next follow-up as the source has it, in Danish; one before the overview's reference date is
+    marked overskredet."""
+    with duckdb.connect(str(w.warehouse.parent / "exports" / "beskaeftigelse.duckdb"), read_only=True) as econ:
+        plans = econ.execute(
+            """SELECT k.cpr, p.follow_up_date, p.follow_up_date < o.reference_date FROM coordination_plans p
+               JOIN citizen_overview o USING (person_key) JOIN (SELECT DISTINCT person_key, cpr FROM interventions) k
+               USING (person_key)
+               WHERE p.follow_up_date IS NOT NULL AND k.cpr IS NOT NULL
+                 AND person_key IN (SELECT person_key FROM coordination_plans GROUP BY 1 HAVING count(*) = 1)
+               ORDER BY 3, 1""").fetchall()
+    overdue = [p for p in plans if p[2]]
+    ahead = [p for p in plans if not p[2]]
+    assert overdue and ahead, "the test municipality has no shared plan with an overdue and one with a coming follow-up"
+    c, token = logged_in(app, "anne")
+    for cpr, when, late in (overdue[0], ahead[0]):
+        page = c.get(_open(c, token, cpr)).text
+        facts = page.split("Næste opfølgning</dt><dd>")[1].split("</dd>")[0]
+        assert when.strftime("%d-%m-%Y") in facts
+        assert ("(overskredet)" in facts) == late
+
+
 def test_the_meeting_print_holds_what_the_viewer_may_see_and_is_logged(app, w, audit_url):
     c, token = logged_in(app, "anne")
     where = _open(c, token, w.cpr)

@@ -98,6 +98,8 @@ COMMENT ON COLUMN staging.coordination_plans.department IS 'Lead department.';
 COMMENT ON COLUMN staging.coordination_plans.coordinator IS 'Coordinating caseworker (tovholder).';
 COMMENT ON COLUMN staging.coordination_plans.created_date IS 'When the plan was made.';
 COMMENT ON COLUMN staging.coordination_plans.goals IS 'Goals of the plan.';
+ALTER TABLE staging.coordination_plans ADD COLUMN IF NOT EXISTS follow_up_date DATE;
+COMMENT ON COLUMN staging.coordination_plans.follow_up_date IS 'Next follow-up of the plan as the source has it (in the past: overdue); NULL when none is set.';
 COMMENT ON COLUMN staging.coordination_plans.updated_at IS 'Update stamp of the source row.';
 
 CREATE TABLE IF NOT EXISTS staging.cpr_persons (

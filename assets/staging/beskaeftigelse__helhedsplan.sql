@@ -8,10 +8,12 @@ SELECT
     r.tovholder AS coordinator,
     parse_date(r.oprettet_dato) AS created_date,
     r.maal AS goals,
+    parse_date(r.opfoelgning_dato) AS follow_up_date,
     parse_ts(r.sidst_aendret) AS updated_at,
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.beskaeftigelse__borger b WHERE b.borger_id = r.borger_id) THEN 'orphan_person_reference'
         WHEN r.tovholder IS NULL THEN 'missing_coordinator'
+        WHEN r.opfoelgning_dato IS NOT NULL AND parse_date(r.opfoelgning_dato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.beskaeftigelse__helhedsplan r

@@ -8,10 +8,12 @@ SELECT
     r.tovholder AS coordinator,
     parse_date(r.plan_oprettet) AS created_date,
     r.maal AS goals,
+    parse_date(r.naeste_opfoelgning) AS follow_up_date,
     parse_ts(r.aendret) AS updated_at,
     CASE
         WHEN NOT EXISTS (SELECT 1 FROM raw.social_voksen__klient k WHERE k.klient_id = r.klient_id) THEN 'orphan_person_reference'
         WHEN r.tovholder IS NULL THEN 'missing_coordinator'
+        WHEN r.naeste_opfoelgning IS NOT NULL AND parse_date(r.naeste_opfoelgning) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
     to_json(r) AS _raw_row
 FROM raw.social_voksen__koordinering r

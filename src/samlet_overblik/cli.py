@@ -472,6 +472,7 @@ def _print_citizen(view) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
+    from samlet_overblik.access.meeting import follow_up_text
     from samlet_overblik.core.labels import danish_date, danish_time
 
     def line(text: str, indent: int = 0) -> None:
@@ -502,7 +503,8 @@ def _print_citizen(view) -> None:
     for plan in view.plans:
         console.print()
         console.print(f"[bold]Én plan[/bold] ({escape(plan.department_name)})", highlight=False)
-        line(f"Tovholder: {plan.coordinator or 'ikke angivet'} · oprettet {danish_date(plan.created, 'ukendt')}", 2)
+        line(f"Tovholder: {plan.coordinator or 'ikke angivet'} · oprettet {danish_date(plan.created, 'ukendt')}"
+             f" · næste opfølgning {follow_up_text(plan)}", 2)
         for goal in plan.goals:
             line(f"Mål: {goal}", 2)
     for g in view.part.by_department:

@@ -335,16 +335,23 @@ def _goals(text: str | None) -> list[str]:
     return [g.strip(" -•\t") for g in (text or "").replace(";", "\n").splitlines() if g.strip(" -•\t")]
 
 
-def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations, decisions: list | None = None
-           ) -> tuple[list[Plan], list[str]]:
+_PLANS = """
+SELECT source_department, coordinator, created_date, goals, basis, category, source, source_table, record_id,
+       follow_up_date
+FROM coordination_plans WHERE person_key = ? ORDER BY created_date DESC NULLS LAST
+"""
+
+
+def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations, ref: date,
+           decisions: list | None = None) -> tuple[list[Plan], list[str]]:
     """The plans the viewer may see (newest first), and the departments whose plan is not shared with them."""
-    rows = econ.execute(
-        """SELECT source_department, coordinator, created_date, goals, basis, category, source, source_table, record_id
-           FROM coordination_plans WHERE person_key = ? ORDER BY created_date DESC NULLS LAST""",
-        [person_key]).fetchall()
+    try:
+        rows = econ.execute(_PLANS, [person_key]).fetchall()
+    except duckdb.BinderException:  # an export built before plans carried their follow-up (a set rolled back to)
+        rows = econ.execute(_PLANS.replace("follow_up_date", "NULL"), [person_key]).fetchall()
     shown = [r for r in rows if not revoked.hides(viewer, r[4], r[0], r[5])]
-    plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]))
-             for r in shown]
+    plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]),
+                  _iso(r[9]), r[9] is not None and r[9] < ref) for r in shown]
     elsewhere = gate.hidden_plan_departments(wcon, person_key, viewer, {(r[6], r[7], str(r[8])) for r in shown},
                                              decisions)
     return plans, elsewhere
@@ -543,7 +550,7 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
         person, relatives = _person_and_family(found.wcon, pk, found.reference)
         family, family_hidden = _visible_members(econ, relatives, department, found.revoked)
         changed = part.consent_changed
-        plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked, found.decisions)
+        plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked, found.reference, found.decisions)
         view = CitizenView(
             department=department, department_name=DEPARTMENT_NAMES[department], person=person,
             overview=None if changed else _overview(econ, pk), signals=[] if changed else _signals(econ, pk),

@@ -9,8 +9,15 @@ from datetime import datetime, timezone
 from samlet_overblik.access.borger import Stores, log_lookup
 from samlet_overblik.access.documents import Document, Section
 from samlet_overblik.access.users import User
-from samlet_overblik.access.views import CitizenView
+from samlet_overblik.access.views import CitizenView, Plan
 from samlet_overblik.core.labels import danish_date, danish_time
+
+
+def follow_up_text(plan: Plan) -> str:
+    """The plan's next follow-up as a caseworker reads it: a date, marked when it has passed, or "ikke fastsat"."""
+    if not plan.follow_up:
+        return "ikke fastsat"
+    return danish_date(plan.follow_up) + (" (overskredet)" if plan.follow_up_overdue else "")
 
 
 def meeting_document(view: CitizenView, user: User) -> Document:
@@ -18,10 +25,10 @@ def meeting_document(view: CitizenView, user: User) -> Document:
     name = view.person.name if view.person else "borgeren"
     masked = view.person.cpr_masked if view.person else ""
     plans = Section(
-        "Én plan", ("Afdeling", "Tovholder", "Oprettet", "Mål", "Grundlag"),
-        [(p.department_name, p.coordinator or "ikke angivet", danish_date(p.created), "; ".join(p.goals),
-          p.basis_text) for p in view.plans],
-        view.plans_not_shared_text or "Ingen plan registreret i de afdelinger, du kan se.", (30, 40, 20, 120, 40))
+        "Én plan", ("Afdeling", "Tovholder", "Oprettet", "Næste opfølgning", "Mål", "Grundlag"),
+        [(p.department_name, p.coordinator or "ikke angivet", danish_date(p.created), follow_up_text(p),
+          "; ".join(p.goals), p.basis_text) for p in view.plans],
+        view.plans_not_shared_text or "Ingen plan registreret i de afdelinger, du kan se.", (30, 36, 20, 30, 104, 40))
     records = Section(
         "Indsatser og ydelser", ("Afdeling", "Indsats / ydelse", "Periode", "Status", "Paragraf", "Sagsbehandler",
                                  "Grundlag"),

@@ -120,6 +120,9 @@ class Plan:
     created: str | None = _json("oprettet")
     goals: list[str] = _json("maal")
     basis_text: str = _json("grundlag_tekst")
+    # The next follow-up as the source has it; overdue when it lies before the overview's reference date.
+    follow_up: str | None = _json("opfoelgning")
+    follow_up_overdue: bool = _json("opfoelgning_overskredet")
 
 
 @dataclass(frozen=True)

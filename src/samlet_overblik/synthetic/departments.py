@@ -123,6 +123,18 @@ def _plan_next(rng, owner: np.ndarray, open_: np.ndarray, when: np.ndarray, as_o
     return np.where(planned, ahead, when)
 
 
+def _follow_up(rng, created: np.ndarray, as_of) -> np.ndarray:
+    """A plan's next follow-up: every 3 or 6 months from its creation, the first on or after ``as_of``; one in six
+    plans has missed its latest (the date is in the past), one in ten has none set. Drawn from the plans' own
+    stream after everything else drawn from it, so adding it moved no other generated value."""
+    every = np.where(rng.random(len(created)) < 0.5, 91, 182)
+    since = np.maximum((as_of - created).astype(np.int64), 0)
+    periods = -(-since // every)
+    overdue = (rng.random(len(created)) < 1 / 6) & (periods > 1)
+    when = created + ((periods - overdue) * every).astype("timedelta64[D]")
+    return np.where(rng.random(len(created)) < 0.1, NAT_D, when)
+
+
 # Where a department's caseworkers sit; the staff directory of each source system names the team.
 TEAMS = {
     "boern_familie": ("Team 0-6 år", "Team 7-13 år", "Ungeteamet", "Familieplejeteamet"),
@@ -461,6 +473,7 @@ def build_beskaeftigelse(pop, ms: Membership, ctx: Context) -> tuple[dict[str, p
         "tovholder": _staff(ctx, "beskaeftigelse", len(complex_)),
         "oprettet_dato": odate,
         "maal": _goals(rng, len(complex_)),
+        "opfoelgning_dato": _follow_up(ctx.plans or rng, odate, as_of),
         "sidst_aendret": stamp_after(rng, odate, now),
     })
 
@@ -534,6 +547,7 @@ def build_social_voksen(pop, ms: Membership, ctx: Context) -> tuple[dict[str, pd
         "tovholder": _staff(ctx, "social_voksen", len(coord)),
         "plan_oprettet": pdate,
         "maal": _goals(rng, len(coord)),
+        "naeste_opfoelgning": _follow_up(ctx.plans or rng, pdate, as_of),
         "aendret": stamp_after(rng, pdate, now),
     })
 

@@ -86,7 +86,8 @@ def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thr
     con.execute(
         f"""
         CREATE TABLE ex.coordination_plans AS
-        SELECT l.person_key, c.department AS source_department, c.coordinator, c.created_date, c.goals, a.basis,
+        SELECT l.person_key, c.department AS source_department, c.coordinator, c.created_date, c.goals,
+               c.follow_up_date, a.basis,
                a.category, c.source, c.source_table, c.record_id
         FROM staging.coordination_plans c
         JOIN ({admitted}) a USING (source, source_table, record_id)
