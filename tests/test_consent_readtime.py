@@ -34,14 +34,21 @@ def municipality(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def built(municipality, tmp_path_factory) -> Path:
+    """One nightly run of the municipality; every test gets a copy of it (sources, sets and links as they are)."""
+    folder = tmp_path_factory.mktemp("readtime-built")
+    subprocess.run(["cp", "-r", str(municipality), str(folder / "sources")], check=True)
+    run(folder / "sources", folder / "wh" / "samlet_overblik.duckdb")
+    return folder
+
+
 @pytest.fixture
-def world(municipality, tmp_path, monkeypatch):
-    sources = tmp_path / "sources"
-    subprocess.run(["cp", "-r", str(municipality), str(sources)], check=True)
-    warehouse = tmp_path / "wh" / "samlet_overblik.duckdb"
+def world(built, tmp_path, monkeypatch):
+    for part in ("sources", "wh"):
+        subprocess.run(["cp", "-a", str(built / part), str(tmp_path / part)], check=True)
     monkeypatch.setenv("SAMLET_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
-    run(sources, warehouse)
-    return sources, warehouse
+    return tmp_path / "sources", tmp_path / "wh" / "samlet_overblik.duckdb"
 
 
 def _shared_basis(warehouse: Path, viewer: str = "beskaeftigelse") -> tuple[str, str]:

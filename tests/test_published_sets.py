@@ -163,19 +163,31 @@ PUBLISH_POINTS = ["publish:before_carry_forward", "publish:before_rename", "publ
                   "publish:before_switch", "publish:after_switch"]
 
 
-def test_kill_9_at_ten_points_leaves_exactly_one_consistent_set(tiny, tmp_path):
-    warehouse = tmp_path / "samlet_overblik.duckdb"
-    # The first run publishes the set every kill must leave whole, and counts the steps to spread the kills over.
+def _first_run(tiny: Path, warehouse: Path) -> tuple[str, int]:
+    """The first run: the set every kill must leave whole, and how many steps to spread the kills over."""
     first = _cli_run(tiny, warehouse)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
-    total = sum(1 for line in out.splitlines() if "✓" in line)
     published = wh.published_set(warehouse).set_id
+    assert published is not None
+    return published, sum(1 for line in out.splitlines() if "✓" in line)
+
+
+# Ten kill points in two tests (mid-run and while publishing), so that two test workers share them.
+def test_kill_9_at_five_points_mid_run_leaves_the_previous_set(tiny, tmp_path):
+    warehouse = tmp_path / "samlet_overblik.duckdb"
+    published, total = _first_run(tiny, warehouse)
     for fraction in (0.1, 0.3, 0.55, 0.8, 0.97):  # ingest, staging, identity/consent, unified, exports
         killed = _kill_after_steps(tiny, warehouse, max(1, int(total * fraction)))
         assert killed
         # Nothing new became current: the previous set, whole.
         assert _assert_one_consistent_set(warehouse) == published
+    _assert_private(tmp_path / wh.SETS)
+
+
+def test_kill_9_at_five_points_while_publishing_leaves_exactly_one_consistent_set(tiny, tmp_path):
+    warehouse = tmp_path / "samlet_overblik.duckdb"
+    published, _ = _first_run(tiny, warehouse)
     for point in PUBLISH_POINTS:
         proc = _cli_run(tiny, warehouse, {"SAMLET_FAULT_KILL": point})
         proc.communicate(timeout=600)
