@@ -193,7 +193,7 @@ def cpr_of(stores: Stores, person_key: str) -> str | None:
 def person_of(stores: Stores, person_key: str) -> Person | None:
     """The person as the CPR register has them (name, masked CPR number, birth date)."""
     with reading_warehouse(stores) as con:
-        return _person_and_family(con, person_key, None)[0]
+        return _person_and_family(con, person_key, with_family=False)[0]
 
 
 # The words for a relative, most telling first: a relative who is both is named by the first that applies, and
@@ -219,14 +219,13 @@ def _by_key(con, select: str, column: str, values: list) -> list[tuple]:
     return con.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(values))})", list(values)).fetchall()
 
 
-def _person_and_family(con, person_key: str, ref: date | None) -> tuple[Person | None, list[Relative]]:
-    """The person as the CPR register has them and, with ``ref``, their family as the unified layer lists it
-    (``unified.relatives``: parents and custody holders, children, co-parents, the household; the rule and the
-    reference date are the build's): one read by person key.
+def _person_and_family(con, person_key: str, with_family: bool = True) -> tuple[Person | None, list[Relative]]:
+    """The person as the CPR register has them and their family as the unified layer lists it
+    (``unified.relatives``: parents and custody holders, children, co-parents and the household, relations in force
+    at the build's reference date), kin first and the eldest first: one read by person key.
 
-    The family is worked out by the nightly build, not here: read from the register, it took four statements and
-    about 14 ms a lookup against 1,000,000 citizens (a join of the register tables 170 ms); ``ref`` is only
-    compared with the build's, which it is (both are ``unified.build_info``'s)."""
+    The family is worked out by the nightly build, not here: read from the register per lookup it took four
+    statements, about 14 ms against 1,000,000 citizens (a join of the register tables 170 ms)."""
     try:
         rows = con.execute(
             "SELECT relative_key, relative_cpr, given_name, family_name, birth_date, sex, status, kinds "
@@ -244,7 +243,7 @@ def _person_and_family(con, person_key: str, ref: date | None) -> tuple[Person |
     _, cpr, given, family, born, sex, status, _ = me
     person = Person(person_key, mask(cpr), " ".join(x for x in (given, family) if x) or "(navn ukendt)", _iso(born),
                     {"M": "mand", "K": "kvinde"}.get(sex or "", ""), status or "")
-    if ref is None:
+    if not with_family:
         return person, []
     others = sorted((r for r in rows if r[7] != ["selv"]),
                     key=lambda r: (r[7] == ["husstand"], r[4] is None, r[4] or date.min))
@@ -547,7 +546,7 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
         if not isinstance(found, _Lookup):
             return found
         pk, department, econ, part = found.person_key, found.department, found.econ, found.records
-        person, relatives = _person_and_family(found.wcon, pk, found.reference)
+        person, relatives = _person_and_family(found.wcon, pk)
         family, family_hidden = _visible_members(econ, relatives, department, found.revoked)
         changed = part.consent_changed
         plans, elsewhere = _plans(found.wcon, econ, pk, department, found.revoked, found.reference, found.decisions)
@@ -575,7 +574,7 @@ def family_view(stores: Stores, user: User, *, person_key: str, purpose: str, ch
         if not isinstance(found, _Lookup):
             return found
         pk, department, econ, first = found.person_key, found.department, found.econ, found.records
-        person, relatives = _person_and_family(found.wcon, pk, found.reference)
+        person, relatives = _person_and_family(found.wcon, pk)
         members = [FamilyMember(person, "borgeren selv", first)]
         family, family_hidden = _visible_members(econ, relatives, department, found.revoked)
         for m in family:
