@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,38 @@ def test_a_replaced_log_file_is_written(tmp_path):
     os.replace(other, path)  # another (empty) database moved over the log
     log_row(url, "p2")
     assert [r[1] for r in rows_on_disk(path)] == ["p2"]
+
+
+def test_writers_that_keep_their_connections_follow_a_deleted_or_replaced_log(tmp_path):
+    # Each process keeps one connection to the log; two loggers of one file stand for two server workers (their
+    # file locks are separate descriptors, as across processes). The rows of one worker must never reach a file
+    # another worker let go of, nor an old WAL be read as part of a file put in the log's place.
+    path = tmp_path / "audit.sqlite"
+    row = {"logged_at": datetime(2026, 11, 1), "user_id": "anne", "role": "sagsbehandler",
+           "department": "beskaeftigelse", "purpose": PURPOSE, "channel": "test", "result_count": 1, "outcome": "shown"}
+    first, second = audit._SqliteLog(path), audit._SqliteLog(path)  # noqa: SLF001 - two workers' loggers
+
+    def write(log, key):
+        log.write(audit.ACCESS_LOG.insert().values(person_key=key, **row))
+
+    write(first, "p1")
+    write(second, "p2")
+    assert os.path.getsize(f"{path}-wal") == 0  # every write leaves the WAL empty
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as con:  # not empty: SQLite deletes the WAL of an empty file by itself
+        con.execute("CREATE TABLE notes (x)")
+    os.replace(other, path)
+    write(second, "p3")
+    write(first, "p4")
+    assert [r[1] for r in rows_on_disk(path)] == ["p3", "p4"]
+    path.unlink()
+    write(first, "p5")
+    write(second, "p6")
+    assert [r[1] for r in rows_on_disk(path)] == ["p5", "p6"]
+    assert [r["person_key"] for r in first.select(audit.ACCESS_LOG.select())] == ["p5", "p6"]
+    first.close()
+    second.close()
+    assert [r[1] for r in rows_on_disk(path)] == ["p5", "p6"]  # closing the kept connections loses nothing
 
 
 def test_a_log_that_lost_its_tables_in_place_gets_them_again(tmp_path):

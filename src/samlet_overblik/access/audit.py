@@ -3,16 +3,16 @@ stewards' decisions on record pairs (the same database: both are what a person d
 replace, written fail-closed).
 
 It lives outside the files that runs replace: table ``access_log`` in ``<warehouse dir>/audit.sqlite``
-(SQLite in WAL mode, many writers) by default, or any SQLAlchemy URL in ``SAMLET_AUDIT_URL``.
+by default, or any SQLAlchemy URL in ``SAMLET_AUDIT_URL``.
 The citizen is recorded by person key, never by CPR. Writing is fail-closed: a lookup whose access
 cannot be logged must not be shown (callers let ``AuditUnavailable`` stop the lookup).
 
-The SQLite file is written so that a row counts only once it is in the file that is on disk *now*: every write
-opens the file afresh (no pooled handle that could outlive a deleted or replaced file), checks the file's identity
-(device, inode) before and after the commit, and writes again into the new file when it changed. A missing log is
-created owner-only (0600) from its first byte; SQLite gives its ``-wal``/``-shm`` files the same mode. Writers in
-every process take a lock (``audit.sqlite.lock``) around their connection, so a log being recreated never meets a
-connection to the old one.
+The SQLite file is written so that a row counts only once it is in the file that is on disk *now*: each process
+keeps one connection together with a descriptor on the file it opened, checks before every use and after every
+commit that the file at the path is still that file (device, inode), and otherwise lets it go, opens the file there
+now and writes again. A missing log is created owner-only (0600) from its first byte; SQLite gives its ``-wal``/``-shm``
+files the same mode. The threads of a process take turns, and the processes share a lock (``audit.sqlite.lock``: exclusive
+to write, shared to read), so a log being recreated never meets a write into the old one.
 
 The purpose of a lookup is one of the policy's ``lookup_purposes`` for the user's role, optionally followed by
 ``NOTE_SEPARATOR`` and a free-text note in which anything CPR-shaped is masked before it is stored.
@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import urllib.parse
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 
 from samlet_overblik.consent.policy import LOOKUP_ROLES, NOTE_SEPARATOR, lookup_purposes
 from samlet_overblik.core.cpr import redact_cpr
@@ -152,27 +153,26 @@ def _stored_purpose(role: str, purpose: str | None, outcome: str) -> str:
 # ----------------------------------------------------------------------------------------------- the SQLite log
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    st = _stat_or_none(path)
-    return (st.st_dev, st.st_ino) if st is not None else None
-
-
 class _FileMoved(Exception):
     """The log file at the path is not the one this write holds open."""
 
 
 class _SqliteLog:
-    """One SQLite log file, opened per use and checked by identity (device, inode) around every write."""
+    """One SQLite log file, used by one thread of this process at a time through one kept connection, checked by
+    identity (device, inode) around every use."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
-        # No pool: a pooled handle would keep writing into a file that has been deleted or replaced.
-        self.engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=NullPool)
-        self._last_seen: tuple[int, int] | None = None
-        # The file (device, inode) whose tables this process has created or checked: creating and migrating costs
-        # more than a write, so it is done once per file, again for a new or replaced one.
-        self._ready: tuple[int, int] | None = None
+        # Threads of this process take turns here (a fair wait, no polling), so only one of them at a time waits
+        # for the file lock that the other processes share.
+        self._turn = threading.Lock()
+        # The kept connection and a descriptor on the file it opened: opening a connection (and checkpointing when
+        # the last one closes) cost more than a write, so it is kept while the file at the path is that file.
+        self.engine: sa.Engine | None = None
+        self._held: int | None = None
+        # Whether the file's tables have been created or checked through this connection.
+        self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
         # mode=rw: SQLite never creates the log itself (it would, with the process umask); _open does, 0600.
@@ -189,30 +189,35 @@ class _SqliteLog:
 
     @contextmanager
     def _locked(self, shared: bool = False):
-        """A lock shared by every process and thread that uses this log (bounded wait): exclusive for writing,
-        shared for reading a log that exists (SQLite's WAL lets readers and one writer work at once)."""
+        """This process's turn, then a lock shared by every process that uses this log (bounded waits): exclusive
+        for writing, shared for reading."""
         deadline = time.monotonic() + _LOCK_TIMEOUT_S
-        while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                _flock(fd, deadline, shared)
-                held, there = os.fstat(fd), _stat_or_none(self.lock_path)
-            except BaseException:
-                os.close(fd)
-                raise
-            if there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
-                break
-            os.close(fd)  # the lock file was removed or replaced while we waited: lock the one there now
+        if not self._turn.acquire(timeout=_LOCK_TIMEOUT_S):
+            raise OSError("the access log is busy")
         try:
-            yield
+            while True:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    _flock(fd, deadline, shared)
+                    held, there = os.fstat(fd), _stat_or_none(self.lock_path)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+                    break
+                os.close(fd)  # the lock file was removed or replaced while we waited: lock the one there now
+            try:
+                yield
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            self._turn.release()
 
     def _open(self) -> int:
         """A descriptor on the log file now at the path, created owner-only if missing (lock held).
 
-        Holding it keeps the file's inode alive, so "the same identity after the write" cannot be a new file
-        that happens to reuse the number of a deleted one."""
+        Holding it keeps the file's inode alive, so "the same identity" cannot be a new file that happens to reuse
+        the number of a deleted one."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -222,72 +227,99 @@ class _SqliteLog:
             # Owner-only from the first byte (the umask can only take bits away from 0600).
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        st = os.fstat(fd)
-        ident = (st.st_dev, st.st_ino)
-        if self._last_seen is not None and ident != self._last_seen:
-            log.warning("access log %s was removed or replaced while in use; writing to the file now on disk",
-                        self.path.name)
-        self._last_seen = ident
         return fd
 
-    def _check(self, fd: int) -> None:
-        held, there = os.fstat(fd), _stat_or_none(self.path)
-        if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
-            raise _FileMoved()
+    def _still_there(self) -> bool:
+        if self._held is None:
+            return False
+        held, there = os.fstat(self._held), _stat_or_none(self.path)
+        return there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
-    def _ensure_tables(self, conn: sa.Connection, fd: int) -> None:
-        held = os.fstat(fd)
-        if self._ready != (held.st_dev, held.st_ino):
-            METADATA.create_all(conn)  # a new or replaced file gets its tables
-            _migrate(conn)
-            self._ready = (held.st_dev, held.st_ino)
+    def _attached(self) -> sa.Engine:
+        """The kept connection, on the file at the path now (lock held): a deleted or replaced log is let go and
+        the file there now opened (created if missing)."""
+        if self.engine is not None and self._still_there():
+            return self.engine
+        moved = self._held is not None
+        self._let_go()
+        fd = self._open()
+        engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
+        try:
+            with engine.connect():
+                held, there = os.fstat(fd), _stat_or_none(self.path)
+                if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
+                    raise _FileMoved()  # replaced between opening it and SQLite opening it
+        except BaseException:
+            engine.dispose()
+            os.close(fd)
+            raise
+        if moved:
+            log.warning("access log %s was removed or replaced while in use; writing to the file now on disk",
+                        self.path.name)
+        self.engine, self._held = engine, fd
+        return engine
+
+    def close(self) -> None:
+        """Let the kept connection go (in this process's turn, so no thread is using it)."""
+        if not self._turn.acquire(timeout=_LOCK_TIMEOUT_S):
+            return  # a thread is stuck in it: left to the garbage collector rather than closed under it
+        try:
+            self._let_go()
+        finally:
+            self._turn.release()
+
+    def _let_go(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+        if self._held is not None:
+            os.close(self._held)
+        self.engine, self._held, self._ready = None, None, False
+
+    def _run(self, work):
+        """``work(conn)`` in one transaction on the file at the path (lock held), with the tables there: a file
+        that lost them in place (dropped by hand) gets them again, once."""
+        for attempt in (1, 2):
+            try:
+                with self._attached().begin() as conn:
+                    if not self._ready:
+                        METADATA.create_all(conn)  # a new or replaced file gets its tables
+                        _migrate(conn)
+                        self._ready = True
+                    return work(conn)
+            except sa.exc.OperationalError:
+                if attempt == 2 or not self._ready:
+                    raise
+                self._ready = False
+        raise AssertionError("unreachable")
 
     def write(self, *statements) -> None:
         """``statements`` (inserts, updates, deletes) in one transaction, committed to the file on disk now."""
         with self._locked():
             for _ in range(_WRITE_ATTEMPTS):
-                fd = self._open()
                 try:
-                    try:
-                        self._write_once(fd, statements)
-                    except sa.exc.OperationalError:
-                        if self._ready is None:
-                            raise
-                        # A file that reuses the inode number of a deleted log has no tables yet: create them.
-                        self._ready = None
-                        self._write_once(fd, statements)
-                    self._check(fd)  # committed and closed: still the file at the path?
-                    return
+                    self._run(lambda conn: [conn.execute(statement) for statement in statements])
+                    if self._still_there():  # committed: still the file at the path?
+                        self._emptied_wal()
+                        return
                 except _FileMoved:
-                    continue  # deleted or replaced during the write: the rows went with it; write them again
-                finally:
-                    os.close(fd)
+                    pass
+                # deleted or replaced during the write: the rows went with it; write them again into the new file
         raise OSError("the access log file keeps changing")
 
-    def _write_once(self, fd: int, statements) -> None:
-        with self.engine.begin() as conn:
-            self._check(fd)  # SQLite opened the file we hold
-            self._ensure_tables(conn, fd)
-            for statement in statements:
-                conn.execute(statement)
+    def _emptied_wal(self) -> None:
+        """Copy the committed rows into the log file and empty its WAL (lock held). A WAL left full beside the
+        file would be read as part of whatever file is next put at the path (a replaced log); an empty one holds
+        nothing. (Closing a connection to a log that was deleted or replaced leaves the WAL alone: SQLite
+        checkpoints and deletes it on close only while the file is still at its path.)"""
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def select(self, query) -> list[dict]:
         if not self.path.exists():
             self.write()  # a missing log is created (owner-only, with its tables) under the exclusive lock
         with self._locked(shared=True):
-            fd = self._open()
-            try:
-                with self.engine.begin() as conn:
-                    self._ensure_tables(conn, fd)
-                    try:
-                        return [dict(r._mapping) for r in conn.execute(query)]
-                    except sa.exc.OperationalError:
-                        # A file that reuses the inode number of a deleted log has no tables yet: create them.
-                        self._ready = None
-                        self._ensure_tables(conn, fd)
-                        return [dict(r._mapping) for r in conn.execute(query)]
-            finally:
-                os.close(fd)
+            return self._run(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
@@ -316,6 +348,9 @@ class _DatabaseLog:
         with self.engine.begin() as conn:
             METADATA.create_all(conn)
             _migrate(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def write(self, *statements) -> None:
         with self.engine.begin() as conn:
@@ -348,10 +383,11 @@ def database(url: str) -> _SqliteLog | _DatabaseLog:
 
 
 def forget(url: str) -> None:
-    """After a failure: start afresh next time (a database server's pool is closed, not leaked)."""
+    """After a failure: start afresh next time (the kept connection or a database server's pool is closed, not
+    leaked)."""
     old = _LOGS.pop(url, None)
     if old is not None:
-        old.engine.dispose()
+        old.close()
 
 
 @contextmanager
