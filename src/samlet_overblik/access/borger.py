@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import TypeVar, cast
 
 import duckdb
 
@@ -124,6 +125,23 @@ def _connect(path: Path, published: bool = True) -> Iterator[duckdb.DuckDBPyConn
         cursor.close()
 
 
+T = TypeVar("T")
+# What never changes within a published set (a set is never written again): read once per set and process.
+_PER_SET: dict[tuple, object] = {}
+
+
+def _of_set(published: wh.PublishedSet, what: tuple, read: Callable[[], T]) -> T:
+    """``read()`` once per published set (every time for the layout before sets, whose files a run rewrites)."""
+    if published.set_id is None:
+        return read()
+    key = (str(published.warehouse), published.set_id, *what)
+    if key not in _PER_SET:
+        if len(_PER_SET) >= 64:  # a long-running server outlives many sets
+            _PER_SET.clear()
+        _PER_SET[key] = read()
+    return cast(T, _PER_SET[key])
+
+
 def _iso(v) -> str | None:
     return v.isoformat() if v is not None else None
 
@@ -161,10 +179,17 @@ def authorise(stores: Stores, user: User, *, person_key: str | None, purpose: st
 
 
 def _person_key_for_cpr(con, number: str) -> str | None:
-    rows = con.execute(
-        "SELECT coalesce(merged_into, person_key) FROM identity.person_keys WHERE cpr = ? "
-        "ORDER BY merged_into IS NULL DESC LIMIT 1", [number]).fetchall()
-    return rows[0][0] if rows else None
+    # Rows are few; ordered here, not in SQL (an ORDER BY costs a lookup query about as much as the read itself).
+    rows = con.execute("SELECT person_key, merged_into FROM identity.person_keys WHERE cpr = ?", [number]).fetchall()
+    if not rows:
+        return None
+    key, merged_into = min(rows, key=lambda r: r[1] is not None)  # a key still in use before a merged one
+    return merged_into or key
+
+
+def _newest_first(value) -> tuple:
+    """Sort key: newest first, no date last (DuckDB's ``DESC NULLS LAST``)."""
+    return (value is None, -value.toordinal() if value is not None else 0)
 
 
 @contextmanager
@@ -256,7 +281,6 @@ _INTERVENTIONS = """
 SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
        basis, source, source_table, record_id, status, caseworker_team, caseworker_phone, caseworker_email
 FROM interventions WHERE person_key = $pk
-ORDER BY source_department, start_date DESC NULLS LAST, title
 """
 
 
@@ -269,6 +293,7 @@ def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> 
         rows = econ.execute(_INTERVENTIONS.replace(
             "record_id, status, caseworker_team, caseworker_phone, caseworker_email",
             "record_id, NULL AS status, NULL, NULL, NULL"), {"pk": person_key}).fetchall()
+    rows.sort(key=lambda r: (r[0], _newest_first(r[5]), r[3] or ""))  # department, newest start first, title
     for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status, team, phone, email) in rows:
         if revoked.hides(viewer, basis, dept, cat):
             hidden += 1
@@ -324,7 +349,8 @@ def _signals(econ, person_key: str) -> list[Signal]:
     rows = econ.execute(
         """SELECT s.signal_id, r.title, s.signal_date, s.detail, s.description, s.departments
            FROM coordination_signals s LEFT JOIN signal_rules r USING (signal_id)
-           WHERE s.person_key = ? ORDER BY s.signal_date DESC""", [person_key]).fetchall()
+           WHERE s.person_key = ?""", [person_key]).fetchall()
+    rows.sort(key=lambda r: _newest_first(r[2]))
     return [Signal(r[0], r[1] or r[0], _iso(r[2]), r[3], r[4], [DEPARTMENT_NAMES.get(d, d) for d in (r[5] or [])])
             for r in rows]
 
@@ -337,7 +363,7 @@ def _goals(text: str | None) -> list[str]:
 _PLANS = """
 SELECT source_department, coordinator, created_date, goals, basis, category, source, source_table, record_id,
        follow_up_date
-FROM coordination_plans WHERE person_key = ? ORDER BY created_date DESC NULLS LAST
+FROM coordination_plans WHERE person_key = ?
 """
 
 
@@ -348,6 +374,7 @@ def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations, ref: 
         rows = econ.execute(_PLANS, [person_key]).fetchall()
     except duckdb.BinderException:  # an export built before plans carried their follow-up (a set rolled back to)
         rows = econ.execute(_PLANS.replace("follow_up_date", "NULL"), [person_key]).fetchall()
+    rows.sort(key=lambda r: _newest_first(r[2]))
     shown = [r for r in rows if not revoked.hides(viewer, r[4], r[0], r[5])]
     plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]),
                   _iso(r[9]), r[9] is not None and r[9] < ref) for r in shown]
@@ -496,6 +523,7 @@ class _Lookup:
     purpose: str
     records: VisibleRecords
     decisions: list  # the gate's decisions about the citizen's records elsewhere (gate.decisions_about)
+    data: ExportInfo  # the export's run and publication time
 
 
 @contextmanager
@@ -510,14 +538,15 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
         if pk is None:
             yield None
             return
-        ref = _reference(wcon)
+        ref = _of_set(published, ("reference",), lambda: _reference(wcon))
         with _connect(published.export(department), published.set_id is not None) as econ:
             decisions = gate.decisions_about(wcon, pk, department)
             records = _one(wcon, econ, pk, department, ref, revoked, decisions)
             if not records.records:
                 yield _not_visible(stores, user, pk, purpose, channel, department)
                 return
-            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records, decisions)
+            data = _of_set(published, ("export", department), lambda: _export_info(econ))
+            yield _Lookup(wcon, econ, pk, department, ref, revoked, purpose, records, decisions, data)
 
 
 def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_key: str | None = None, purpose: str,
@@ -555,7 +584,7 @@ def citizen_view(stores: Stores, user: User, *, cpr: str | None = None, person_k
             overview=None if changed else _overview(econ, pk), signals=[] if changed else _signals(econ, pk),
             family=family, family_not_shown=family_hidden,
             consent_changed_text=CONSENT_CHANGED_TEXT if changed else "",
-            reference_date=found.reference.isoformat(), data=_export_info(econ), part=part,
+            reference_date=found.reference.isoformat(), data=found.data, part=part,
             plans=plans, plans_not_shared=[DEPARTMENT_NAMES.get(d, d) for d in elsewhere],
             plans_not_shared_text=plans_not_shared_text(elsewhere), next_meetings=next_meetings(part.records),
         )
