@@ -95,16 +95,17 @@ _OPEN_LOCK = threading.Lock()
 
 
 @contextmanager
-def _connect(path: Path, published: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only cursor on ``path``: from a kept connection when the file belongs to a published set, else a
-    connection of its own (the layout before sets, whose file a run may rewrite), closed afterwards."""
+def _reading(published: wh.PublishedSet, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on ``path``, a file of ``published``: from a kept connection when the set is never
+    written again, else a connection of its own (the layout before sets, whose file a run may rewrite), closed
+    afterwards. ``NoWarehouse`` when the file is missing."""
     try:
         st = os.stat(path)
     except OSError:
         st = None
     if st is None or not stat.S_ISREG(st.st_mode):
         raise NoWarehouse("intet publiceret lager endnu (kør 'samlet-overblik run' eller 'demo')")
-    if not published:
+    if published.set_id is None:
         with duckdb.connect(str(path), read_only=True) as con:
             yield con
         return
@@ -196,7 +197,7 @@ def _newest_first(value) -> tuple:
 def reading_warehouse(stores: Stores) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only cursor on the published warehouse (``NoWarehouse`` when nothing is published)."""
     published = stores.published()
-    with _connect(published.warehouse, published.set_id is not None) as con:
+    with _reading(published, published.warehouse) as con:
         yield con
 
 
@@ -276,6 +277,15 @@ def _person_and_family(con, person_key: str, with_family: bool = True) -> tuple[
                              _relation_text(r[7])) for r in others]
 
 
+def _rows(econ, sql: str, params, older: tuple[str, str]) -> list[tuple]:
+    """``sql``'s rows; from an export of a set built before a column existed (one rolled back to), the rows of
+    ``sql`` with ``older[0]`` read as ``older[1]``."""
+    try:
+        return econ.execute(sql, params).fetchall()
+    except duckdb.BinderException:
+        return econ.execute(sql.replace(*older), params).fetchall()
+
+
 # The status (aktiv/afsluttet/kommende) is the unified view's (assets/unified/interventions.sql), carried in the export.
 _INTERVENTIONS = """
 SELECT source_department, category, kind, title, legal_paragraph, start_date, end_date, caseworker, monthly_cost,
@@ -287,12 +297,10 @@ FROM interventions WHERE person_key = $pk
 def _interventions(econ, person_key: str, viewer: str, revoked: Revocations) -> tuple[list[Record], int]:
     """The records the viewer may see now, and how many of the export's rows a revoked basis hides."""
     out, hidden = [], 0
-    try:
-        rows = econ.execute(_INTERVENTIONS, {"pk": person_key}).fetchall()
-    except duckdb.BinderException:  # an export built before exports carried status and contacts (a set rolled back to)
-        rows = econ.execute(_INTERVENTIONS.replace(
-            "record_id, status, caseworker_team, caseworker_phone, caseworker_email",
-            "record_id, NULL AS status, NULL, NULL, NULL"), {"pk": person_key}).fetchall()
+    # Exports built before they carried status and contacts: those read as NULL.
+    rows = _rows(econ, _INTERVENTIONS, {"pk": person_key},
+                 ("record_id, status, caseworker_team, caseworker_phone, caseworker_email",
+                  "record_id, NULL AS status, NULL, NULL, NULL"))
     rows.sort(key=lambda r: (r[0], _newest_first(r[5]), r[3] or ""))  # department, newest start first, title
     for (dept, cat, kind, title, para, start, end, cw, cost, basis, src, tab, rid, status, team, phone, email) in rows:
         if revoked.hides(viewer, basis, dept, cat):
@@ -370,10 +378,8 @@ FROM coordination_plans WHERE person_key = ?
 def _plans(wcon, econ, person_key: str, viewer: str, revoked: Revocations, ref: date,
            decisions: list | None = None) -> tuple[list[Plan], list[str]]:
     """The plans the viewer may see (newest first), and the departments whose plan is not shared with them."""
-    try:
-        rows = econ.execute(_PLANS, [person_key]).fetchall()
-    except duckdb.BinderException:  # an export built before plans carried their follow-up (a set rolled back to)
-        rows = econ.execute(_PLANS.replace("follow_up_date", "NULL"), [person_key]).fetchall()
+    # Exports built before plans carried their follow-up: none.
+    rows = _rows(econ, _PLANS, [person_key], ("follow_up_date", "NULL"))
     rows.sort(key=lambda r: _newest_first(r[2]))
     shown = [r for r in rows if not revoked.hides(viewer, r[4], r[0], r[5])]
     plans = [Plan(r[0], DEPARTMENT_NAMES.get(r[0], r[0]), r[1], _iso(r[2]), _goals(r[3]), basis_text(r[4]),
@@ -533,13 +539,13 @@ def _looked_up(stores: Stores, user: User, cpr: str | None, person_key: str | No
     the answer for a citizen the department has no visible record of (logged either way)."""
     purpose = _required_purpose(purpose)
     published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse, published.set_id is not None) as wcon:
+    with _reading(published, published.warehouse) as wcon:
         pk, department = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
         if pk is None:
             yield None
             return
         ref = _of_set(published, ("reference",), lambda: _reference(wcon))
-        with _connect(published.export(department), published.set_id is not None) as econ:
+        with _reading(published, published.export(department)) as econ:
             decisions = gate.decisions_about(wcon, pk, department)
             records = _one(wcon, econ, pk, department, ref, revoked, decisions)
             if not records.records:
@@ -557,7 +563,7 @@ def find_person(stores: Stores, user: User, *, cpr: str | None = None, person_ke
     records are read, shown and logged when the handle's page is shown."""
     purpose = _required_purpose(purpose)
     published = stores.published()
-    with _connect(published.warehouse, published.set_id is not None) as wcon:
+    with _reading(published, published.warehouse) as wcon:
         pk, _ = _authorised_citizen(stores, wcon, user, cpr, person_key, purpose, channel, requested_department)
     return pk
 
@@ -646,13 +652,13 @@ def search_by_name(stores: Stores, user: User, text: str, *, purpose: str, chann
     where = " AND ".join(["(p.given_name || ' ' || p.family_name) ILIKE ?"] * len(words))
     params = [f"%{w.replace('%', '').replace('_', '')}%" for w in words]
     published, revoked = stores.published(), stores.revocations()
-    with _connect(published.warehouse, published.set_id is not None) as wcon:
+    with _reading(published, published.warehouse) as wcon:
         candidates = wcon.execute(
             f"""SELECT k.person_key, k.cpr, p.given_name, p.family_name, p.birth_date
                 FROM staging.cpr_persons p JOIN identity.person_keys k ON k.cpr = p.cpr AND k.merged_into IS NULL
                 WHERE {where} ORDER BY p.family_name, p.given_name, p.birth_date LIMIT 2000""",
             params).fetchall()
-    with _connect(published.export(department), published.set_id is not None) as econ:
+    with _reading(published, published.export(department)) as econ:
         seen = {r[0] for r in econ.execute(
             "SELECT person_key, basis, source_department, category FROM interventions WHERE list_contains(?, person_key)",
             [[c[0] for c in candidates]]).fetchall() if not revoked.hides(department, r[1], r[2], r[3])} if candidates else set()
