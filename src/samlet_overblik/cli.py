@@ -48,6 +48,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 10:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 10: {value:g}")
+    return value
+
+
+def _kommunekode(text: str) -> str:
+    from samlet_overblik.core.municipalities import UnknownMunicipality, municipality
+
+    try:
+        return municipality(text).code
+    except UnknownMunicipality as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _target(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError("expected SOURCE=SQLALCHEMY_URL")
@@ -104,9 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"samlet-overblik {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    g = sub.add_parser("generate", help="Generate a synthetic municipality (six source systems + ground truth).")
-    g.add_argument("--citizens", type=_positive_int, required=True, help="Number of residents to generate.")
-    g.add_argument("--seed", type=int, required=True, help="Random seed; the same seed gives the same data.")
+    g = sub.add_parser("generate", help="Generate a synthetic municipality (six source systems + ground truth), "
+                                        "one of the 98 by its kommunekode, or all of Denmark (a folder each).")
+    size = g.add_mutually_exclusive_group(required=True)
+    size.add_argument("--citizens", type=_positive_int, help="Number of residents to generate.")
+    size.add_argument("--kommune", metavar="KODE", type=_kommunekode,
+                      help="One municipality by kommunekode (e.g. 101), sized from its population times --scale; "
+                           "written to OUT/<kommunekode>/.")
+    size.add_argument("--denmark", action="store_true",
+                      help="All 98 municipalities, each sized from its population times --scale; written to "
+                           "OUT/<kommunekode>/, with OUT/municipalities.csv listing them.")
+    g.add_argument("--scale", type=_scale, default=1.0,
+                   help="With --kommune or --denmark: citizens per inhabitant (default 1.0, the real population; "
+                        "0.01 is one in a hundred; at least 50 a municipality).")
+    g.add_argument("--seed", type=int, default=None,
+                   help="Random seed; the same seed gives the same data (required with --citizens; default 1 for "
+                        "--kommune and --denmark, where each municipality derives its own from it).")
     g.add_argument("--out", type=Path, required=True, help="Folder for <source>.sqlite files and ground_truth.parquet.")
     g.add_argument("--noise", choices=["none", "default", "high"], default="default", help="Amount of realistic data errors (default: default).")
     g.add_argument("--target", type=_target, action="append", default=[], metavar="SOURCE=URL",
@@ -213,6 +245,12 @@ def _date(text: str):
 def cmd_generate(args) -> int:
     from samlet_overblik.synthetic import generate
 
+    if args.citizens is None:
+        return _generate_municipalities(args)
+    if args.seed is None:
+        raise CliError("--seed is required with --citizens (the same seed gives the same data)")
+    if args.scale != 1.0:
+        raise CliError("--scale goes with --kommune or --denmark, not --citizens")
     targets = dict(args.target)
     started = time.perf_counter()
     with console.status("Genererer kommune …") as status:
@@ -227,6 +265,23 @@ def cmd_generate(args) -> int:
         table.add_row(key, f"{n:,}")
     console.print(table)
     console.print(f"written to {args.out} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _generate_municipalities(args) -> int:
+    from samlet_overblik.synthetic.denmark import generate_municipalities
+
+    if args.target:
+        raise CliError("--target writes one municipality's sources; use it with --citizens")
+    seed = 1 if args.seed is None else args.seed
+    started = time.perf_counter()
+    with console.status("Genererer kommuner …") as status:
+        written = generate_municipalities(None if args.denmark else [args.kommune], args.scale, seed, args.out,
+                                          noise=args.noise, as_of=args.as_of, progress=status.update)
+    citizens = sum(w["borgere"] for w in written)
+    where = f"{args.out}/<kommunekode>" if len(written) > 1 else f"{args.out}/{written[0]['kommunekode']}"
+    console.print(f"generated {len(written)} municipalit{'ies' if len(written) > 1 else 'y'}, {citizens:,} citizens "
+                  f"(scale {args.scale:g}, seed {seed}) into {where} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
