@@ -49,8 +49,10 @@ def run_job(
     job: str = "nightly",
     on_step: Callable[[str, str], None] | None = None,
     defs: dg.Definitions | None = None,
+    partition: str | None = None,
 ) -> RunOutcome:
-    defs = defs or build_defs(resource_overrides=resources_for(settings))
+    """``partition``: with tenants, the kommunekode this run is for."""
+    defs = defs or build_defs(resource_overrides=resources_for(settings), tenants=settings.tenants)
     job_def = defs.resolve_job_def(job)
     started = time.perf_counter()
 
@@ -71,7 +73,8 @@ def run_job(
 
     try:
         with dg.DagsterInstance.ephemeral() as instance:
-            result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+            result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
+                                                partition_key=partition)
             failure = None if result.success else _first_failure(result)
             outcome = RunOutcome(result.success, result.run_id, time.perf_counter() - started, failure)
     finally:

@@ -59,6 +59,12 @@ class Settings:
     # DuckDB's own default (80 % of the machine's memory). 2 GB keeps a 1,000,000-citizen nightly near 2 GiB resident
     # at about the same speed (bench/nightly.py).
     memory_limit: str = "2GB"
+    # Many municipalities (core.tenants): the kommunekoder this installation serves, and the folder that holds a
+    # folder per tenant (<root>/<kommunekode>/samlet_overblik.duckdb). No tenants: one municipality, as always.
+    tenants: tuple[str, ...] = ()
+    warehouse_root: Path | None = None
+    # Set in one tenant's settings (core.tenants.for_tenant): whose they are.
+    tenant: str | None = None
 
     @property
     def warehouse_dir(self) -> Path:
@@ -109,7 +115,7 @@ def load_settings(
             raise SettingsError(f"config file is not valid YAML: {config_file}") from None
         if not isinstance(doc, dict):
             raise SettingsError(f"config file must be a mapping: {config_file}")
-        unknown = set(doc) - {*_SCALARS, "sources"}
+        unknown = set(doc) - {*_SCALARS, "sources", "tenants"}
         if unknown:
             raise SettingsError(f"unknown key(s) in {config_file.name}: {', '.join(sorted(unknown))}")
 
@@ -123,9 +129,14 @@ def load_settings(
             raise SettingsError(f"unknown source in config: {name} (known: {', '.join(sorted(known))})")
         s.source_urls[name] = str(url)
 
+    if doc.get("tenants"):
+        s.tenants = _parse_tenants(doc["tenants"])
+
     for key, (variable, parse) in _SCALARS.items():
         if env.get(variable):
             setattr(s, key, parse(env[variable]))
+    if env.get("SAMLET_TENANTS"):
+        s.tenants = _parse_tenants(env["SAMLET_TENANTS"])
     for name in known:
         if env.get(source_url_setting(name)):
             s.source_urls[name] = env[source_url_setting(name)]
@@ -163,6 +174,22 @@ def _parse_memory(text: str) -> str:
     return text.strip()
 
 
+def _parse_tenants(value) -> tuple[str, ...]:
+    """Kommunekoder as a list or a comma-separated text ("101,147"), each on the municipalities' list, or "all"."""
+    from samlet_overblik.core.municipalities import UnknownMunicipality, municipalities, municipality
+
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return tuple(municipalities())
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else None
+    if items is None:
+        raise SettingsError("tenants must be a list of kommunekoder, a comma-separated text or 'all'")
+    try:
+        codes = [municipality(str(item)).code for item in items if str(item).strip()]
+    except UnknownMunicipality as exc:
+        raise SettingsError(f"tenants: {exc}") from None
+    return tuple(dict.fromkeys(codes))
+
+
 # Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
 _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "sources_dir": ("SAMLET_SOURCES_DIR", Path),
@@ -172,4 +199,5 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "keep_sets": ("SAMLET_KEEP_SETS", _parse_keep),
     "export_group": ("SAMLET_EXPORT_GROUP", str),
     "memory_limit": ("SAMLET_MEMORY_LIMIT", _parse_memory),
+    "warehouse_root": ("SAMLET_WAREHOUSE_ROOT", Path),
 }

@@ -53,7 +53,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse: WarehouseResource = context.resources.warehouse
         settings: RunSettings = context.resources.run_settings
-        url = getattr(context.resources, f"source_{spec.name}").url
+        url = getattr(context.resources, f"source_{spec.name}").connection_url()
         started = time.perf_counter()
         loaded_at = _now()
         with warehouse.connect(context.run_id) as con:
@@ -184,7 +184,7 @@ ACCESS_GRANTS = dg.AssetKey(["unified", "access_grants"])
 def _policy(run_settings: RunSettings):
     from samlet_overblik.consent.policy import load_policy
 
-    return load_policy(Path(run_settings.policy_file) if run_settings.policy_file else None)
+    return load_policy(Path(run_settings.policy()) if run_settings.policy() else None)
 
 
 def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:

@@ -17,7 +17,13 @@ from samlet_overblik.defs.unified_assets import UNIFIED_KEYS, unified_assets
 from samlet_overblik.defs.resources import default_resources
 
 
-def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
+def tenant_partitions(tenants: tuple[str, ...]) -> dg.StaticPartitionsDefinition | None:
+    """A partition per tenant (kommunekode); none for one municipality."""
+    return dg.StaticPartitionsDefinition(list(tenants)) if tenants else None
+
+
+def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] | None = None) -> dg.Definitions:
+    """``tenants``: the kommunekoder served (default: the settings'); each becomes a partition of every asset."""
     raws, stagings = a.source_assets()
     # Identity reads the person records and the register: it waits for every staging asset.
     identity = a.identity_asset([s.key for s in stagings])
@@ -32,6 +38,14 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
         [s.key for s in stagings] + [identity.key, grants.key, exports.key, *[u.key for u in unified]]
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
+    if tenants is None:
+        from samlet_overblik.core.settings import load_settings
+
+        tenants = load_settings().tenants
+    partitions = tenant_partitions(tenants)
+    if partitions is not None:  # one policy at the root: every asset is partitioned by tenant, none decides it
+        all_assets = list(dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
+                                             all_assets))
     checks = a.quality_checks(stagings)
     freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()  # every name in freshness_hours is a source (load_job_settings checks)
@@ -44,7 +58,7 @@ def build_defs(resource_overrides: dict | None = None) -> dg.Definitions:
         assets=all_assets,
         asset_checks=checks,
         jobs=[nightly, refresh],
-        schedules=[nightly_schedule(nightly)],
+        schedules=[nightly_schedule(nightly, tenants)],
         sensors=[consent_registry_sensor(refresh)],
         resources=resources,
     )

@@ -41,12 +41,22 @@ def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
     )
 
 
-def nightly_schedule(job) -> dg.ScheduleDefinition:
+def nightly_schedule(job, tenants: tuple[str, ...] = ()) -> dg.ScheduleDefinition:
+    """The nightly at 02:00 Copenhagen time; with tenants, a run per tenant (the run queue's limits apply)."""
     cfg = load_job_settings()["nightly"]
-    return dg.ScheduleDefinition(
-        name="nightly_schedule",
-        job=job,
-        cron_schedule=cfg["cron"],
-        execution_timezone=cfg["timezone"],
-        description="The nightly run at 02:00 Copenhagen time.",
-    )
+    if not tenants:
+        return dg.ScheduleDefinition(
+            name="nightly_schedule",
+            job=job,
+            cron_schedule=cfg["cron"],
+            execution_timezone=cfg["timezone"],
+            description="The nightly run at 02:00 Copenhagen time.",
+        )
+
+    @dg.schedule(name="nightly_schedule", job=job, cron_schedule=cfg["cron"], execution_timezone=cfg["timezone"],
+                 description="The nightly run at 02:00 Copenhagen time, one run per municipality.")
+    def _nightly(context: dg.ScheduleEvaluationContext):
+        night = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        return [dg.RunRequest(run_key=f"nightly-{code}-{night}", partition_key=code) for code in tenants]
+
+    return _nightly

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.quality import checks as quality
@@ -15,7 +16,33 @@ from samlet_overblik.core.settings import DEFAULT_WAREHOUSE, Settings
 from samlet_overblik.sources.specs import SourceSpec
 
 
-class WarehouseResource(dg.ConfigurableResource):
+# The tag Dagster gives a run of one partition: with tenants, the run's kommunekode.
+PARTITION_TAG = "dagster/partition"
+
+
+class _PerTenant(dg.ConfigurableResource):
+    """A resource whose value depends on the tenant a run is for (the run's partition, a kommunekode): ``by_tenant``
+    holds every tenant's (from ``core.tenants.for_tenant``, the one rule); empty for one municipality."""
+
+    by_tenant: dict[str, str] = {}
+    _tenant: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        self._tenant = run.tags.get(PARTITION_TAG) if run is not None else None
+
+    def for_tenant(self, default: str, tenant: str | None = None) -> str:
+        """The value for ``tenant`` (default: the run's); ``default`` for one municipality."""
+        if not self.by_tenant:
+            return default
+        tenant = tenant or self._tenant
+        if tenant not in self.by_tenant:
+            # Never a default for a run of many municipalities: it would read or write another's files.
+            raise dg.Failure("a run for many municipalities needs its partition: one kommunekode of the tenants")
+        return self.by_tenant[tenant]
+
+
+class WarehouseResource(_PerTenant):
     """The DuckDB warehouse: each run builds its own set (warehouse + exports) and publishes it as one."""
 
     path: str = str(DEFAULT_WAREHOUSE)
@@ -28,7 +55,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def published(self) -> Path:
-        return Path(self.path)
+        return Path(self.for_tenant(self.path))
+
+    def published_of(self, tenant: str | None) -> Path:
+        return Path(self.for_tenant(self.path, tenant))
 
     def building(self, run_id: str) -> Path:
         return wh.start_build(self.published, run_id)
@@ -53,22 +83,29 @@ class ValidationResource(dg.ConfigurableResource):
         return quality.validate_suite(con, suite, run_id)
 
 
-class SourceSystem(dg.ConfigurableResource):
+class SourceSystem(_PerTenant):
     """One source system reached through SQLAlchemy."""
 
     name: str
     url: str
 
+    def connection_url(self, tenant: str | None = None) -> str:
+        """The URL to read (the run's tenant's, with tenants)."""
+        return self.for_tenant(self.url, tenant)
 
-class RunSettings(dg.ConfigurableResource):
+
+class RunSettings(_PerTenant):
     """Per-run knobs: the reference time for consent decisions (ISO, empty = now) and full refresh."""
 
     reference_time: str = ""
     full_refresh: bool = False
     full_relink: bool = False
-    policy_file: str = ""
+    policy_file: str = ""  # with tenants, by_tenant holds each tenant's (SAMLET_<KOMMUNEKODE>_POLICY_FILE)
     # The demo publishes analytics with a throw-away key; elsewhere SAMLET_ANALYTICS_KEY is required.
     analytics_demo: bool = False
+
+    def policy(self, tenant: str | None = None) -> str:
+        return self.for_tenant(self.policy_file, tenant)
 
     def reference(self) -> datetime:
         if self.reference_time:
@@ -77,24 +114,29 @@ class RunSettings(dg.ConfigurableResource):
         return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def source_resource(spec: SourceSpec, settings: Settings) -> SourceSystem:
+def source_resource(spec: SourceSpec, settings: Settings, by_tenant: dict[str, str] | None = None) -> SourceSystem:
     """A source's resource: its URL from the settings; a URL that came from ``SAMLET_SOURCE_<NAME>_URL`` stays an
     ``EnvVar`` (read by Dagster at run time, so the secret stays out of the definitions); else the generated
     SQLite file in the sources folder."""
     url = settings.source_url(spec)
     if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == url:
-        return SourceSystem(name=spec.name, url=dg.EnvVar(spec.url_setting))
-    return SourceSystem(name=spec.name, url=url)
+        return SourceSystem(name=spec.name, url=dg.EnvVar(spec.url_setting), by_tenant=by_tenant or {})
+    return SourceSystem(name=spec.name, url=url, by_tenant=by_tenant or {})
 
 
 def resources_for(settings: Settings) -> dict:
     """THE one way from settings to Dagster resources: the CLI, the code location under ``dagster dev`` and the
-    daemon, and the tests all use it."""
+    daemon, and the tests all use it. With tenants, each resource holds every tenant's value and a run uses its
+    partition's."""
+    from samlet_overblik.core.tenants import for_tenant
     from samlet_overblik.sources.specs import load_source_specs
 
+    tenants = {code: for_tenant(settings, code) for code in settings.tenants}
+    specs = load_source_specs().values()
     res: dict = {
         "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
-                                       export_group=settings.export_group, memory_limit=settings.memory_limit),
+                                       export_group=settings.export_group, memory_limit=settings.memory_limit,
+                                       by_tenant={c: str(t.warehouse) for c, t in tenants.items()}),
         "validation": ValidationResource(),
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
@@ -102,10 +144,12 @@ def resources_for(settings: Settings) -> dict:
             full_relink=settings.full_relink,
             policy_file=str(settings.policy_file or ""),
             analytics_demo=settings.analytics_demo,
+            by_tenant={c: str(t.policy_file or "") for c, t in tenants.items()},
         ),
     }
-    for spec in load_source_specs().values():
-        res[f"source_{spec.name}"] = source_resource(spec, settings)
+    for spec in specs:
+        res[f"source_{spec.name}"] = source_resource(spec, settings,
+                                                     {c: t.source_url(spec) for c, t in tenants.items()})
     return res
 
 

@@ -33,19 +33,30 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
         "when the exports no longer match the consent registry.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        url = getattr(context.resources, registry).url
-        policy = load_policy(context.resources.run_settings.policy_file or None)
-        result = tick(context.resources.warehouse.published, url, policy)
-        rev = result.revocations
-        if rev.reason == "registry_unreachable":
-            return dg.SkipReason(f"consent registry not reachable at {redact_url(url)}: every consent basis hidden from lookups")
-        if not result.refresh_needed:
-            state = f"all consent bases hidden ({rev.reason})" if rev.all_consents else "exports match the registry"
-            return dg.SkipReason(state)
-        return dg.RunRequest(
-            run_key=f"consent-{result.digest}",
-            tags={"trigger": "consent_registry_sensor", "revoked_bases": str(len(rev.entries)),
-                  "new_grants": str(result.granted_not_published)},
-        )
+        warehouse, source = context.resources.warehouse, getattr(context.resources, registry)
+        # One municipality, or each tenant on its own (its registry, its warehouse, its policy; a run per partition).
+        tenants = sorted(warehouse.by_tenant) or [None]
+        requests, skipped = [], []
+        for tenant in tenants:
+            url = source.connection_url(tenant)
+            policy = load_policy(context.resources.run_settings.policy(tenant) or None)
+            result = tick(warehouse.published_of(tenant), url, policy)
+            rev = result.revocations
+            who = f"{tenant}: " if tenant else ""
+            if rev.reason == "registry_unreachable":
+                skipped.append(f"{who}consent registry not reachable at {redact_url(url)}: every consent basis hidden "
+                               "from lookups")
+            elif not result.refresh_needed:
+                skipped.append(who + (f"all consent bases hidden ({rev.reason})" if rev.all_consents
+                                      else "exports match the registry"))
+            else:
+                requests.append(dg.RunRequest(
+                    run_key=f"consent-{tenant + '-' if tenant else ''}{result.digest}", partition_key=tenant,
+                    tags={"trigger": "consent_registry_sensor", "revoked_bases": str(len(rev.entries)),
+                          "new_grants": str(result.granted_not_published)},
+                ))
+        if not requests:
+            return dg.SkipReason("; ".join(skipped))
+        return requests
 
     return _sensor

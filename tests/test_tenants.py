@@ -1,0 +1,105 @@
+"""Many municipalities on one installation (issue 14): a tenant per kommunekode, each a partition of every asset,
+reading only its own sources and writing only under its own folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from samlet_overblik.core.settings import SettingsError, load_settings
+from samlet_overblik.core.tenants import for_tenant
+from samlet_overblik.defs.build import build_defs
+from samlet_overblik.runner import run_job
+from samlet_overblik.synthetic.denmark import generate_municipalities
+
+AS_OF = dt.date(2026, 11, 1)
+
+
+def tenant_settings(sources: Path, root: Path, *codes: str, **env: str):
+    return load_settings(None, sources_dir=sources, env={"SAMLET_TENANTS": ",".join(codes),
+                                                           "SAMLET_WAREHOUSE_ROOT": str(root),
+                                                           "SAMLET_REFERENCE_TIME": "2026-11-01T12:00:00", **env})
+
+
+def cprs_in(path: Path, sql: str) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {r[0] for r in con.execute(sql).fetchall() if r[0]}
+
+
+def test_a_tenants_settings_are_its_own(tmp_path):
+    s = tenant_settings(tmp_path / "src", tmp_path / "wh", "101", "0147")
+    assert s.tenants == ("101", "147")
+    t = for_tenant(s, "147", env={"SAMLET_147_POLICY_FILE": "/etc/samlet/147.yaml"})
+    assert t.tenant == "147" and t.tenants == ()
+    assert t.warehouse == tmp_path / "wh" / "147" / "samlet_overblik.duckdb"
+    assert t.sources_dir == tmp_path / "src" / "147" and str(t.policy_file) == "/etc/samlet/147.yaml"
+    with pytest.raises(SettingsError, match="not one of this installation's tenants"):
+        for_tenant(s, "851")
+    # A configured source URL is every tenant's only with the placeholder; a tenant may set its own.
+    s.source_urls["beskaeftigelse"] = "postgresql://db/kommune_{kommunekode}"
+    assert for_tenant(s, "101", env={}).source_urls["beskaeftigelse"] == "postgresql://db/kommune_101"
+    own = {"SAMLET_101_SOURCE_BESKAEFTIGELSE_URL": "postgresql://other/jobcenter"}
+    assert for_tenant(s, "101", env=own).source_urls["beskaeftigelse"] == "postgresql://other/jobcenter"
+    s.source_urls["beskaeftigelse"] = "postgresql://db/shared"
+    with pytest.raises(SettingsError, match="would mix the municipalities' data"):
+        for_tenant(s, "101", env={})
+    with pytest.raises(SettingsError, match="ukendt kommunekode"):
+        tenant_settings(tmp_path, tmp_path, "101", "999")
+
+
+def test_every_asset_is_partitioned_by_tenant_only_when_tenants_are_configured():
+    many = build_defs(tenants=("825", "563"))
+    assert many.resolve_job_def("nightly").partitions_def.get_partition_keys() == ["825", "563"]
+    assert all(a.partitions_def is not None for a in many.resolve_all_asset_specs())
+    assert build_defs(tenants=()).resolve_job_def("nightly").partitions_def is None
+
+
+def test_tenants_are_isolated_and_one_failing_fails_alone(tmp_path):
+    sources, root = tmp_path / "sources", tmp_path / "wh"
+    generate_municipalities(["825", "563"], 0.03, 5, sources, as_of=AS_OF)
+    # 741 holds the very same people as 825 (a person registered in two municipalities) ...
+    shutil.copytree(sources / "825", sources / "741")
+    # ... and 791's consent registry is garbage.
+    shutil.copytree(sources / "563", sources / "791")
+    (sources / "791" / "samtykke.sqlite").write_bytes(b"this is not a database" * 50)
+    settings = tenant_settings(sources, root, "825", "563", "741", "791", SAMLET_ANALYTICS_KEY="k" * 40)
+    outcomes = {code: run_job(settings, "nightly", partition=code) for code in ("825", "563", "741", "791")}
+    assert all(outcomes[c].success for c in ("825", "563", "741")), {c: o.failure for c, o in outcomes.items()}
+
+    db = {c: root / c / "samlet_overblik.duckdb" for c in outcomes}
+    assert all(db[c].is_file() for c in ("825", "563", "741"))
+    assert not (root / "samlet_overblik.duckdb").exists()  # nothing outside the tenants' folders
+    # Each tenant's warehouse and exports hold its own citizens only.
+    register = {c: cprs_in(db[c], "SELECT cpr FROM staging.cpr_persons") for c in ("825", "563")}
+    assert register["825"] and register["563"] and not register["825"] & register["563"]
+    for code, other in (("825", "563"), ("563", "825")):
+        for export in (root / code / "exports").glob("*.duckdb"):
+            assert not cprs_in(export, "SELECT cpr FROM interventions") & register[other], export.name
+    # The same people in two municipalities: two unrelated sets of person keys.
+    keys = {c: cprs_in(db[c], "SELECT person_key FROM identity.person_keys") for c in ("825", "741")}
+    assert keys["825"] and not keys["825"] & keys["741"]
+    assert cprs_in(db["825"], "SELECT cpr FROM identity.person_keys") == \
+        cprs_in(db["741"], "SELECT cpr FROM identity.person_keys")
+    # 791 (563's people, its consent registry garbage) degrades alone: it publishes what the law shares and no
+    # consent-based datum, where 563 shares on consents too.
+    consented = "SELECT record_id FROM consent.record_decisions WHERE decision = 'admitted' AND basis LIKE 'samtykke%'"
+    assert outcomes["791"].success and db["791"].is_file()
+    assert cprs_in(db["563"], consented) and not cprs_in(db["791"], consented)
+
+
+def test_the_nightly_schedule_requests_a_run_per_tenant():
+    import dagster as dg
+
+    defs = build_defs(tenants=("825", "563"))
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    when = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance, scheduled_execution_time=when,
+                                            repository_def=defs.get_repository_def())
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["825", "563"]
+    assert len({r.run_key for r in requests}) == 2
