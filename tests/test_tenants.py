@@ -103,3 +103,43 @@ def test_the_nightly_schedule_requests_a_run_per_tenant():
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["825", "563"]
     assert len({r.run_key for r in requests}) == 2
+
+
+def test_all_tenants_run_through_the_dagster_queue_and_a_failing_one_fails_alone(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    sources, root = tmp_path / "sources", tmp_path / "wh"
+    generate_municipalities(["825", "563"], 0.03, 5, sources, as_of=AS_OF)
+    shutil.copytree(sources / "825", sources / "741")
+    (sources / "741" / "cpr.sqlite").unlink()  # its person register is down
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
+    env.update(SAMLET_ANALYTICS_KEY="k" * 40, SAMLET_REFERENCE_TIME="2026-11-01T12:00:00", COLUMNS="200")
+    out = subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "run", "--all-tenants", "--sources",
+                          str(sources), "--warehouse-root", str(root), "--workers", "2"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert "563: success" in out.stdout and "825: success" in out.stdout and "741: failure" in out.stdout, lines
+    assert "2 of 3 municipalities published" in out.stdout and "failed: 741" in out.stdout
+    assert (root / "825" / "samlet_overblik.duckdb").is_file() and (root / "563" / "exports").is_dir()
+    assert not (root / "741" / "samlet_overblik.duckdb").exists()
+
+
+def test_the_fan_out_refuses_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "run", "--sources", str(tmp_path), *args],
+                              capture_output=True, text=True, timeout=120, env={**env, **extra})
+
+    nothing = run("--all-tenants")  # no tenants configured, no folder named by a kommunekode
+    assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1
+    assert "no tenants" in nothing.stderr
+    alone = run(SAMLET_TENANTS="101")  # tenants, but a run of one municipality's kind
+    assert alone.returncode == 2 and "run them with --all-tenants" in alone.stderr

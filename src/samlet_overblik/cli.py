@@ -153,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full-refresh", action="store_true", help="Re-read every source table completely instead of by update stamp.")
     r.add_argument("--full-relink", action="store_true",
                    help="Link every person record again with a newly estimated model (default: only what changed).")
+    r.add_argument("--all-tenants", action="store_true",
+                   help="Run the job for every municipality (the configured tenants, else a folder per kommunekode in "
+                        "--sources) through the Dagster instance's run queue and daemon (DAGSTER_HOME, else a "
+                        "temporary instance), a run per municipality in a process of its own.")
+    r.add_argument("--warehouse-root", type=Path,
+                   help="With --all-tenants: the folder for ROOT/<kommunekode>/samlet_overblik.duckdb and its exports "
+                        "(default: SAMLET_WAREHOUSE_ROOT, else the folder of --warehouse).")
+    r.add_argument("--workers", type=_positive_int, default=2,
+                   help="With --all-tenants and no DAGSTER_HOME: how many municipalities run at once (default 2).")
 
     d = sub.add_parser("demo", help="Generate a small municipality, run the nightly job and print a summary.")
     d.add_argument("--citizens", type=_positive_int, default=5000, help="Residents to generate (default: 5000).")
@@ -339,9 +348,42 @@ def cmd_run(args) -> int:
     settings = load_settings(args.config, sources_dir=args.sources, warehouse=args.warehouse)
     settings.full_refresh = args.full_refresh
     settings.full_relink = args.full_relink
+    if args.warehouse_root is not None:
+        settings.warehouse_root = args.warehouse_root
     if not settings.source_urls and not settings.sources_dir.is_dir():
         raise CliError(f"sources folder not found: {settings.sources_dir} (run 'samlet-overblik generate' or set --sources)")
+    if args.all_tenants:
+        return _run_all_tenants(settings, args.job, args.workers)
+    if settings.tenants:
+        raise CliError("tenants are configured (SAMLET_TENANTS): run them with --all-tenants")
     return _run(settings, args.job)
+
+
+def _run_all_tenants(settings, job: str, workers: int) -> int:
+    from samlet_overblik.fanout import run_all_tenants, tenants_to_run
+
+    if settings.full_refresh or settings.full_relink:
+        raise CliError("--full-refresh and --full-relink are not passed to the tenants' runs yet; run without them")
+    started = time.perf_counter()
+    total = len(tenants_to_run(settings))
+    with console.status(f"{total} kommuner i kø …") as status:
+        def changed(run, runs) -> None:
+            done = sum(r.status in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+            busy = [r.code for r in runs if r.status == "STARTED"]
+            if run.status in ("SUCCESS", "FAILURE", "CANCELED"):
+                took = f" in {run.seconds:.0f} s" if run.seconds is not None else ""
+                console.print(f"{run.code}: {run.status.lower()}{took}")
+            status.update(f"{done}/{total} done; running: {', '.join(busy) or '-'}")
+
+        runs = run_all_tenants(settings, workers=workers, job=job, on_change=changed)
+    failed = [r.code for r in runs if r.status != "SUCCESS"]
+    took = sum(r.seconds or 0 for r in runs)
+    console.print(f"{len(runs) - len(failed)} of {len(runs)} municipalities published in "
+                  f"{time.perf_counter() - started:.1f} s (their runs together {took:.1f} s)")
+    if failed:
+        console.print(f"failed: {', '.join(failed)} (see the runs in the Dagster instance)")
+        return 1
+    return 0
 
 
 def cmd_demo(args) -> int:
