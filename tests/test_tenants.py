@@ -143,3 +143,19 @@ def test_the_fan_out_refuses_in_one_line(tmp_path):
     assert "no tenants" in nothing.stderr
     alone = run(SAMLET_TENANTS="101")  # tenants, but a run of one municipality's kind
     assert alone.returncode == 2 and "run them with --all-tenants" in alone.stderr
+
+
+def test_no_tenants_password_sits_in_the_definitions(tmp_path, monkeypatch):
+    from samlet_overblik.defs.resources import resources_for
+
+    monkeypatch.setenv("SAMLET_SOURCE_BESKAEFTIGELSE_URL", "postgresql://reader:shared-pw@db/kommune_{kommunekode}")
+    monkeypatch.setenv("SAMLET_101_SOURCE_CPR_URL", "postgresql://reader:own-pw@cpr/register")
+    settings = load_settings(None, sources_dir=tmp_path, env={
+        "SAMLET_TENANTS": "101,147", "SAMLET_WAREHOUSE_ROOT": str(tmp_path),
+        "SAMLET_SOURCE_BESKAEFTIGELSE_URL": "postgresql://reader:shared-pw@db/kommune_{kommunekode}"})
+    resources = resources_for(settings)
+    assert "-pw" not in repr(resources)
+    jobcentre, register = resources["source_beskaeftigelse"], resources["source_cpr"]
+    assert jobcentre.connection_url("147") == "postgresql://reader:shared-pw@db/kommune_147"
+    assert register.connection_url("101") == "postgresql://reader:own-pw@cpr/register"
+    assert register.connection_url("147").startswith("sqlite:///") and "/147/" in register.connection_url("147")

@@ -83,6 +83,9 @@ class ValidationResource(dg.ConfigurableResource):
         return quality.validate_suite(con, suite, run_id)
 
 
+_FROM_ENV = "env:"
+
+
 class SourceSystem(_PerTenant):
     """One source system reached through SQLAlchemy."""
 
@@ -90,8 +93,17 @@ class SourceSystem(_PerTenant):
     url: str
 
     def connection_url(self, tenant: str | None = None) -> str:
-        """The URL to read (the run's tenant's, with tenants)."""
-        return self.for_tenant(self.url, tenant)
+        """The URL to read (the run's tenant's, with tenants). A tenant's URL given in an environment variable is
+        held as ``env:<VARIABLE>`` and read only here, so no password sits in the definitions (as ``EnvVar``)."""
+        url = self.for_tenant(self.url, tenant)
+        if url.startswith(_FROM_ENV):
+            from samlet_overblik.core.tenants import PLACEHOLDER
+
+            variable = url[len(_FROM_ENV):]
+            if not os.environ.get(variable):
+                raise dg.Failure(f"source {self.name}: {variable} is not set")
+            return os.environ[variable].replace(PLACEHOLDER, str(tenant or self._tenant))
+        return url
 
 
 class RunSettings(_PerTenant):
@@ -112,6 +124,19 @@ class RunSettings(_PerTenant):
             t = datetime.fromisoformat(self.reference_time)
             return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
         return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _tenant_url(spec: SourceSpec, settings: Settings, tenant: Settings) -> str:
+    """A tenant's source URL as the resource holds it: a reference to the environment variable it came from
+    (the tenant's own, or the installation's template), else the URL (a SQLite file, or the config file's)."""
+    from samlet_overblik.core.tenants import tenant_variable
+
+    own = tenant_variable(str(tenant.tenant), f"source_{spec.name}_url")
+    if os.environ.get(own) and tenant.source_urls.get(spec.name) == os.environ[own]:
+        return _FROM_ENV + own
+    if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == settings.source_urls[spec.name]:
+        return _FROM_ENV + spec.url_setting
+    return tenant.source_url(spec)
 
 
 def source_resource(spec: SourceSpec, settings: Settings, by_tenant: dict[str, str] | None = None) -> SourceSystem:
@@ -149,7 +174,7 @@ def resources_for(settings: Settings) -> dict:
     }
     for spec in specs:
         res[f"source_{spec.name}"] = source_resource(spec, settings,
-                                                     {c: t.source_url(spec) for c, t in tenants.items()})
+                                                     {c: _tenant_url(spec, settings, t) for c, t in tenants.items()})
     return res
 
 
