@@ -159,3 +159,42 @@ def test_no_tenants_password_sits_in_the_definitions(tmp_path, monkeypatch):
     assert jobcentre.connection_url("147") == "postgresql://reader:shared-pw@db/kommune_147"
     assert register.connection_url("101") == "postgresql://reader:own-pw@cpr/register"
     assert register.connection_url("147").startswith("sqlite:///") and "/147/" in register.connection_url("147")
+
+
+def test_the_consent_sensor_refreshes_only_the_tenant_whose_registry_changed(tmp_path):
+    import dagster as dg
+    import sqlalchemy as sa
+
+    from samlet_overblik.consent.watcher import load_revocations
+    from samlet_overblik.defs.resources import resources_for
+
+    sources, root = tmp_path / "sources", tmp_path / "wh"
+    generate_municipalities(["825", "563"], 0.05, 3, sources, as_of=dt.date.today())
+    settings = load_settings(None, sources_dir=sources, env={"SAMLET_TENANTS": "825,563",
+                                                             "SAMLET_WAREHOUSE_ROOT": str(root),
+                                                             "SAMLET_ANALYTICS_KEY": "k" * 40})
+    for code in ("825", "563"):
+        assert run_job(settings, "nightly", partition=code).success
+    resources = resources_for(settings)
+    defs = build_defs(resource_overrides=resources, tenants=settings.tenants)
+    sensor = defs.resolve_sensor_def("consent_registry_sensor")
+    needed = {k: resources[k] for k in ("source_samtykke", "warehouse", "run_settings")}
+
+    def evaluate():
+        with dg.build_sensor_context(resources=needed, repository_def=defs.get_repository_def()) as context:
+            return sensor.evaluate_tick(context)
+
+    assert not evaluate().run_requests  # both tenants' exports match their registries
+    published = root / "563" / "samlet_overblik.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        sid = con.execute("SELECT split_part(basis, '@', 1) FROM unified.access_grants WHERE basis LIKE 'samtykke:%' "
+                          "ORDER BY 1 LIMIT 1").fetchall()[0][0].removeprefix("samtykke:")
+    engine = sa.create_engine(f"sqlite:///{sources / '563' / 'samtykke.sqlite'}")
+    withdrawn = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = :t WHERE samtykke_id = :s"),
+                     {"t": withdrawn, "s": sid})
+    engine.dispose()
+    requests = evaluate().run_requests
+    assert [r.partition_key for r in requests] == ["563"]
+    assert load_revocations(published).entries and not load_revocations(root / "825" / "samlet_overblik.duckdb").entries
