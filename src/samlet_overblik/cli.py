@@ -368,9 +368,9 @@ def _run_all_tenants(settings, job: str, workers: int) -> int:
     total = len(tenants_to_run(settings))
     with console.status(f"{total} kommuner i kø …") as status:
         def changed(run, runs) -> None:
-            done = sum(r.status in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+            done = sum(r.done for r in runs)
             busy = [r.code for r in runs if r.status == "STARTED"]
-            if run.status in ("SUCCESS", "FAILURE", "CANCELED"):
+            if run.done:
                 took = f" in {run.seconds:.0f} s" if run.seconds is not None else ""
                 console.print(f"{run.code}: {run.status.lower()}{took}")
             status.update(f"{done}/{total} done; running: {', '.join(busy) or '-'}")

@@ -24,10 +24,10 @@ from pathlib import Path
 from samlet_overblik.core.municipalities import municipalities
 from samlet_overblik.core.settings import Settings, SettingsError
 from samlet_overblik.core.tenants import warehouse_root
+from samlet_overblik.defs.resources import PARTITION_TAG
 
 CODE_LOCATION = "samlet_overblik.definitions"
 FANOUT_TAG = "samlet/fanout"
-PARTITION_TAG = "dagster/partition"
 # The temporary instance's run queue: `workers` runs at once, one per tenant.
 INSTANCE_CONFIG = """\
 run_coordinator:
@@ -37,7 +37,7 @@ run_coordinator:
     max_concurrent_runs: {workers}
     dequeue_interval_seconds: 1
     tag_concurrency_limits:
-      - key: "dagster/partition"
+      - key: "{partition_tag}"
         value:
           applyLimitPerUniqueValue: true
         limit: 1
@@ -51,6 +51,10 @@ class TenantRun:
     code: str
     status: str  # Dagster's run status: QUEUED, STARTED, SUCCESS, FAILURE, CANCELED, ...
     seconds: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("SUCCESS", "FAILURE", "CANCELED")
 
 
 def tenants_to_run(settings: Settings) -> tuple[str, ...]:
@@ -87,7 +91,7 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
         home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
         if not os.environ.get("DAGSTER_HOME"):
-            (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers)), encoding="utf-8")
+            (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG), encoding="utf-8")
         env = _environment(settings, tenants, home)
         fanout = uuid.uuid4().hex[:12]
         submitted = subprocess.run(
@@ -112,9 +116,6 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
                 daemon.wait()
 
 
-_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
 def _follow(instance, runs_filter, tenants: tuple[str, ...], timeout_s: float,
             on_change: Callable[[TenantRun, list[TenantRun]], None] | None, alive: Callable[[], bool]) -> list[TenantRun]:
     state = {code: TenantRun(code, "NOT_SUBMITTED") for code in tenants}
@@ -129,7 +130,7 @@ def _follow(instance, runs_filter, tenants: tuple[str, ...], timeout_s: float,
             state[code] = TenantRun(code, run.status.value, took)
             if on_change:
                 on_change(state[code], list(state.values()))
-        if all(t.status in _DONE for t in state.values()):
+        if all(t.done for t in state.values()):
             return list(state.values())
         if not alive():
             raise RuntimeError("the Dagster daemon stopped before every tenant's run had finished")

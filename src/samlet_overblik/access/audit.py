@@ -199,11 +199,11 @@ class _SqliteLog:
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     _flock(fd, deadline, shared)
-                    held, there = os.fstat(fd), _stat_or_none(self.lock_path)
+                    locked = _is_at(fd, self.lock_path)
                 except BaseException:
                     os.close(fd)
                     raise
-                if there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+                if locked:
                     break
                 os.close(fd)  # the lock file was removed or replaced while we waited: lock the one there now
             try:
@@ -230,10 +230,7 @@ class _SqliteLog:
         return fd
 
     def _still_there(self) -> bool:
-        if self._held is None:
-            return False
-        held, there = os.fstat(self._held), _stat_or_none(self.path)
-        return there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+        return self._held is not None and _is_at(self._held, self.path)
 
     def _attached(self) -> sa.Engine:
         """The kept connection, on the file at the path now (lock held): a deleted or replaced log is let go and
@@ -246,8 +243,7 @@ class _SqliteLog:
         engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
         try:
             with engine.connect():
-                held, there = os.fstat(fd), _stat_or_none(self.path)
-                if there is None or (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
+                if not _is_at(fd, self.path):
                     raise _FileMoved()  # replaced between opening it and SQLite opening it
         except BaseException:
             engine.dispose()
@@ -320,6 +316,12 @@ class _SqliteLog:
             self.write()  # a missing log is created (owner-only, with its tables) under the exclusive lock
         with self._locked(shared=True):
             return self._run(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the file open as ``fd`` is the one at ``path`` now (device, inode)."""
+    held, there = os.fstat(fd), _stat_or_none(path)
+    return there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:

@@ -14,7 +14,8 @@ from samlet_overblik.sources.specs import load_job_settings, load_source_specs
 from samlet_overblik.defs.jobs import consent_refresh_job, nightly_job, nightly_schedule
 from samlet_overblik.defs.sensors import consent_registry_sensor
 from samlet_overblik.defs.unified_assets import UNIFIED_KEYS, unified_assets
-from samlet_overblik.defs.resources import default_resources
+from samlet_overblik.core.settings import load_settings
+from samlet_overblik.defs.resources import resources_for
 
 
 def tenant_partitions(tenants: tuple[str, ...]) -> dg.StaticPartitionsDefinition | None:
@@ -23,7 +24,9 @@ def tenant_partitions(tenants: tuple[str, ...]) -> dg.StaticPartitionsDefinition
 
 
 def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] | None = None) -> dg.Definitions:
-    """``tenants``: the kommunekoder served (default: the settings'); each becomes a partition of every asset."""
+    """``tenants``: the kommunekoder served (default: the settings'); each becomes a partition of every asset.
+    The code location's resources and tenants come from ``SAMLET_CONFIG`` and ``SAMLET_*`` variables."""
+    settings = load_settings()
     raws, stagings = a.source_assets()
     # Identity reads the person records and the register: it waits for every staging asset.
     identity = a.identity_asset([s.key for s in stagings])
@@ -39,9 +42,7 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
     )
     all_assets = [*raws, *stagings, identity, state, grants, *unified, exports, published]
     if tenants is None:
-        from samlet_overblik.core.settings import load_settings
-
-        tenants = load_settings().tenants
+        tenants = settings.tenants
     partitions = tenant_partitions(tenants)
     if partitions is not None:  # one policy at the root: every asset is partitioned by tenant, none decides it
         all_assets = list(dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
@@ -52,7 +53,7 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
     checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items()]
     nightly = nightly_job()
     refresh = consent_refresh_job()
-    resources = default_resources()
+    resources = resources_for(settings)
     resources.update(resource_overrides or {})
     return dg.Definitions(
         assets=all_assets,

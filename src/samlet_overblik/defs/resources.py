@@ -55,7 +55,7 @@ class WarehouseResource(_PerTenant):
 
     @property
     def published(self) -> Path:
-        return Path(self.for_tenant(self.path))
+        return self.published_of(None)
 
     def published_of(self, tenant: str | None) -> Path:
         return Path(self.for_tenant(self.path, tenant))
@@ -132,11 +132,17 @@ def _tenant_url(spec: SourceSpec, settings: Settings, tenant: Settings) -> str:
     from samlet_overblik.core.tenants import tenant_variable
 
     own = tenant_variable(str(tenant.tenant), f"source_{spec.name}_url")
-    if os.environ.get(own) and tenant.source_urls.get(spec.name) == os.environ[own]:
+    if _set_by(own, tenant.source_urls.get(spec.name)):
         return _FROM_ENV + own
-    if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == settings.source_urls[spec.name]:
+    if _set_by(spec.url_setting, settings.source_urls.get(spec.name)):
         return _FROM_ENV + spec.url_setting
     return tenant.source_url(spec)
+
+
+def _set_by(variable: str, url: str | None) -> bool:
+    """Whether a configured source URL is the one in the environment variable (a secret to keep out of the
+    definitions) rather than the config file's."""
+    return url is not None and os.environ.get(variable) == url
 
 
 def source_resource(spec: SourceSpec, settings: Settings, by_tenant: dict[str, str] | None = None) -> SourceSystem:
@@ -144,7 +150,7 @@ def source_resource(spec: SourceSpec, settings: Settings, by_tenant: dict[str, s
     ``EnvVar`` (read by Dagster at run time, so the secret stays out of the definitions); else the generated
     SQLite file in the sources folder."""
     url = settings.source_url(spec)
-    if spec.name in settings.source_urls and os.environ.get(spec.url_setting) == url:
+    if _set_by(spec.url_setting, settings.source_urls.get(spec.name)):
         return SourceSystem(name=spec.name, url=dg.EnvVar(spec.url_setting), by_tenant=by_tenant or {})
     return SourceSystem(name=spec.name, url=url, by_tenant=by_tenant or {})
 
@@ -177,9 +183,3 @@ def resources_for(settings: Settings) -> dict:
                                                      {c: _tenant_url(spec, settings, t) for c, t in tenants.items()})
     return res
 
-
-def default_resources() -> dict:
-    """The code location's resources: the settings from ``SAMLET_CONFIG`` and ``SAMLET_*`` variables."""
-    from samlet_overblik.core.settings import load_settings
-
-    return resources_for(load_settings())
