@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--name", required=True, help="Full name.")
     ua.add_argument("--role", required=True, choices=list(ROLES), help="Role.")
     ua.add_argument("--department", choices=list(departments()), help="Department (required for sagsbehandler).")
+    ua.add_argument("--kommune", metavar="KODE", help="With tenants (required then): the kommunekode of the one "
+                                                      "municipality whose data the user may read.")
     ua.add_argument("--warehouse", type=Path, help="Warehouse whose folder holds users.yaml (when SAMLET_USERS_FILE is not set).")
     ul = us_sub.add_parser("list", help="List the users (id, name, role, department; never a password hash).")
     ur = us_sub.add_parser("remove", help="Remove a user; their sessions end at once.")
@@ -665,16 +667,18 @@ def cmd_user(args) -> int:
         UsersError, add_user, issue_token, list_users, remove_user, revoke_token, set_password, users_file,
     )
 
-    path = users_file(load_settings(None, warehouse=args.warehouse).warehouse)
-    describe = lambda u: f"{u.id} ({u.role}{', ' + u.department if u.department else ''})"  # noqa: E731
+    settings = load_settings(None, warehouse=args.warehouse)
+    path = users_file(settings.warehouse)
+    describe = lambda u: (f"{u.id} ({u.role}{', ' + u.department if u.department else ''}"  # noqa: E731
+                          f"{', kommune ' + u.kommune if u.kommune else ''})")
     try:
         if args.user_command == "list":
             users = list_users(path)
             table = Table(title=f"Users in {path}")
-            for col in ("id", "name", "role", "department"):
+            for col in ("id", "name", "role", "department", "kommune"):
                 table.add_column(col)
             for u in sorted(users, key=lambda u: u.id):
-                table.add_row(u.id, u.name, u.role, u.department or "")
+                table.add_row(u.id, u.name, u.role, u.department or "", u.kommune or "")
             console.print(table if users else f"no users in {path}", highlight=False)
         elif args.user_command == "remove":
             console.print(f"user {describe(remove_user(path, args.id))} removed from {path}; their sessions have ended",
@@ -694,7 +698,10 @@ def cmd_user(args) -> int:
             user = set_password(path, args.id, _new_password())
             console.print(f"new password for {describe(user)}; every session of the user has ended", highlight=False)
         else:
-            user = add_user(path, args.id, args.name, args.role, args.department, _new_password())
+            if settings.tenants and args.kommune not in settings.tenants:
+                raise UsersError(f"with tenants a user needs --kommune, one of this installation's "
+                                 f"{len(settings.tenants)} municipalities")
+            user = add_user(path, args.id, args.name, args.role, args.department, _new_password(), args.kommune)
             console.print(f"user {describe(user)} saved in {path}", highlight=False)
     except UsersError as exc:
         raise CliError(str(exc)) from None

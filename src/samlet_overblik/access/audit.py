@@ -108,8 +108,25 @@ class BadPurpose(ValueError):
     """The purpose is not one of the policy's lookup purposes (the message never repeats what was typed)."""
 
 
-def audit_url(warehouse_dir: Path) -> str:
-    return os.environ.get("SAMLET_AUDIT_URL") or f"sqlite:///{(warehouse_dir / 'audit.sqlite').resolve()}"
+# With tenants, SAMLET_AUDIT_URL is a template: each municipality's access log is its own database.
+TENANT_PLACEHOLDER = "{kommunekode}"
+# The installation's own log (failed logins before a user, and so a municipality, is known) in that template.
+INSTALLATION = "installation"
+
+
+def audit_url(warehouse_dir: Path, tenant: str | None = None) -> str:
+    """The access log beside the warehouse (``audit.sqlite``), or ``SAMLET_AUDIT_URL``. ``tenant``: the municipality
+    whose log it is, with tenants; their URL must hold ``{kommunekode}`` (one database for all would mix the
+    municipalities' logs)."""
+    url = os.environ.get("SAMLET_AUDIT_URL")
+    if not url:
+        return f"sqlite:///{(warehouse_dir / 'audit.sqlite').resolve()}"
+    if tenant is None:
+        return url.replace(TENANT_PLACEHOLDER, INSTALLATION)
+    if TENANT_PLACEHOLDER not in url:
+        raise AuditUnavailable(f"with tenants SAMLET_AUDIT_URL must hold {TENANT_PLACEHOLDER}: one access log for "
+                               "every municipality would mix them")
+    return url.replace(TENANT_PLACEHOLDER, tenant)
 
 
 # ----------------------------------------------------------------------------------------------- purposes

@@ -39,6 +39,7 @@ SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
 SESSION_STARTED = "t0"
 SESSION_STAMP = "st"
+SESSION_TENANT = "kommune"
 SESSION_MAX_SECONDS = 8 * 3600
 
 
@@ -119,6 +120,7 @@ class PasswordAuthenticator:
         session[SESSION_CSRF] = secrets.token_urlsafe(32)
         session[SESSION_STARTED] = int(time.time())
         session[SESSION_STAMP] = user.security_stamp
+        session[SESSION_TENANT] = user.kommune
 
     def current_user(self, session: MutableMapping) -> User | None:
         """The logged-in user, re-read from the users file on every request: a removed user, a changed password
@@ -131,7 +133,8 @@ class PasswordAuthenticator:
             return None
         user = self.lookup(uid)
         stamp = session.get(SESSION_STAMP)
-        if user is None or not isinstance(stamp, str) or not secrets.compare_digest(stamp, user.security_stamp):
+        if user is None or not isinstance(stamp, str) or not secrets.compare_digest(stamp, user.security_stamp) \
+                or session.get(SESSION_TENANT) != user.kommune:  # moved to another municipality: a new login
             session.clear()
             return None
         return user

@@ -59,6 +59,8 @@ class Stores:
     """Where to read: the restricted warehouse and its department exports; where to log."""
 
     warehouse: Path
+    # With tenants: the municipality these files are (its access log is its own).
+    tenant: str | None = None
 
     @property
     def exports_dir(self) -> Path:
@@ -79,7 +81,7 @@ class Stores:
 
     @property
     def audit_url(self) -> str:
-        return audit.audit_url(self.warehouse.parent)
+        return audit.audit_url(self.warehouse.parent, self.tenant)
 
 
 # Read-only connections to the files of published sets, kept between lookups: opening a large DuckDB file (its

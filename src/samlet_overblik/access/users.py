@@ -7,6 +7,7 @@ A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.ya
         name: Anne Jensen
         role: sagsbehandler          # sagsbehandler | compliance | dataingenioer | datasteward
         department: beskaeftigelse   # required for sagsbehandler, absent otherwise
+        kommune: "461"               # with tenants (many municipalities): the one municipality the user serves
         password_hash: $argon2id$...
         security_stamp: 3f9c…        # changes on logout and password change: every older session ends
         token_hash: 9b2e…            # optional: SHA-256 of the personal token for the command line (user token)
@@ -14,7 +15,9 @@ A YAML file (path from ``SAMLET_USERS_FILE``, default ``<warehouse dir>/users.ya
 
 Passwords are stored only as argon2id hashes (argon2-cffi). A personal token (``user token``: 256 random bits, for
 ``borger``/``lineage`` in scripts) is stored only as its SHA-256 digest with an expiry; a new token, a new password
-or re-adding the user replaces it. The file is written atomically, owner-only (0600)
+or re-adding the user replaces it. An installation serving many municipalities keeps one users file (at the
+warehouse root) and each user's record names the one municipality (``kommune``) whose data the user may read: the
+tenant belongs to the user, never to the request. The file is written atomically, owner-only (0600)
 from its first byte, under a lock (``users.yaml.lock``) so the CLI and the web app never lose each other's
 changes. A users file that its group or others may write is refused: whoever can edit it can make themselves
 any user. Authentication itself lives in ``auth`` (one replaceable module, so single sign-on can take over
@@ -65,6 +68,8 @@ class User:
     name: str
     role: str
     department: str | None = None
+    # With tenants: the kommunekode of the one municipality the user serves (None in a single-municipality install).
+    kommune: str | None = None
     # A random value per user that a session must carry; a new one ends every session made before it.
     security_stamp: str = field(default="", compare=False, repr=False)
 
@@ -74,17 +79,19 @@ class User:
 
 
 def users_file(warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """``SAMLET_USERS_FILE``, else ``users.yaml`` beside the warehouse; with tenants, at the warehouse root (one file
+    for the installation, each user naming their municipality)."""
+    from samlet_overblik.core.settings import load_settings
+    from samlet_overblik.core.tenants import warehouse_root
+
     env = os.environ if env is None else env
     if env.get("SAMLET_USERS_FILE"):
         return Path(env["SAMLET_USERS_FILE"])
-    if warehouse is None:
-        from samlet_overblik.core.settings import load_settings
-
-        warehouse = load_settings(None, env=dict(env)).warehouse
-    return Path(warehouse).parent / "users.yaml"
+    settings = load_settings(None, warehouse=warehouse, env=dict(env))
+    return (warehouse_root(settings) if settings.tenants else settings.warehouse.parent) / "users.yaml"
 
 
-def validate(user_id: str, name: str, role: str, department: str | None) -> None:
+def validate(user_id: str, name: str, role: str, department: str | None, kommune: str | None = None) -> None:
     if not _ID_RE.match(user_id or ""):
         raise UsersError("user id must be 2-64 characters: lower-case letters, digits, '.', '_' or '-'")
     if redact_cpr(user_id) != user_id:  # user ids are logged; a CPR number must never be one
@@ -98,6 +105,13 @@ def validate(user_id: str, name: str, role: str, department: str | None) -> None
             raise UsersError(f"a sagsbehandler needs --department (one of: {', '.join(departments())})")
     elif department is not None:
         raise UsersError(f"role {role} has no department")
+    if kommune is not None:
+        from samlet_overblik.core.municipalities import UnknownMunicipality, municipality
+
+        try:
+            municipality(kommune)
+        except UnknownMunicipality as exc:
+            raise UsersError(str(exc)) from None
 
 
 # The parsed file by its identity (device, inode, change time, size): every request asks who its user is, and a
@@ -177,8 +191,9 @@ def load_users(path: Path) -> dict[str, tuple[User, str]]:
     for row in rows:
         uid, name, role, dept = (str(row.get("id") or ""), str(row.get("name") or ""), str(row.get("role") or ""),
                                  row.get("department"))
+        kommune = None if row.get("kommune") is None else str(row["kommune"])
         try:
-            validate(uid, name, role, dept)
+            validate(uid, name, role, dept, kommune)
         except UsersError as exc:
             raise UsersError(f"invalid user {uid!r} in {path.name}: {exc}") from None
         pw = str(row.get("password_hash") or "")
@@ -187,7 +202,7 @@ def load_users(path: Path) -> dict[str, tuple[User, str]]:
         stamp = row.get("security_stamp", "")
         if not isinstance(stamp, str):
             raise UsersError(f"user {uid!r} in {path.name} has an invalid security_stamp")
-        out[uid] = (User(uid, name, role, dept, stamp), pw)
+        out[uid] = (User(uid, name, role, dept, kommune, stamp), pw)
     if key is not None:
         _LOADED.clear()
         _LOADED[key] = dict(out)
@@ -203,20 +218,23 @@ def list_users(path: Path) -> list[User]:
     return [user for user, _ in load_users(path).values()]
 
 
-def add_user(path: Path, user_id: str, name: str, role: str, department: str | None, password: str) -> User:
+def add_user(path: Path, user_id: str, name: str, role: str, department: str | None, password: str,
+             kommune: str | None = None) -> User:
     """Add a user (or replace one with the same id: that ends the old user's sessions)."""
-    validate(user_id, name, role, department)
+    validate(user_id, name, role, department, kommune)
     _check_password(password)
     with _editing(path):
         rows = [r for r in _read(path) if r.get("id") != user_id]
         row = {"id": user_id, "name": name.strip(), "role": role}
         if department:
             row["department"] = department
+        if kommune:
+            row["kommune"] = kommune
         row["password_hash"] = _hasher.hash(password)
         row["security_stamp"] = _new_stamp()  # a new user, never the sessions of an earlier one with this id
         rows.append(row)
         _write(path, rows)
-    return User(user_id, row["name"], role, department, row["security_stamp"])
+    return User(user_id, row["name"], role, department, kommune, row["security_stamp"])
 
 
 def remove_user(path: Path, user_id: str) -> User:

@@ -57,6 +57,7 @@ OUTCOME_NAMES = {
     "denied_department": "afvist: forespørgsel på anden afdeling",
     "denied_role": "afvist: rollen giver ikke adgang",
     "denied_csrf": "afvist: formularen var udløbet eller ikke fra appen",
+    "denied_tenant": "afvist: forespørgsel på en anden kommune",
     "denied_login": "afvist: forkert adgangskode eller token (kommandolinjen)",
     "search": "navnesøgning",
     "printed": "udskrevet til koordineringsmøde",

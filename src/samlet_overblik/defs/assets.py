@@ -163,7 +163,8 @@ def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
 
     def compute(con, context, settings: RunSettings) -> dict:
         # The stewards' decisions since the last run, from the review desk's store beside the access log.
-        decisions = audit.steward_decisions(audit.audit_url(context.resources.warehouse.published.parent))
+        warehouse = context.resources.warehouse
+        decisions = audit.steward_decisions(audit.audit_url(warehouse.published.parent, warehouse.tenant))
         result = link_person_records(con, context.run_id, _now(), full_relink=settings.full_relink,
                                      decisions=decisions)
         return {"records": result.records, "new_person_keys": result.new_keys, "mode": result.mode,

@@ -31,6 +31,11 @@ class _PerTenant(dg.ConfigurableResource):
         run = context.dagster_run
         self._tenant = run.tags.get(PARTITION_TAG) if run is not None else None
 
+    @property
+    def tenant(self) -> str | None:
+        """The run's municipality (None for one municipality)."""
+        return self._tenant if self.by_tenant else None
+
     def for_tenant(self, default: str, tenant: str | None = None) -> str:
         """The value for ``tenant`` (default: the run's); ``default`` for one municipality."""
         if not self.by_tenant:

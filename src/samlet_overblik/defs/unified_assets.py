@@ -92,7 +92,7 @@ def analytics_asset() -> dg.AssetsDefinition:
         started = time.perf_counter()
         demo = bool(getattr(run_settings, "analytics_demo", False))
         try:
-            key = analytics.analytics_key(demo=demo)
+            key = analytics.analytics_key(demo=demo, tenant=warehouse.tenant)
             microdata = analytics.microdata_enabled()
         except analytics.AnalyticsNotPublished as exc:
             context.log.warning(str(exc))
@@ -103,7 +103,8 @@ def analytics_asset() -> dg.AssetsDefinition:
                                                 microdata=microdata)
         # counts only: how many cells were withheld, never which
         return dg.MaterializeResult(
-            metadata={"published": True, "ephemeral_key": demo and not analytics.os.environ.get(analytics.KEY_ENV),
+            metadata={"published": True,
+                      "ephemeral_key": demo and not analytics.os.environ.get(analytics.key_variable(warehouse.tenant)),
                       "microdata": result.microdata,
                       "suppressed_cells": result.suppressed_cells,
                       "suppressed.primary": result.suppressed_primary,

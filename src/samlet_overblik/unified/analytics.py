@@ -75,18 +75,28 @@ def microdata_enabled(env: Mapping[str, str] | None = None) -> bool:
     raise AnalyticsSettingInvalid(f"{MICRODATA_ENV} must be 1 (publish per-person rows) or 0 (the default, aggregates only)")
 
 
-def analytics_key(env: Mapping[str, str] | None = None, demo: bool = False) -> bytes:
-    """The HMAC secret from ``SAMLET_ANALYTICS_KEY``; a random per-run key only when ``demo`` is set."""
+def key_variable(tenant: str | None = None) -> str:
+    """The environment variable holding the key: the installation's, or a tenant's own."""
+    from samlet_overblik.core.tenants import tenant_variable
+
+    return tenant_variable(tenant, "analytics_key") if tenant else KEY_ENV
+
+
+def analytics_key(env: Mapping[str, str] | None = None, demo: bool = False, tenant: str | None = None) -> bytes:
+    """The HMAC secret from ``SAMLET_ANALYTICS_KEY``; a random per-run key only when ``demo`` is set. With tenants,
+    each municipality's own ``SAMLET_<KOMMUNEKODE>_ANALYTICS_KEY``: one key for all would let the pseudonyms of
+    different data controllers be joined, so the installation's is never used for a tenant."""
     env = os.environ if env is None else env
-    value = env.get(KEY_ENV, "")
+    variable = key_variable(tenant)
+    value = env.get(variable, "")
     if value:
         if len(value) < MIN_KEY_CHARS:
-            raise AnalyticsKeyMissing(f"{KEY_ENV} is too short: use a random secret of at least {MIN_KEY_CHARS} characters")
+            raise AnalyticsKeyMissing(f"{variable} is too short: use a random secret of at least {MIN_KEY_CHARS} characters")
         return value.encode("utf-8")
     if demo:
         return secrets.token_bytes(32)
     raise AnalyticsKeyMissing(
-        f"{KEY_ENV} is not set: refusing to publish {ANALYTICS_FILE} without a pseudonymisation secret "
+        f"{variable} is not set: refusing to publish {ANALYTICS_FILE} without a pseudonymisation secret "
         f"(set it to a random secret of at least {MIN_KEY_CHARS} characters; only the demo runs without one)"
     )
 

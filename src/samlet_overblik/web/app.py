@@ -29,7 +29,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
@@ -48,6 +48,7 @@ from samlet_overblik.access.auth import PasswordAuthenticator
 from samlet_overblik.access.users import UsersError, load_users, users_file
 from samlet_overblik.consent.policy import PolicyError, policy_in_use
 from samlet_overblik.core.cpr import redact_cpr
+from samlet_overblik.core.municipalities import municipality
 from samlet_overblik.core.labels import (
     CATEGORY_NAMES, DEPARTMENT_NAMES, OUTCOME_NAMES, ROLE_NAMES, SHOW_NAMES, basis_text, danish_date, danish_time, scope_lines,
 )
@@ -91,13 +92,23 @@ class WebSettings:
     users_file: Path
     session_secret: str
     dev_mode: bool = False
+    # With tenants: each served municipality's warehouse (a user reads only their own municipality's); the users
+    # file and the log of failed logins are the installation's (at the warehouse root).
+    tenant_warehouses: dict[str, Path] = field(default_factory=dict)
+    # Where failed logins are logged (before a user, and so a municipality, is known): beside the warehouse, or with
+    # tenants at the warehouse root.
+    login_log_dir: Path | None = None
 
     @classmethod
     def from_env(cls, warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> "WebSettings":
         from samlet_overblik.core.settings import load_settings
 
+        from samlet_overblik.core.tenants import for_tenant, warehouse_root
+
         env = dict(os.environ if env is None else env)
-        wh = load_settings(None, warehouse=warehouse, env=env).warehouse
+        run_settings = load_settings(None, warehouse=warehouse, env=env)
+        wh = run_settings.warehouse
+        tenants = {code: for_tenant(run_settings, code, env).warehouse for code in run_settings.tenants}
         dev = env.get("SAMLET_DEV_MODE", "").lower() in ("1", "true", "yes")
         secret = env.get("SAMLET_SESSION_SECRET", "")
         if not secret:
@@ -107,7 +118,8 @@ class WebSettings:
             secret = secrets.token_urlsafe(48)
         elif len(secret) < 32:
             raise WebConfigError("SAMLET_SESSION_SECRET must be at least 32 characters")
-        settings = cls(Path(wh), users_file(wh, env), secret, dev)
+        settings = cls(Path(wh), users_file(warehouse, env), secret, dev, tenants,
+                       warehouse_root(run_settings) if tenants else None)
         settings.check_users_file()
         return settings
 
@@ -172,9 +184,11 @@ def create_app(settings) -> FastAPI:
     except PolicyError as exc:
         raise WebConfigError(str(exc)) from None
     logsafe.install(log)
-    authn = PasswordAuthenticator(settings.users_file, audit_url=audit.audit_url(Path(settings.warehouse).parent))
+    # Failed logins: the municipality's log is not known before the user is, so they go to the installation's.
+    authn = PasswordAuthenticator(settings.users_file,
+                                  audit_url=audit.audit_url(settings.login_log_dir or Path(settings.warehouse).parent))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
+    templates.env.globals.update(kommune_navn=lambda code: municipality(code).name, department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
                                  category_names=CATEGORY_NAMES, role_names=ROLE_NAMES, show_names=SHOW_NAMES,
                                  all_departments=tuple(DEPARTMENT_NAMES))
     templates.env.filters.update(dato=_unbroken(danish_date), tid=_unbroken(danish_time), grundlag=basis_text,
@@ -183,7 +197,10 @@ def create_app(settings) -> FastAPI:
     app = FastAPI(title="Samlet overblik", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_request_threads)
     app.state.settings = settings
     app.state.authn = authn
-    app.state.web = ctx = WebContext(borger.Stores(Path(settings.warehouse)), authn, templates)
+    stores: dict[str | None, borger.Stores] = (
+        {code: borger.Stores(path, code) for code, path in settings.tenant_warehouses.items()}
+        or {None: borger.Stores(Path(settings.warehouse))})
+    app.state.web = ctx = WebContext(stores, authn, templates)
 
     def safe_path(request: Request) -> str:
         return redact_cpr(request.url.path)[:200]

@@ -55,11 +55,47 @@ class Purpose:
     note: str
 
 
+# Where a request may name a municipality: a query parameter, a form field, a JSON field or a header. The user's own
+# is the only one ever served; naming another is refused (403) and logged.
+TENANT_FIELD = "kommune"
+TENANT_HEADER = "x-kommune"
+
+
 @dataclass
 class WebContext:
-    stores: borger.Stores
+    # What each municipality's users read and where their lookups are logged: one entry under None for a
+    # single-municipality installation, one per kommunekode with tenants.
+    stores_by_tenant: dict[str | None, borger.Stores]
     authn: PasswordAuthenticator
     templates: Jinja2Templates
+
+    @property
+    def tenants(self) -> bool:
+        return None not in self.stores_by_tenant
+
+    def tenant_of(self, user: User) -> str | None:
+        """The municipality whose data ``user`` reads: theirs with tenants (None if it is not served), else None."""
+        return user.kommune if self.tenants else None
+
+    def serves(self, user: User) -> bool:
+        return self.tenant_of(user) in self.stores_by_tenant
+
+    def stores(self, user: User) -> borger.Stores:
+        """The user's municipality's files: never another's (a user of none the installation serves reads nothing)."""
+        found = self.stores_by_tenant.get(self.tenant_of(user))
+        if found is None:
+            raise Forbidden()
+        return found
+
+    def check_tenant(self, request: Request, user: User, named: object = None) -> None:
+        """Refuse (403, logged in the user's own access log) a request that names a municipality other than the
+        user's: in the query string, the ``X-Kommune`` header or ``named`` (a form's or JSON body's field)."""
+        asked = [v for v in (request.query_params.get(TENANT_FIELD), request.headers.get(TENANT_HEADER), named)
+                 if v not in (None, "")]
+        own = user.kommune if self.tenants else None
+        if any(str(v).strip() != own for v in asked):
+            self.log_denial(request, user, "denied_tenant")
+            raise Forbidden()
 
     def page(self, request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
         ctx.setdefault("user", getattr(request.state, "user", None))
@@ -79,7 +115,9 @@ class WebContext:
 
     def log_denial(self, request: Request, user: User, outcome: str) -> None:
         """A refused request, in the access log like a lookup (it fails closed like one, too)."""
-        borger.log_lookup(self.stores, user, None, "", CHANNELS.get(request.url.path, "web:andet"), 0, outcome)
+        if not self.serves(user):
+            return  # no municipality of this installation is the user's: there is no access log of theirs to write
+        borger.log_lookup(self.stores(user), user, None, "", CHANNELS.get(request.url.path, "web:andet"), 0, outcome)
 
     def require(self, request: Request, *roles: str) -> User:
         """The session's user (as the users file has them now), who must have one of ``roles`` if any are given."""
@@ -87,6 +125,9 @@ class WebContext:
         if user is None:
             raise NotLoggedIn()
         request.state.user = user
+        if not self.serves(user):
+            raise Forbidden()
+        self.check_tenant(request, user)
         if roles and user.role not in roles:
             self.log_denial(request, user, "denied_role")
             raise Forbidden()
@@ -99,6 +140,8 @@ class WebContext:
             if user is not None:
                 self.log_denial(request, user, "denied_csrf")
             raise Forbidden()
+        if user is not None:
+            self.check_tenant(request, user, data.get(TENANT_FIELD))
         return data
 
     async def lookup_form(self, request: Request, role: str, refused: Callable[[User, dict[str, str]], Response]
@@ -119,7 +162,7 @@ class WebContext:
 
     def handle(self, token: str, user: User, *views: str) -> handles.Handle | None:
         """The user's unexpired lookup handle ``token`` for one of ``views``; None for anything else (one answer)."""
-        found = handles.open_handle(self.stores.audit_url, token, user.id)
+        found = handles.open_handle(self.stores(user).audit_url, token, user.id)
         return found if found is not None and found.view in views else None
 
     @staticmethod

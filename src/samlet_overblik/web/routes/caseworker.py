@@ -74,7 +74,7 @@ def _cpr_typed(text: str) -> bool:
 def _see(ctx: WebContext, user: User, view: str, purpose: Purpose, channel: str, *, person_key: str | None = None,
          search_text: str | None = None) -> RedirectResponse:
     """Post/redirect/get: the lookup's handle, and the redirect to the page that shows it."""
-    token = handles.create(ctx.stores.audit_url, user_id=user.id, view=view, purpose=purpose.logged, channel=channel,
+    token = handles.create(ctx.stores(user).audit_url, user_id=user.id, view=view, purpose=purpose.logged, channel=channel,
                            person_key=person_key, search_text=search_text)
     return RedirectResponse(f"/opslag/{token}", status_code=303)
 
@@ -100,13 +100,13 @@ def _search(ctx: WebContext, request: Request, user: User, form: dict[str, str],
     kept = "" if _cpr_typed(text) else text[:100]
     try:
         if _cpr_typed(text):
-            pk = borger.find_person(ctx.stores, user, cpr=text, purpose=purpose.logged, channel="web:borger",
+            pk = borger.find_person(ctx.stores(user), user, cpr=text, purpose=purpose.logged, channel="web:borger",
                                     requested_department=requested)
             if pk is None:
                 return _search_page(ctx, request, user, 404, purpose, fejl=NOT_FOUND_CPR)
             return _see(ctx, user, "borger", purpose, "web:borger", person_key=pk)
         borger.name_words(text)
-        borger.authorise(ctx.stores, user, person_key=None, purpose=purpose.logged, channel="web:navnesoeg",
+        borger.authorise(ctx.stores(user), user, person_key=None, purpose=purpose.logged, channel="web:navnesoeg",
                          requested_department=requested)
     except (borger.BadLookup, borger.AccessDenied) as exc:
         return _refused(ctx, request, user, purpose, exc, kept)
@@ -122,7 +122,7 @@ async def _by_ref(request: Request, view: str, channel: str) -> Response:
 def _see_ref(ctx: WebContext, request: Request, user: User, form: dict[str, str], purpose: Purpose, view: str,
              channel: str) -> Response:
     try:
-        pk = borger.find_person(ctx.stores, user, person_key=form.get("ref", ""), purpose=purpose.logged,
+        pk = borger.find_person(ctx.stores(user), user, person_key=form.get("ref", ""), purpose=purpose.logged,
                                 channel=channel, requested_department=form.get("afdeling") or None)
     except (borger.BadLookup, borger.AccessDenied) as exc:
         return _refused(ctx, request, user, purpose, exc)
@@ -156,16 +156,16 @@ def shown_lookup(request: Request, token: str):
     try:
         if handle.view == "navnesoegning":
             text = handle.search_text or ""
-            hits = borger.search_by_name(ctx.stores, user, text, purpose=handle.purpose, channel=handle.channel,
+            hits = borger.search_by_name(ctx.stores(user), user, text, purpose=handle.purpose, channel=handle.channel,
                                          log_shown=first, log_with=marks)
             page = _search_page(ctx, request, user, 200, purpose, text, hits=hits, soegt=True)
         elif handle.view == "familie":
             page = _view_page(ctx, request, user, borger.family_view(
-                ctx.stores, user, person_key=handle.person_key or "", purpose=handle.purpose, channel=handle.channel,
+                ctx.stores(user), user, person_key=handle.person_key or "", purpose=handle.purpose, channel=handle.channel,
                 log_shown=first, log_with=marks), purpose, "familie.html")
         else:
             show, department = _filters(request)
-            view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
+            view = borger.citizen_view(ctx.stores(user), user, person_key=handle.person_key, purpose=handle.purpose,
                                        channel=handle.channel, log_shown=first, log_with=marks)
             if isinstance(view, CitizenView):
                 view = borger.narrowed(view, show, department)
@@ -186,6 +186,7 @@ async def api_citizen(request: Request):
         return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
     if not isinstance(body, dict):
         return JSONResponse({"fejl": "ugyldig JSON"}, status_code=400)
+    ctx.check_tenant(request, user, body.get("kommune"))
     return await run_in_threadpool(_api_citizen, ctx, user, body)
 
 
@@ -197,7 +198,7 @@ def _api_citizen(ctx: WebContext, user: User, body: dict) -> JSONResponse:
     by_cpr = body.get("cpr") is not None
     try:
         view = borger.citizen_view(
-            ctx.stores, user, cpr=body["cpr"] if by_cpr else None,
+            ctx.stores(user), user, cpr=body["cpr"] if by_cpr else None,
             person_key=None if by_cpr else str(body.get("ref") or ""), purpose=purpose.logged, channel="api:borger",
             requested_department=str(body["afdeling"]) if body.get("afdeling") else None)
     except borger.BadLookup as exc:
@@ -223,7 +224,7 @@ def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenV
     handle = ctx.handle(token, user, "borger")
     if handle is None:
         raise StarletteHTTPException(404)
-    view = borger.citizen_view(ctx.stores, user, person_key=handle.person_key, purpose=handle.purpose,
+    view = borger.citizen_view(ctx.stores(user), user, person_key=handle.person_key, purpose=handle.purpose,
                                channel=handle.channel, log_shown=False)
     if not isinstance(view, CitizenView):
         raise StarletteHTTPException(404)
@@ -234,7 +235,7 @@ def _printable(request: Request, token: str) -> tuple[WebContext, User, CitizenV
 def meeting_print(request: Request, token: str):
     """The print view for a coordination meeting (the browser prints it; logged as a print)."""
     ctx, user, view, purpose = _printable(request, token)
-    meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:udskrift")
+    meeting.log_printed(ctx.stores(user), user, view, purpose.logged, "web:udskrift")
     return ctx.page(request, "udskrift.html", v=view, doc=meeting.meeting_document(view, user), handle=token)
 
 
@@ -242,7 +243,7 @@ def meeting_print(request: Request, token: str):
 def meeting_pdf(request: Request, token: str):
     """The same print as a PDF file (logged as a print)."""
     ctx, user, view, purpose = _printable(request, token)
-    meeting.log_printed(ctx.stores, user, view, purpose.logged, "web:pdf")
+    meeting.log_printed(ctx.stores(user), user, view, purpose.logged, "web:pdf")
     doc = meeting.meeting_document(view, user)
     name = f"koordineringsmoede-{view.person.person_key if view.person else 'borger'}-{doc.made_at:%Y%m%d}.pdf"
     return Response(documents.as_pdf(doc), media_type="application/pdf",

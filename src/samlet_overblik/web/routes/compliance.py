@@ -42,7 +42,7 @@ def _redirect(ctx, user: User, view: str, purpose: str, channel: str, form: dict
               person_key: str | None = None, search_text: str | None = None) -> RedirectResponse:
     """Post/redirect/get, as for the caseworker: the handle holds a person key or a user id, never a CPR number;
     the period and department filters (dates and a code) ride along in the query string."""
-    token = handles.create(ctx.stores.audit_url, user_id=user.id, view=view, purpose=purpose, channel=channel,
+    token = handles.create(ctx.stores(user).audit_url, user_id=user.id, view=view, purpose=purpose, channel=channel,
                            person_key=person_key, search_text=search_text)
     filters = {k: form[k] for k in ("fra", "til", "afdeling_filter") if form.get(k)}
     return RedirectResponse(f"/compliance/opslag/{token}" + (f"?{urlencode(filters)}" if filters else ""),
@@ -59,7 +59,7 @@ async def consent_trail(request: Request):
 def _consent_trail(ctx, request: Request, user: User, form: dict[str, str], purpose: str) -> Response:
     try:
         _period(form)
-        pk = compliance.resolve_citizen(ctx.stores, user, form.get("cpr", ""), purpose=purpose,
+        pk = compliance.resolve_citizen(ctx.stores(user), user, form.get("cpr", ""), purpose=purpose,
                                         channel="web:samtykkespor")
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
@@ -80,12 +80,12 @@ def _access_log(ctx, request: Request, user: User, form: dict[str, str], purpose
     try:
         _period(form)
         if cpr:
-            pk = compliance.resolve_citizen(ctx.stores, user, cpr, purpose=purpose, channel="web:adgangslog")
+            pk = compliance.resolve_citizen(ctx.stores(user), user, cpr, purpose=purpose, channel="web:adgangslog")
             if pk is None:
                 return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede lager.")
             return _redirect(ctx, user, "adgangslog", purpose, "web:adgangslog", form, person_key=pk)
         if who:
-            compliance.authorise_compliance(ctx.stores, user, "web:adgangslog")
+            compliance.authorise_compliance(ctx.stores(user), user, "web:adgangslog")
             return _redirect(ctx, user, "adgangslog_bruger", purpose, "web:adgangslog", form, search_text=who[:100])
         return ctx.page(request, "compliance.html", 400, fejl="Angiv et CPR-nummer eller et brugernavn.")
     except borger.BadLookup as exc:
@@ -106,18 +106,18 @@ def shown_report(request: Request, token: str):
         period = _period(dict(request.query_params))
         if handle.view == "adgangslog_bruger":
             page = ctx.page(request, "adgangslog.html", report=compliance.access_log_of_user(
-                ctx.stores, user, handle.search_text or "", purpose=handle.purpose, channel=handle.channel,
+                ctx.stores(user), user, handle.search_text or "", purpose=handle.purpose, channel=handle.channel,
                 period=period, log=first))
         else:
-            cpr = borger.cpr_of(ctx.stores, handle.person_key or "")
+            cpr = borger.cpr_of(ctx.stores(user), handle.person_key or "")
             if cpr is None:
                 return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke længere i det "
                                                                      "publicerede lager.")
             if handle.view == "adgangslog":
                 page = ctx.page(request, "adgangslog.html", report=compliance.access_log_about_citizen(
-                    ctx.stores, user, cpr, purpose=handle.purpose, channel=handle.channel, period=period, log=first))
+                    ctx.stores(user), user, cpr, purpose=handle.purpose, channel=handle.channel, period=period, log=first))
             else:
-                report = compliance.consent_trail(ctx.stores, user, cpr, purpose=handle.purpose,
+                report = compliance.consent_trail(ctx.stores(user), user, cpr, purpose=handle.purpose,
                                                   channel=handle.channel, period=period, log=first)
                 if report is None:
                     return ctx.page(request, "compliance.html", 404, fejl="Borgeren findes ikke i det publicerede "
@@ -127,7 +127,7 @@ def shown_report(request: Request, token: str):
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
     if first:
-        handles.mark_shown(ctx.stores.audit_url, token)
+        handles.mark_shown(ctx.stores(user).audit_url, token)
     return page
 
 
@@ -140,7 +140,7 @@ async def right_of_access(request: Request):
     if fmt not in insight.FORMATS:
         return ctx.page(request, "compliance.html", 400, fejl="Vælg PDF eller CSV.")
     try:
-        report = insight.citizen_insight(ctx.stores, user, form.get("cpr", ""), purpose=purpose, channel="web:indsigt")
+        report = insight.citizen_insight(ctx.stores(user), user, form.get("cpr", ""), purpose=purpose, channel="web:indsigt")
     except borger.BadLookup as exc:
         return ctx.page(request, "compliance.html", 400, fejl=sentence(str(exc)))
     if report is None:

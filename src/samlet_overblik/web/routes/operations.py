@@ -14,5 +14,5 @@ router = APIRouter()
 @router.get("/drift", response_class=HTMLResponse)
 async def operations(request: Request):
     ctx = web(request)
-    ctx.require(request, "dataingenioer", "compliance")
-    return ctx.page(request, "drift.html", published=published_status(ctx.stores))
+    user = ctx.require(request, "dataingenioer", "compliance")
+    return ctx.page(request, "drift.html", published=published_status(ctx.stores(user)))

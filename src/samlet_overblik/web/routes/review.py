@@ -41,7 +41,7 @@ async def start(request: Request):
 @router.post("/identitet", response_class=HTMLResponse)
 async def show_queue(request: Request):
     ctx, user, _, purpose = await _form(request)
-    items = review.queue(ctx.stores, user, purpose=purpose.logged, channel=CHANNEL, skipped=_skipped(request))
+    items = review.queue(ctx.stores(user), user, purpose=purpose.logged, channel=CHANNEL, skipped=_skipped(request))
     return _queue_page(request, items=items, vist=True, formaal=purpose.chosen, note=purpose.note)
 
 
@@ -49,7 +49,7 @@ async def show_queue(request: Request):
 async def show_pair(request: Request):
     ctx, user, form, purpose = await _form(request)
     try:
-        item = review.pair(ctx.stores, user, form.get("par", ""), purpose=purpose.logged, channel=CHANNEL)
+        item = review.pair(ctx.stores(user), user, form.get("par", ""), purpose=purpose.logged, channel=CHANNEL)
     except borger.BadLookup as exc:
         return _queue_page(request, 404, fejl=sentence(str(exc)) + ".", formaal=purpose.chosen, note=purpose.note)
     return ctx.page(request, "identitet_par.html", p=item, formaal=purpose.chosen, note=purpose.note)
@@ -60,18 +60,18 @@ async def decide(request: Request):
     ctx, user, form, purpose = await _form(request)
     pair_id, decision = form.get("par", ""), form.get("afgoerelse", "")
     try:
-        review.decide(ctx.stores, user, pair_id, decision, form.get("begrundelse", ""), purpose=purpose.logged,
+        review.decide(ctx.stores(user), user, pair_id, decision, form.get("begrundelse", ""), purpose=purpose.logged,
                       channel=CHANNEL)
     except borger.BadLookup as exc:
         try:
-            item = review.pair(ctx.stores, user, pair_id, purpose=purpose.logged, channel=CHANNEL)
+            item = review.pair(ctx.stores(user), user, pair_id, purpose=purpose.logged, channel=CHANNEL)
         except borger.BadLookup:
             return _queue_page(request, 404, fejl=sentence(str(exc)) + ".", formaal=purpose.chosen, note=purpose.note)
         return ctx.page(request, "identitet_par.html", 400, p=item, fejl=sentence(str(exc)) + ".",
                         formaal=purpose.chosen, note=purpose.note)
     if decision == "skip":
         request.session[_SKIPPED] = sorted(_skipped(request) | {pair_id})[-500:]
-    items = review.queue(ctx.stores, user, purpose=purpose.logged, channel=CHANNEL, skipped=_skipped(request))
+    items = review.queue(ctx.stores(user), user, purpose=purpose.logged, channel=CHANNEL, skipped=_skipped(request))
     done = {"match": "Gemt: samme person.", "no_match": "Gemt: forskellige personer.", "skip": "Sprunget over."}
     return _queue_page(request, items=items, vist=True, formaal=purpose.chosen, note=purpose.note,
                        besked=done[decision] + " Afgørelsen gælder fra næste kørsel.")

@@ -43,6 +43,11 @@ async def login(request: Request):
         return resp
     if user is None:
         return ctx.page(request, "login.html", 401, user=None, fejl="Forkert brugernavn eller adgangskode.")
+    if not ctx.serves(user):  # with tenants, a user without a municipality served here reads nothing
+        log.warning("login refused: the user's municipality is not served by this installation")
+        return ctx.page(request, "login.html", 403, user=None,
+                        fejl="Din bruger er ikke knyttet til en kommune, som denne installation betjener. "
+                             "Kontakt IT-support.")
     ctx.authn.start_session(request.session, user)
     return RedirectResponse(HOME_OF_ROLE[user.role], status_code=303)
 
@@ -74,4 +79,5 @@ async def index(request: Request):
 async def api_me(request: Request):
     user = web(request).require(request)
     return {"bruger": user.id, "navn": user.name, "rolle": user.role, "afdeling": user.department,
+            "kommune": user.kommune,
             "csrf": csrf_token(request.session), "formaal": list(lookup_purposes(user.role))}
