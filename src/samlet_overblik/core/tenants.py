@@ -7,9 +7,10 @@ tenant's — sources, warehouse, exports, users, access log — is shared with a
   with ``{kommunekode}`` in it (``postgresql://host/kommune_{kommunekode}``), or the tenant's own
   ``SAMLET_<KOMMUNEKODE>_SOURCE_<NAME>_URL``. A configured URL without the placeholder would be every tenant's: it is
   refused;
-- warehouse: ``<warehouse_root>/<kommunekode>/samlet_overblik.duckdb`` (its exports, users file and access log beside
-  it, as for one municipality);
-- policy: ``SAMLET_<KOMMUNEKODE>_POLICY_FILE``, else the installation's.
+- warehouse: ``<warehouse_root>/<kommunekode>/samlet_overblik.duckdb`` (its exports and access log beside it, as for
+  one municipality; the users file is the installation's, each user naming their municipality: ``access.users``);
+- policy: ``SAMLET_<KOMMUNEKODE>_POLICY_FILE``, else the installation's;
+- analytics key: ``SAMLET_<KOMMUNEKODE>_ANALYTICS_KEY`` only (``unified.analytics.key_variable``).
 """
 
 from __future__ import annotations
