@@ -1,11 +1,13 @@
 """All of Denmark on one installation: every municipality generated at --scale, then the all-tenants nightly through
-Dagster's run queue and daemon (a run per municipality, --workers at once), then the same again with nothing changed.
+Dagster's run queue and daemon (an asset backfill, --workers runs at once), then the same again with nothing changed;
+with --baseline-per-run, both once more with that many municipalities a run (the baseline: 1, a run each), on the
+same sources, and the ratios of the two.
 
-    .venv/bin/python bench/national.py --scale 0.002 [--workers 2] [--workdir /tmp/samlet-bench-national]
+    .venv/bin/python bench/national.py --scale 0.002 --tenants-per-run 10 [--baseline-per-run 1] [--workers 2]
 
-Prints generation time, the nightly's wall time, the sum of the municipalities' own run times (as the Dagster
-instance recorded them), the fan-out overhead against that sum shared by the workers (the ideal: wall = sum /
-workers), the largest process's peak memory, and the steady-state run with nothing changed.
+Prints generation time, the nightly's wall time, the sum of the runs' own times (as the Dagster instance recorded
+them), the fan-out overhead against that sum shared by the workers (the ideal: wall = sum / workers), the largest
+process's peak memory, and the steady-state run with nothing changed.
 """
 
 from __future__ import annotations
@@ -23,17 +25,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.002)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tenants-per-run", type=int, default=1,
+                    help="municipalities one run may build (the assets' backfill policy)")
+    ap.add_argument("--baseline-per-run", type=int, help="measure this setting too (e.g. 1) and print the ratios")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/samlet-bench-national"))
     args = ap.parse_args()
 
+    from samlet_overblik.core.municipalities import municipalities
     from samlet_overblik.core.settings import load_settings
-    from samlet_overblik.fanout import run_all_tenants
+    from samlet_overblik.core.tenants import tenant_variable
+    from samlet_overblik.fanout import run_all_tenants, run_seconds
     from samlet_overblik.synthetic.denmark import generate_municipalities
 
     shutil.rmtree(args.workdir, ignore_errors=True)
-    sources, root = args.workdir / "sources", args.workdir / "warehouses"
-    os.environ.setdefault("SAMLET_ANALYTICS_KEY", "bench-" + "k" * 40)
+    sources = args.workdir / "sources"
+    for code in municipalities():  # each municipality its own analytics key (the installation's is never used)
+        os.environ.setdefault(tenant_variable(code, "analytics_key"), f"bench-{code}-" + "k" * 40)
     os.environ.pop("DAGSTER_HOME", None)  # a temporary instance with --workers runs at once
     t = time.perf_counter()
     written = generate_municipalities(None, args.scale, args.seed, sources)
@@ -41,19 +49,31 @@ def main() -> None:
     citizens = sum(w["borgere"] for w in written)
     print(f"generated {len(written)} municipalities, {citizens:,} citizens (scale {args.scale:g}) in {generated:.1f} s",
           flush=True)
-    settings = load_settings(None, sources_dir=sources, env={})
-    settings.warehouse_root = root
-    for label in ("nightly", "nothing changed"):
-        t = time.perf_counter()
-        runs = run_all_tenants(settings, workers=args.workers)
-        wall = time.perf_counter() - t
-        own = [r.seconds or 0.0 for r in runs]
-        failed = [r.code for r in runs if r.status != "SUCCESS"]
-        ideal = sum(own) / args.workers
-        print(f"{label}: {len(runs)} municipalities, wall {wall:.1f} s; their runs together {sum(own):.1f} s "
-              f"(median {statistics.median(own):.1f} s, max {max(own):.1f} s); with {args.workers} workers the "
-              f"ideal is {ideal:.1f} s: fan-out overhead {wall / ideal - 1:+.0%}; failed {failed or 'none'}",
-              flush=True)
+
+    def measure(per_run: int) -> dict[str, float]:
+        settings = load_settings(None, sources_dir=sources, env={})
+        settings.warehouse_root = args.workdir / f"warehouses-{per_run}"
+        settings.tenants_per_run = per_run
+        walls = {}
+        for label in ("nightly", "nothing changed"):
+            t = time.perf_counter()
+            runs = run_all_tenants(settings, workers=args.workers)
+            wall = walls[label] = time.perf_counter() - t
+            own = list(run_seconds(runs).values())
+            failed = [r.code for r in runs if r.status != "SUCCESS"]
+            ideal = sum(own) / args.workers
+            print(f"{per_run} a run, {label}: {len(runs)} municipalities in {len(own)} runs, wall {wall:.1f} s; the "
+                  f"runs together {sum(own):.1f} s (median {statistics.median(own):.1f} s, max {max(own):.1f} s); "
+                  f"with {args.workers} workers the ideal is {ideal:.1f} s: fan-out overhead {wall / ideal - 1:+.0%}; "
+                  f"failed {failed or 'none'}", flush=True)
+        return walls
+
+    measured = measure(args.tenants_per_run)
+    if args.baseline_per_run is not None:
+        baseline = measure(args.baseline_per_run)
+        for label, wall in measured.items():
+            print(f"{label}: {args.tenants_per_run} a run takes {wall / baseline[label]:.2f}x the wall time of "
+                  f"{args.baseline_per_run} a run ({wall:.1f} s against {baseline[label]:.1f} s)")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"largest process's peak memory (the daemon, the runs): {peak:.0f} MiB")
 

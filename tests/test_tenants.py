@@ -91,21 +91,38 @@ def test_tenants_are_isolated_and_one_failing_fails_alone(tmp_path):
     assert cprs_in(db["563"], consented) and not cprs_in(db["791"], consented)
 
 
-def test_the_nightly_schedule_requests_a_run_per_tenant():
+def _nightly_requests(defs):
     import dagster as dg
 
-    defs = build_defs(tenants=("825", "563"))
     schedule = defs.resolve_schedule_def("nightly_schedule")
     when = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance, scheduled_execution_time=when,
-                                            repository_def=defs.get_repository_def())
-        requests = schedule.evaluate_tick(context).run_requests
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
+        return schedule.evaluate_tick(context).run_requests
+
+
+def test_the_nightly_schedule_requests_a_run_per_tenant_or_per_group(monkeypatch):
+    import dagster as dg
+
+    from samlet_overblik.defs.resources import RANGE_END_TAG, RANGE_START_TAG, run_tenants
+
+    requests = _nightly_requests(build_defs(tenants=("825", "563")))
     assert [r.partition_key for r in requests] == ["825", "563"]
     assert len({r.run_key for r in requests}) == 2
+    # Three small municipalities, two a run (the backfill policy's setting): a run of a range of partitions, then one.
+    monkeypatch.setenv("SAMLET_TENANTS_PER_RUN", "2")
+    tenants = ("825", "563", "741")
+    defs = build_defs(tenants=tenants)
+    requests = _nightly_requests(defs)
+    assert [run_tenants({**r.tags, **({"dagster/partition": r.partition_key} if r.partition_key else {})}, tenants)
+            for r in requests] == [("825", "563"), ("741",)]
+    assert requests[0].tags[RANGE_START_TAG] == "825" and requests[0].tags[RANGE_END_TAG] == "563"
+    assert {a.backfill_policy for a in defs.assets} == {dg.BackfillPolicy.multi_run(2)}
 
 
-def test_all_tenants_run_through_the_dagster_queue_and_a_failing_one_fails_alone(tmp_path):
+def test_all_tenants_run_through_a_dagster_backfill_and_a_failing_one_fails_alone(tmp_path):
+    """The three in one run (the backfill policy); it fails, as a group does when one of its municipalities fails;
+    the three are run again one by one, and only the failing one fails."""
     import os
     import subprocess
     import sys
@@ -117,12 +134,13 @@ def test_all_tenants_run_through_the_dagster_queue_and_a_failing_one_fails_alone
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
     env.update(SAMLET_ANALYTICS_KEY="k" * 40, SAMLET_REFERENCE_TIME="2026-11-01T12:00:00", COLUMNS="200")
     out = subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "run", "--all-tenants", "--sources",
-                          str(sources), "--warehouse-root", str(root), "--workers", "2"],
+                          str(sources), "--warehouse-root", str(root), "--workers", "2", "--tenants-per-run", "3"],
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert "563: success" in out.stdout and "825: success" in out.stdout and "741: failure" in out.stdout, lines
-    assert "2 of 3 municipalities published" in out.stdout and "failed: 741" in out.stdout
+    assert "2 of 3 municipalities published" in out.stdout and "(4 runs," in out.stdout and "failed: 741" in out.stdout
+    assert out.stdout.count(": failure") == 4  # the group's run, for each of the three, then 741's own
     assert (root / "825" / "samlet_overblik.duckdb").is_file() and (root / "563" / "exports").is_dir()
     assert not (root / "741" / "samlet_overblik.duckdb").exists()
 

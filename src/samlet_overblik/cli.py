@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="With --all-tenants: the folder for ROOT/<kommunekode>/samlet_overblik.duckdb and its exports "
                         "(default: SAMLET_WAREHOUSE_ROOT, else the folder of --warehouse).")
     r.add_argument("--workers", type=_positive_int, default=2,
-                   help="With --all-tenants and no DAGSTER_HOME: how many municipalities run at once (default 2).")
+                   help="With --all-tenants and no DAGSTER_HOME: how many runs at once (default 2).")
+    r.add_argument("--tenants-per-run", type=_positive_int,
+                   help="With --all-tenants: how many municipalities one run may build, one after another (default: "
+                        "SAMLET_TENANTS_PER_RUN, else 1); a group that fails is run again one by one.")
 
     d = sub.add_parser("demo", help="Generate a small municipality, run the nightly job and print a summary.")
     d.add_argument("--citizens", type=_positive_int, default=5000, help="Residents to generate (default: 5000).")
@@ -352,6 +355,8 @@ def cmd_run(args) -> int:
     settings.full_relink = args.full_relink
     if args.warehouse_root is not None:
         settings.warehouse_root = args.warehouse_root
+    if args.tenants_per_run is not None:
+        settings.tenants_per_run = args.tenants_per_run
     if not settings.source_urls and not settings.sources_dir.is_dir():
         raise CliError(f"sources folder not found: {settings.sources_dir} (run 'samlet-overblik generate' or set --sources)")
     if args.all_tenants:
@@ -362,7 +367,7 @@ def cmd_run(args) -> int:
 
 
 def _run_all_tenants(settings, job: str, workers: int) -> int:
-    from samlet_overblik.fanout import run_all_tenants, tenants_to_run
+    from samlet_overblik.fanout import run_all_tenants, run_seconds, tenants_to_run
 
     if settings.full_refresh or settings.full_relink:
         raise CliError("--full-refresh and --full-relink are not passed to the tenants' runs yet; run without them")
@@ -379,9 +384,9 @@ def _run_all_tenants(settings, job: str, workers: int) -> int:
 
         runs = run_all_tenants(settings, workers=workers, job=job, on_change=changed)
     failed = [r.code for r in runs if r.status != "SUCCESS"]
-    took = sum(r.seconds or 0 for r in runs)
+    took = run_seconds(runs)
     console.print(f"{len(runs) - len(failed)} of {len(runs)} municipalities published in "
-                  f"{time.perf_counter() - started:.1f} s (their runs together {took:.1f} s)")
+                  f"{time.perf_counter() - started:.1f} s ({len(took)} runs, together {sum(took.values()):.1f} s)")
     if failed:
         console.print(f"failed: {', '.join(failed)} (see the runs in the Dagster instance)")
         return 1

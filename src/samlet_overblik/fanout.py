@@ -1,15 +1,15 @@
-"""All tenants' nightly through Dagster's own machinery: a backfill of the partitioned job over the tenants'
+"""All tenants' nightly through Dagster's own machinery: an asset backfill of the job's assets over the tenants'
 kommunekoder, queued in a Dagster instance and launched by its daemon, each run in a process of its own.
 
 The instance is the operator's (``DAGSTER_HOME``) or, when none is set, a temporary one whose run queue allows
-``workers`` runs at once and one run per partition (a tenant is never built twice at the same time). Nothing here
-schedules or runs a job itself: it submits the backfill with ``dagster job backfill``, starts ``dagster-daemon`` and
-reads the runs' states from the instance until every run has finished.
+``workers`` runs at once and one run per partition (a tenant is never built twice at the same time). The assets'
+backfill policy (``tenants_per_run``) lets one run build several small municipalities, one after another. Nothing
+here schedules or runs a job itself: it adds the backfill to the instance, starts ``dagster-daemon`` (whose backfill
+loop turns it into runs through the queue) and reads the runs' states from the instance until every run has finished.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,7 +24,7 @@ from pathlib import Path
 from samlet_overblik.core.municipalities import municipalities
 from samlet_overblik.core.settings import Settings, SettingsError
 from samlet_overblik.core.tenants import warehouse_root
-from samlet_overblik.defs.resources import PARTITION_TAG
+from samlet_overblik.defs.resources import PARTITION_TAG, run_tenants
 
 CODE_LOCATION = "samlet_overblik.definitions"
 FANOUT_TAG = "samlet/fanout"
@@ -50,11 +50,21 @@ telemetry:
 class TenantRun:
     code: str
     status: str  # Dagster's run status: QUEUED, STARTED, SUCCESS, FAILURE, CANCELED, ...
-    seconds: float | None = None
+    seconds: float | None = None  # of the run it was in (with tenants_per_run > 1, a group's run)
+    run_id: str | None = None
+    alone: bool = True  # its own run, or a group's
+    # The group's run that failed before this one (the municipality was then run alone).
+    previous: TenantRun | None = None
 
     @property
     def done(self) -> bool:
         return self.status in ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def run_seconds(runs: list[TenantRun]) -> dict[str, float]:
+    """Each run's own time, once however many municipalities it built (failed groups' runs too), by run id."""
+    every = [*runs, *(r.previous for r in runs if r.previous is not None)]
+    return {r.run_id: r.seconds or 0.0 for r in every if r.run_id}
 
 
 def tenants_to_run(settings: Settings) -> tuple[str, ...]:
@@ -70,12 +80,12 @@ def tenants_to_run(settings: Settings) -> tuple[str, ...]:
     return found
 
 
-def _environment(settings: Settings, tenants: tuple[str, ...], home: Path) -> dict[str, str]:
+def _environment(settings: Settings, tenants: tuple[str, ...], home: Path, per_run: int) -> dict[str, str]:
     """What the code location needs in the daemon's and the runs' processes to build the same definitions."""
     env = dict(os.environ)
     env.update(DAGSTER_HOME=str(home), SAMLET_TENANTS=",".join(tenants),
                SAMLET_WAREHOUSE_ROOT=str(warehouse_root(settings).resolve()),
-               SAMLET_SOURCES_DIR=str(settings.sources_dir.resolve()))
+               SAMLET_SOURCES_DIR=str(settings.sources_dir.resolve()), SAMLET_TENANTS_PER_RUN=str(per_run))
     if settings.reference_time:
         env["SAMLET_REFERENCE_TIME"] = settings.reference_time.isoformat()
     return env
@@ -83,57 +93,89 @@ def _environment(settings: Settings, tenants: tuple[str, ...], home: Path) -> di
 
 def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly", timeout_s: float = 6 * 3600,
                     on_change: Callable[[TenantRun, list[TenantRun]], None] | None = None) -> list[TenantRun]:
-    """Run ``job`` for every tenant through a Dagster instance's queue and daemon; the tenants' final states."""
+    """Run ``job`` for every tenant through a Dagster instance's queue and daemon; the tenants' final states.
+
+    One asset backfill over the tenants' partitions: Dagster's backfill policy puts up to ``tenants_per_run`` of
+    them in one run. A group's run fails as one; its municipalities are then backfilled again one per run, so a
+    failing municipality fails alone and the others of its group publish."""
     import dagster as dg
-    from dagster._core.storage.dagster_run import RunsFilter
 
     tenants = tenants_to_run(settings)
+    deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
         home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
         if not os.environ.get("DAGSTER_HOME"):
             (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG), encoding="utf-8")
-        env = _environment(settings, tenants, home)
-        fanout = uuid.uuid4().hex[:12]
-        submitted = subprocess.run(
-            [sys.executable, "-m", "dagster", "job", "backfill", "-m", CODE_LOCATION, "-j", job,
-             "--partitions", ",".join(tenants), "--tags", json.dumps({FANOUT_TAG: fanout}), "--noprompt"],
-            env=env, capture_output=True, text=True, timeout=600)
-        if submitted.returncode != 0:
-            last = (submitted.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"the backfill could not be submitted: {last[:300]}")
-        daemon = subprocess.Popen([sys.executable, "-m", "dagster._daemon", "run", "-m", CODE_LOCATION], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            state = _backfill(instance, settings, tenants, tenants, home, job, settings.tenants_per_run, deadline,
+                              on_change, {})
+            again = tuple(code for code, run in state.items() if run.status != "SUCCESS" and not run.alone)
+            if again:
+                first = dict(state)
+                state = _backfill(instance, settings, tenants, again, home, job, 1, deadline, on_change, state)
+                for code in again:
+                    state[code].previous = first[code]
+        return [state[code] for code in tenants]
+
+
+def _backfill(instance, settings: Settings, tenants: tuple[str, ...], these: tuple[str, ...], home: Path, job: str,
+              per_run: int, deadline: float, on_change, state: dict[str, TenantRun]) -> dict[str, TenantRun]:
+    """One backfill of ``job``'s assets over the partitions ``these`` (of the code location's ``tenants``), run by
+    a daemon of its own with ``per_run`` municipalities a run; every tenant's state once its runs have finished."""
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.storage.dagster_run import RunsFilter
+    from dagster._core.utils import make_new_backfill_id
+
+    from samlet_overblik.defs.build import build_defs
+
+    env = _environment(settings, tenants, home, per_run)
+    defs = build_defs(tenants=tenants)
+    graph = defs.resolve_asset_graph()
+    fanout = uuid.uuid4().hex[:12]
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=list(these),
+        asset_selection=sorted(defs.resolve_job_def(job).asset_layer.selected_asset_keys),
+        backfill_timestamp=time.time(), tags={FANOUT_TAG: fanout}, dynamic_partitions_store=instance,
+        all_partitions=False, title=f"samlet-overblik {job}: {len(these)} municipalities", description=None,
+        run_config=None)
+    instance.add_backfill(backfill)
+    daemon = subprocess.Popen([sys.executable, "-m", "dagster._daemon", "run", "-m", CODE_LOCATION], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        state = {**state, **{code: TenantRun(code, "NOT_SUBMITTED") for code in these}}
+        return _follow(instance, RunsFilter(tags={FANOUT_TAG: fanout}), tenants, state, deadline, on_change,
+                       alive=lambda: daemon.poll() is None)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
         try:
-            with dg.DagsterInstance.from_config(str(home)) as instance:
-                return _follow(instance, RunsFilter(tags={FANOUT_TAG: fanout}), tenants, timeout_s, on_change,
-                               alive=lambda: daemon.poll() is None)
-        finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait()
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
 
 
-def _follow(instance, runs_filter, tenants: tuple[str, ...], timeout_s: float,
-            on_change: Callable[[TenantRun, list[TenantRun]], None] | None, alive: Callable[[], bool]) -> list[TenantRun]:
-    state = {code: TenantRun(code, "NOT_SUBMITTED") for code in tenants}
-    deadline = time.monotonic() + timeout_s
+def _follow(instance, runs_filter, tenants: tuple[str, ...], state: dict[str, TenantRun], deadline: float,
+            on_change: Callable[[TenantRun, list[TenantRun]], None] | None, alive: Callable[[], bool]
+            ) -> dict[str, TenantRun]:
+    """Watch the runs until every municipality in ``state`` that is not done has finished (``state``: updated)."""
+    waiting = {code for code, run in state.items() if not run.done}
     while True:
         for run in instance.get_runs(filters=runs_filter):
-            code = run.tags.get(PARTITION_TAG)
-            if code not in state or state[code].status == run.status.value:
+            codes = run_tenants(run.tags, tenants)
+            if not codes or all(state[c].status == run.status.value and state[c].run_id == run.run_id
+                                for c in codes if c in state):
                 continue
             record = instance.get_run_record_by_id(run.run_id)
             took = (record.end_time - record.start_time) if record and record.start_time and record.end_time else None
-            state[code] = TenantRun(code, run.status.value, took)
-            if on_change:
-                on_change(state[code], list(state.values()))
-        if all(t.done for t in state.values()):
-            return list(state.values())
+            for code in codes:
+                if code in waiting:
+                    state[code] = TenantRun(code, run.status.value, took, run.run_id, alone=len(codes) == 1)
+                    if on_change:
+                        on_change(state[code], list(state.values()))
+        if all(state[c].done for c in waiting):
+            return state
         if not alive():
             raise RuntimeError("the Dagster daemon stopped before every tenant's run had finished")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not every tenant's run finished within {timeout_s:.0f} s")
+            raise TimeoutError("not every tenant's run finished in time")
         time.sleep(1)

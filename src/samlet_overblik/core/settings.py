@@ -63,6 +63,10 @@ class Settings:
     # folder per tenant (<root>/<kommunekode>/samlet_overblik.duckdb). No tenants: one municipality, as always.
     tenants: tuple[str, ...] = ()
     warehouse_root: Path | None = None
+    # How many municipalities one run of a backfill may build, one after another (Dagster's backfill policy): a run's
+    # fixed cost (a process, the code location, its steps) is paid once for them. A group fails as one; the fan-out
+    # then runs its municipalities one by one, so a failing one fails alone.
+    tenants_per_run: int = 1
     # Set in one tenant's settings (core.tenants.for_tenant): whose they are.
     tenant: str | None = None
 
@@ -155,6 +159,16 @@ def _parse_time(text: str) -> datetime:
         raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None
 
 
+def _parse_per_run(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"tenants_per_run must be a whole number: {text!r}") from None
+    if value < 1:
+        raise SettingsError("tenants_per_run must be at least 1")
+    return value
+
+
 def _parse_keep(text: str) -> int:
     try:
         value = int(text)
@@ -200,4 +214,5 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "export_group": ("SAMLET_EXPORT_GROUP", str),
     "memory_limit": ("SAMLET_MEMORY_LIMIT", _parse_memory),
     "warehouse_root": ("SAMLET_WAREHOUSE_ROOT", Path),
+    "tenants_per_run": ("SAMLET_TENANTS_PER_RUN", _parse_per_run),
 }

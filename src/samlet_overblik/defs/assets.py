@@ -16,7 +16,7 @@ import duckdb
 
 from samlet_overblik.sources import ingest, staging
 from samlet_overblik.sources.specs import SourceSpec, load_source_specs
-from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource
+from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource, serving
 
 OWNERS = ["team:data-engineering"]
 
@@ -27,6 +27,51 @@ def raw_key(source: str) -> dg.AssetKey:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def each_tenant(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                work: Callable[[], dict]) -> dg.MaterializeResult:
+    """``work()`` once for each municipality of the run, the resources pointed at it, and its metadata (counts only)
+    as that partition's. One municipality, or one partition: once. A run of a backfill may cover several small
+    municipalities (the backfill policy, ``tenants_per_run``); a failure names the one it happened in."""
+    tenants = warehouse.tenants
+    if len(tenants) == 1:
+        with serving(tenants[0]):
+            return dg.MaterializeResult(metadata=work())
+    for tenant in tenants:
+        with serving(tenant), naming(tenant):
+            context.add_asset_metadata(work(), partition_key=tenant)
+    return dg.MaterializeResult()
+
+
+def each_tenant_check(warehouse: WarehouseResource, check: Callable[[], dg.AssetCheckResult]) -> dg.AssetCheckResult:
+    """An asset check once for each municipality of the run: passed only if it passed for every one; an error if it
+    is one for any (a blocking check then stops the group's publishing); each one's metadata under its kommunekode."""
+    tenants = warehouse.tenants
+    if len(tenants) == 1:
+        with serving(tenants[0]):
+            return check()
+    results = {}
+    for tenant in tenants:
+        with serving(tenant), naming(tenant):
+            results[tenant] = check()
+    failed = [r for r in results.values() if not r.passed]
+    error = any(r.severity == dg.AssetCheckSeverity.ERROR for r in failed)
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        metadata={"failed_in": ", ".join(str(t) for t, r in results.items() if not r.passed) or "none",
+                  **{f"{t}.{k}": v for t, r in results.items() for k, v in (r.metadata or {}).items()}},
+    )
+
+
+@contextmanager
+def naming(tenant: str | None) -> Iterator[None]:
+    """A failure in a run of several municipalities says whose it is (a kommunekode, never a value)."""
+    try:
+        yield
+    except dg.Failure as exc:
+        raise dg.Failure(description=f"kommune {tenant}: {exc.description}") from None
 
 
 def _source_retry_policy() -> dg.RetryPolicy:
@@ -52,6 +97,9 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse: WarehouseResource = context.resources.warehouse
+        return each_tenant(context, warehouse, lambda: read(context, warehouse))
+
+    def read(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict:
         settings: RunSettings = context.resources.run_settings
         url = getattr(context.resources, f"source_{spec.name}").connection_url()
         started = time.perf_counter()
@@ -64,7 +112,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         if read.stale:
             # The message names the source and table only (ingest never passes a driver's text on).
             context.log.warning(f"{read.reason}; reusing the last good snapshot (department data marked stale)")
-            return dg.MaterializeResult(metadata={"status": "stale", "tables": len(read.stale)})
+            return {"status": "stale", "tables": len(read.stale)}
         results = read.tables
         # Counts only: never a value from a row.
         meta: dict = {"status": "ok"}
@@ -81,7 +129,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         if future:
             context.log.warning(f"{spec.name}: {future} row(s) with an update stamp in the future (read again every run "
                                 "until it has passed; see meta.source_reads)")
-        return dg.MaterializeResult(metadata=meta)
+        return meta
 
     return _raw
 
@@ -102,20 +150,21 @@ def staging_asset(sql_asset: staging.SqlAsset) -> dg.AssetsDefinition:
     )
     def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  run_settings: RunSettings) -> dg.MaterializeResult:
-        started = time.perf_counter()
-        with warehouse.connect(context.run_id) as con:
-            staging.refresh_code_map(con, load_source_specs()[source_system])
-            result = staging.run_staging_asset(con, sql_asset, context.run_id, _now(),
-                                               restage=run_settings.full_refresh)
-        return dg.MaterializeResult(
-            metadata={
+        def stage() -> dict:
+            started = time.perf_counter()
+            with warehouse.connect(context.run_id) as con:
+                staging.refresh_code_map(con, load_source_specs()[source_system])
+                result = staging.run_staging_asset(con, sql_asset, context.run_id, _now(),
+                                                   restage=run_settings.full_refresh)
+            return {
                 "rows": result.rows,
                 "quarantined": sum(result.rejected.values()),
                 **{f"quarantined.{k}": v for k, v in result.rejected.items()},
                 **({"unchanged_since_run": result.unchanged_since} if result.unchanged_since else {}),
                 "duration_s": round(time.perf_counter() - started, 3),
             }
-        )
+
+        return each_tenant(context, warehouse, stage)
 
     return _staging
 
@@ -149,10 +198,13 @@ def warehouse_asset(
 
     @dg.asset(key=key, deps=deps, group_name=group, description=description, owners=OWNERS, kinds={"duckdb", "sql"})
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
-        started = time.perf_counter()
-        with value_free_errors(key), warehouse.connect(context.run_id) as con:
-            metadata = compute(con, context, run_settings)
-        return dg.MaterializeResult(metadata={**metadata, "duration_s": round(time.perf_counter() - started, 3)})
+        def build() -> dict:
+            started = time.perf_counter()
+            with value_free_errors(key), warehouse.connect(context.run_id) as con:
+                metadata = compute(con, context, run_settings)
+            return {**metadata, "duration_s": round(time.perf_counter() - started, 3)}
+
+        return each_tenant(context, warehouse, build)
 
     return _asset
 
@@ -250,7 +302,10 @@ def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDe
             )
             def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                        validation: ValidationResource) -> dg.AssetCheckResult:
-                run_id = context.run.run_id
+                return each_tenant_check(warehouse, lambda: validate(context.run.run_id, warehouse, validation))
+
+            def validate(run_id: str, warehouse: WarehouseResource,
+                         validation: ValidationResource) -> dg.AssetCheckResult:
                 with warehouse.connect(run_id) as con:
                     outcome = validation.run_suite(con, suite, run_id)
                 critical, warnings = outcome.critical_failures, outcome.warnings
@@ -281,8 +336,11 @@ def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefin
         description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours.",
     )
     def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return each_tenant_check(warehouse, lambda: fresh(context.run.run_id, warehouse))
+
+    def fresh(run_id: str, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         now = _now()
-        with warehouse.connect(context.run.run_id) as con:
+        with warehouse.connect(run_id) as con:
             newest = ingest.newest_stamp(con, spec, now)
         if newest is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,

@@ -11,7 +11,7 @@ from samlet_overblik.consent import state as consent
 from samlet_overblik.defs import assets as a
 from samlet_overblik.defs import publish_assets as p
 from samlet_overblik.sources.specs import load_job_settings, load_source_specs
-from samlet_overblik.defs.jobs import consent_refresh_job, nightly_job, nightly_schedule
+from samlet_overblik.defs.jobs import abandon_build_on_failure, consent_refresh_job, nightly_job, nightly_schedule
 from samlet_overblik.defs.sensors import consent_registry_sensor
 from samlet_overblik.defs.unified_assets import UNIFIED_KEYS, unified_assets
 from samlet_overblik.core.settings import load_settings
@@ -47,6 +47,12 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
     if partitions is not None:  # one policy at the root: every asset is partitioned by tenant, none decides it
         all_assets = list(dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
                                              all_assets))
+        # A backfill of many municipalities runs up to tenants_per_run of them in one run (each step works through
+        # them one by one); a run of a backfill is a run of Dagster's asset job, so it gets the failure hook here
+        # (the jobs have it too: it is idempotent).
+        policy = dg.BackfillPolicy.multi_run(settings.tenants_per_run)
+        all_assets = [a.with_attributes(backfill_policy=policy, hook_defs={abandon_build_on_failure})
+                      for a in all_assets]
     checks = a.quality_checks(stagings)
     freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()  # every name in freshness_hours is a source (load_job_settings checks)
@@ -59,7 +65,9 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
         assets=all_assets,
         asset_checks=checks,
         jobs=[nightly, refresh],
-        schedules=[nightly_schedule(nightly, tenants)],
+        schedules=[nightly_schedule(nightly, tenants, settings.tenants_per_run)],
         sensors=[consent_registry_sensor(refresh)],
         resources=resources,
+        # Every run in one process, step after step (a backfill's runs too): the steps share the run's DuckDB file.
+        executor=dg.in_process_executor,
     )

@@ -10,8 +10,11 @@ from samlet_overblik.sources.specs import load_job_settings
 
 @dg.failure_hook(required_resource_keys={"warehouse"})
 def abandon_build_on_failure(context: dg.HookContext) -> None:
-    """A failed run never publishes: drop its building copy so the published files stay as they were."""
-    wh.abandon(context.resources.warehouse.published, context.run_id)
+    """A failed run never publishes: drop its building copies (one per municipality of the run) so the published
+    files stay as they were."""
+    warehouse = context.resources.warehouse
+    for tenant in warehouse.tenants:
+        wh.abandon(warehouse.published_of(tenant), context.run_id)
 
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:
@@ -41,8 +44,9 @@ def consent_refresh_job() -> dg.UnresolvedAssetJobDefinition:
     )
 
 
-def nightly_schedule(job, tenants: tuple[str, ...] = ()) -> dg.ScheduleDefinition:
-    """The nightly at 02:00 Copenhagen time; with tenants, a run per tenant (the run queue's limits apply)."""
+def nightly_schedule(job, tenants: tuple[str, ...] = (), per_run: int = 1) -> dg.ScheduleDefinition:
+    """The nightly at 02:00 Copenhagen time; with tenants, a run per tenant, or per group of ``per_run`` tenants in
+    the partitions' order (a run of a range of partitions, as a backfill's), the run queue's limits applying."""
     cfg = load_job_settings()["nightly"]
     if not tenants:
         return dg.ScheduleDefinition(
@@ -53,10 +57,18 @@ def nightly_schedule(job, tenants: tuple[str, ...] = ()) -> dg.ScheduleDefinitio
             description="The nightly run at 02:00 Copenhagen time.",
         )
 
+    from samlet_overblik.defs.resources import RANGE_END_TAG, RANGE_START_TAG
+
+    groups = [tenants[i:i + per_run] for i in range(0, len(tenants), per_run)]
+    each = f"one run per {per_run} municipalities" if per_run > 1 else "one run per municipality"
+
     @dg.schedule(name="nightly_schedule", job=job, cron_schedule=cfg["cron"], execution_timezone=cfg["timezone"],
-                 description="The nightly run at 02:00 Copenhagen time, one run per municipality.")
+                 description=f"The nightly run at 02:00 Copenhagen time, {each}.")
     def _nightly(context: dg.ScheduleEvaluationContext):
         night = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
-        return [dg.RunRequest(run_key=f"nightly-{code}-{night}", partition_key=code) for code in tenants]
+        return [dg.RunRequest(run_key=f"nightly-{group[0]}-{night}", partition_key=group[0]) if len(group) == 1 else
+                dg.RunRequest(run_key=f"nightly-{group[0]}-{group[-1]}-{night}",
+                              tags={RANGE_START_TAG: group[0], RANGE_END_TAG: group[-1]})
+                for group in groups]
 
     return _nightly

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from samlet_overblik.defs.assets import OWNERS, _now, value_free_errors
+from samlet_overblik.defs.assets import OWNERS, _now, each_tenant, value_free_errors
 from samlet_overblik.defs.resources import RunSettings, WarehouseResource
 
 PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
@@ -26,15 +26,21 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                  "Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
                  "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).")
     def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
-        with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
-            status, message = publish.record_run(
-                con, context.run_id, context.job_name, _run_start(context), _now(), run_settings.reference()
-            )
-        wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
-                   export_group=warehouse.export_group or None)
-        if status != "ok":
-            context.log.warning(f"run published as {status}" + (f" ({message})" if message else ""))
-        return dg.MaterializeResult(metadata={"status": status})
+        started = _run_start(context)
+
+        def publish_set() -> dict:
+            with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
+                status, message = publish.record_run(
+                    con, context.run_id, context.job_name, started, _now(), run_settings.reference()
+                )
+            wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
+                       export_group=warehouse.export_group or None)
+            if status != "ok":
+                who = f"kommune {warehouse.tenant}: " if warehouse.tenant else ""
+                context.log.warning(f"{who}run published as {status}" + (f" ({message})" if message else ""))
+            return {"status": status}
+
+        return each_tenant(context, warehouse, publish_set)
 
     return _published
 
@@ -55,17 +61,19 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                  "exports/<department>.duckdb: only what each department may see, each row with its basis; "
                  "swapped in atomically. Not republished when the run failed closed.")
     def _exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        return each_tenant(context, warehouse, lambda: export(context, warehouse))
+
+    def export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict:
         with value_free_errors(PUBLISHED_EXPORTS), warehouse.connect(context.run_id) as con:
             closed, reason = gate.run_is_closed(con, context.run_id)
             if closed:
-                context.log.warning(f"consent failed closed ({reason}): the published exports stay as they were")
-                return dg.MaterializeResult(metadata={"published": False, "reason": reason or ""})
+                who = f"kommune {warehouse.tenant}: " if warehouse.tenant else ""
+                context.log.warning(f"{who}consent failed closed ({reason}): the published exports stay as they were")
+                return {"published": False, "reason": reason or ""}
             results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id,
                                             reuse_from=wh.published_set(warehouse.published).exports_dir)
-        return dg.MaterializeResult(
-            metadata={"published": True, **{f"rows.{r.department}": r.rows for r in results},
-                      "rebuilt": dg.MetadataValue.int(sum(not r.reused for r in results)),
-                      "reused_unchanged": dg.MetadataValue.int(sum(r.reused for r in results))}
-        )
+        return {"published": True, **{f"rows.{r.department}": r.rows for r in results},
+                "rebuilt": dg.MetadataValue.int(sum(not r.reused for r in results)),
+                "reused_unchanged": dg.MetadataValue.int(sum(r.reused for r in results))}
 
     return _exports

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,31 +19,67 @@ from samlet_overblik.core.settings import DEFAULT_WAREHOUSE, Settings
 from samlet_overblik.sources.specs import SourceSpec
 
 
-# The tag Dagster gives a run of one partition: with tenants, the run's kommunekode.
+# The tags Dagster gives a run of one partition (with tenants: the run's kommunekode), and a run of a range of them
+# (a backfill's run of several municipalities: the first and the last, in the partitions' order).
 PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# The municipality a step is working on now, in a run of several (``serving``).
+_SERVING: ContextVar[str | None] = ContextVar("samlet_overblik_tenant", default=None)
+
+
+def run_tenants(tags: Mapping[str, str], ordered: Sequence[str]) -> tuple[str, ...]:
+    """The municipalities a run is for, from its tags: its partition, or the range of partitions it covers
+    (``ordered``: every tenant in the partitions' order). Empty when the tags name none."""
+    if tags.get(PARTITION_TAG):
+        return (tags[PARTITION_TAG],)
+    order = list(ordered)
+    first, last = tags.get(RANGE_START_TAG, ""), tags.get(RANGE_END_TAG, "")
+    if first in order and last in order:
+        return tuple(order[order.index(first):order.index(last) + 1])
+    return ()
+
+
+@contextmanager
+def serving(tenant: str | None) -> Iterator[None]:
+    """Point every per-tenant resource at ``tenant`` for the work inside (one municipality of a run's group)."""
+    token = _SERVING.set(tenant)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
 
 
 class _PerTenant(dg.ConfigurableResource):
     """A resource whose value depends on the tenant a run is for (the run's partition, a kommunekode): ``by_tenant``
-    holds every tenant's (from ``core.tenants.for_tenant``, the one rule); empty for one municipality."""
+    holds every tenant's (from ``core.tenants.for_tenant``, the one rule); empty for one municipality. A run of a
+    backfill may cover several municipalities: each step works on one at a time (``serving``)."""
 
     by_tenant: dict[str, str] = {}
-    _tenant: str | None = PrivateAttr(default=None)
+    _tenants: tuple[str, ...] = PrivateAttr(default=())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
-        self._tenant = run.tags.get(PARTITION_TAG) if run is not None else None
+        self._tenants = run_tenants(run.tags, list(self.by_tenant)) if run is not None else ()
+
+    @property
+    def tenants(self) -> tuple[str | None, ...]:
+        """The run's municipalities, in order; ``(None,)`` for one municipality."""
+        return self._tenants if self.by_tenant else (None,)
 
     @property
     def tenant(self) -> str | None:
-        """The run's municipality (None for one municipality)."""
-        return self._tenant if self.by_tenant else None
+        """The municipality being worked on (None for one municipality)."""
+        if not self.by_tenant:
+            return None
+        return _SERVING.get() or (self._tenants[0] if len(self._tenants) == 1 else None)
 
     def for_tenant(self, default: str, tenant: str | None = None) -> str:
-        """The value for ``tenant`` (default: the run's); ``default`` for one municipality."""
+        """The value for ``tenant`` (default: the one being worked on); ``default`` for one municipality."""
         if not self.by_tenant:
             return default
-        tenant = tenant or self._tenant
+        tenant = tenant or self.tenant
         if tenant not in self.by_tenant:
             # Never a default for a run of many municipalities: it would read or write another's files.
             raise dg.Failure("a run for many municipalities needs its partition: one kommunekode of the tenants")
@@ -107,7 +146,7 @@ class SourceSystem(_PerTenant):
             variable = url[len(_FROM_ENV):]
             if not os.environ.get(variable):
                 raise dg.Failure(f"source {self.name}: {variable} is not set")
-            return os.environ[variable].replace(PLACEHOLDER, str(tenant or self._tenant))
+            return os.environ[variable].replace(PLACEHOLDER, str(tenant or self.tenant))
         return url
 
 

@@ -20,7 +20,7 @@ import time
 import dagster as dg
 
 from samlet_overblik.unified import view as unified
-from samlet_overblik.defs.assets import OWNERS, value_free_errors, warehouse_asset
+from samlet_overblik.defs.assets import OWNERS, each_tenant, value_free_errors, warehouse_asset
 from samlet_overblik.defs.resources import RunSettings, WarehouseResource
 
 UNIFIED_INTERVENTIONS = dg.AssetKey(["unified", "interventions"])
@@ -89,6 +89,9 @@ def analytics_asset() -> dg.AssetsDefinition:
         kinds={"duckdb"},
     )
     def _analytics(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+        return each_tenant(context, warehouse, lambda: publish(context, warehouse, run_settings))
+
+    def publish(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dict:
         started = time.perf_counter()
         demo = bool(getattr(run_settings, "analytics_demo", False))
         try:
@@ -97,21 +100,19 @@ def analytics_asset() -> dg.AssetsDefinition:
         except analytics.AnalyticsNotPublished as exc:
             context.log.warning(str(exc))
             reason = "no_analytics_key" if isinstance(exc, analytics.AnalyticsKeyMissing) else "invalid_setting"
-            return dg.MaterializeResult(metadata={"published": False, "reason": reason})
+            return {"published": False, "reason": reason}
         with value_free_errors(PUBLISHED_ANALYTICS), warehouse.connect(context.run_id) as con:
             result = analytics.build_analytics(con, warehouse.building_exports(context.run_id), context.run_id, key,
                                                 microdata=microdata)
         # counts only: how many cells were withheld, never which
-        return dg.MaterializeResult(
-            metadata={"published": True,
-                      "ephemeral_key": demo and not analytics.os.environ.get(analytics.key_variable(warehouse.tenant)),
-                      "microdata": result.microdata,
-                      "suppressed_cells": result.suppressed_cells,
-                      "suppressed.primary": result.suppressed_primary,
-                      "suppressed.secondary": result.suppressed_secondary,
-                      **{f"rows.{k}": v for k, v in result.tables.items()},
-                      "duration_s": round(time.perf_counter() - started, 3)}
-        )
+        return {"published": True,
+                "ephemeral_key": demo and not analytics.os.environ.get(analytics.key_variable(warehouse.tenant)),
+                "microdata": result.microdata,
+                "suppressed_cells": result.suppressed_cells,
+                "suppressed.primary": result.suppressed_primary,
+                "suppressed.secondary": result.suppressed_secondary,
+                **{f"rows.{k}": v for k, v in result.tables.items()},
+                "duration_s": round(time.perf_counter() - started, 3)}
 
     return _analytics
 
