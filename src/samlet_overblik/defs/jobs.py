@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from samlet_overblik.core import warehouse as wh
+from samlet_overblik.defs.resources import serving
 from samlet_overblik.sources.specs import load_job_settings
 
 
@@ -14,7 +15,9 @@ def abandon_build_on_failure(context: dg.HookContext) -> None:
     files stay as they were."""
     warehouse = context.resources.warehouse
     for tenant in warehouse.tenants:
-        wh.abandon(warehouse.published_of(tenant), context.run_id)
+        with serving(tenant):
+            warehouse.let_go(context.run_id)
+            wh.abandon(warehouse.published, context.run_id)
 
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:

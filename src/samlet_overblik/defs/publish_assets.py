@@ -33,6 +33,7 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 status, message = publish.record_run(
                     con, context.run_id, context.job_name, started, _now(), run_settings.reference()
                 )
+            warehouse.let_go(context.run_id)
             wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
                        export_group=warehouse.export_group or None)
             if status != "ok":
