@@ -184,7 +184,7 @@ def test_the_consent_sensor_refreshes_only_the_tenant_whose_registry_changed(tmp
     import sqlalchemy as sa
 
     from samlet_overblik.consent.watcher import load_revocations
-    from samlet_overblik.defs.resources import resources_for
+    from samlet_overblik.defs.resources import RANGE_END_TAG, RANGE_START_TAG, resources_for
 
     sources, root = tmp_path / "sources", tmp_path / "wh"
     generate_municipalities(["825", "563"], 0.05, 3, sources, as_of=dt.date.today())
@@ -198,21 +198,30 @@ def test_the_consent_sensor_refreshes_only_the_tenant_whose_registry_changed(tmp
     sensor = defs.resolve_sensor_def("consent_registry_sensor")
     needed = {k: resources[k] for k in ("source_samtykke", "warehouse", "run_settings")}
 
-    def evaluate():
-        with dg.build_sensor_context(resources=needed, repository_def=defs.get_repository_def()) as context:
+    def evaluate(instance):
+        with dg.build_sensor_context(instance=instance, resources=needed,
+                                     repository_def=defs.get_repository_def()) as context:
             return sensor.evaluate_tick(context)
 
-    assert not evaluate().run_requests  # both tenants' exports match their registries
-    published = root / "563" / "samlet_overblik.duckdb"
-    with duckdb.connect(str(published), read_only=True) as con:
-        sid = con.execute("SELECT split_part(basis, '@', 1) FROM unified.access_grants WHERE basis LIKE 'samtykke:%' "
-                          "ORDER BY 1 LIMIT 1").fetchall()[0][0].removeprefix("samtykke:")
-    engine = sa.create_engine(f"sqlite:///{sources / '563' / 'samtykke.sqlite'}")
-    withdrawn = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = :t WHERE samtykke_id = :s"),
-                     {"t": withdrawn, "s": sid})
-    engine.dispose()
-    requests = evaluate().run_requests
-    assert [r.partition_key for r in requests] == ["563"]
-    assert load_revocations(published).entries and not load_revocations(root / "825" / "samlet_overblik.duckdb").entries
+    with dg.instance_for_test() as instance:
+        assert not evaluate(instance).run_requests  # both tenants' exports match their registries
+        published = root / "563" / "samlet_overblik.duckdb"
+        with duckdb.connect(str(published), read_only=True) as con:
+            sid = con.execute("SELECT split_part(basis, '@', 1) FROM unified.access_grants WHERE basis LIKE "
+                              "'samtykke:%' ORDER BY 1 LIMIT 1").fetchall()[0][0].removeprefix("samtykke:")
+        engine = sa.create_engine(f"sqlite:///{sources / '563' / 'samtykke.sqlite'}")
+        withdrawn = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE samtykke SET tilbagekaldt_tid = :t WHERE samtykke_id = :s"),
+                         {"t": withdrawn, "s": sid})
+        engine.dispose()
+        # While a run of a group holding 563 has not finished, the refresh waits for it (lookups hide the
+        # withdrawal meanwhile); then it is requested for 563 alone.
+        group = instance.add_run(dg.DagsterRun(job_name="nightly", run_id="a-group-run", status=dg.DagsterRunStatus.STARTED,
+                                               tags={RANGE_START_TAG: "825", RANGE_END_TAG: "563"}))
+        assert not evaluate(instance).run_requests
+        assert load_revocations(published).entries
+        assert not load_revocations(root / "825" / "samlet_overblik.duckdb").entries
+        instance.report_run_canceled(group)
+        requests = evaluate(instance).run_requests
+        assert [r.partition_key for r in requests] == ["563"]
