@@ -159,24 +159,18 @@ def _parse_time(text: str) -> datetime:
         raise SettingsError(f"reference time is not an ISO timestamp: {text!r}") from None
 
 
-def _parse_per_run(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"tenants_per_run must be a whole number: {text!r}") from None
-    if value < 1:
-        raise SettingsError("tenants_per_run must be at least 1")
-    return value
+def _at_least_one(setting: str, what: str = "") -> Callable[[str], int]:
+    """A parser of a whole-number setting of at least 1 (``what``: why 1 is the least, for the message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise SettingsError(f"{setting} must be a whole number: {text!r}") from None
+        if value < 1:
+            raise SettingsError(f"{setting} must be at least 1{what}")
+        return value
 
-
-def _parse_keep(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"keep_sets must be a whole number: {text!r}") from None
-    if value < 1:
-        raise SettingsError("keep_sets must be at least 1 (the current set)")
-    return value
+    return parse
 
 
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -210,9 +204,9 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "warehouse": ("SAMLET_WAREHOUSE", Path),
     "policy_file": ("SAMLET_POLICY_FILE", Path),
     "reference_time": ("SAMLET_REFERENCE_TIME", _parse_time),
-    "keep_sets": ("SAMLET_KEEP_SETS", _parse_keep),
+    "keep_sets": ("SAMLET_KEEP_SETS", _at_least_one("keep_sets", " (the current set)")),
     "export_group": ("SAMLET_EXPORT_GROUP", str),
     "memory_limit": ("SAMLET_MEMORY_LIMIT", _parse_memory),
     "warehouse_root": ("SAMLET_WAREHOUSE_ROOT", Path),
-    "tenants_per_run": ("SAMLET_TENANTS_PER_RUN", _parse_per_run),
+    "tenants_per_run": ("SAMLET_TENANTS_PER_RUN", _at_least_one("tenants_per_run")),
 }
