@@ -225,3 +225,10 @@ def test_the_consent_sensor_refreshes_only_the_tenant_whose_registry_changed(tmp
         instance.report_run_canceled(group)
         requests = evaluate(instance).run_requests
         assert [r.partition_key for r in requests] == ["563"]
+
+
+def test_a_run_with_tenants_but_no_partition_fails_and_writes_nothing(tmp_path):
+    settings = tenant_settings(tmp_path / "sources", tmp_path / "wh", "825", "563")
+    outcome = run_job(settings, "nightly")  # no partition: which municipality's files would it touch?
+    assert not outcome.success and "needs its partition" in (outcome.failure or "")
+    assert not (tmp_path / "wh").exists()

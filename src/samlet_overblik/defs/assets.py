@@ -111,7 +111,8 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 raise dg.Failure(description=str(exc)) from None
         if read.stale:
             # The message names the source and table only (ingest never passes a driver's text on).
-            context.log.warning(f"{read.reason}; reusing the last good snapshot (department data marked stale)")
+            context.log.warning(f"{warehouse.who}{read.reason}; reusing the last good snapshot (department data marked "
+                                "stale)")
             return {"status": "stale", "tables": len(read.stale)}
         results = read.tables
         # Counts only: never a value from a row.
@@ -127,8 +128,8 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         meta["duration_s"] = round(time.perf_counter() - started, 3)
         future = sum(r.future_stamped_rows for r in results)
         if future:
-            context.log.warning(f"{spec.name}: {future} row(s) with an update stamp in the future (read again every run "
-                                "until it has passed; see meta.source_reads)")
+            context.log.warning(f"{warehouse.who}{spec.name}: {future} row(s) with an update stamp in the future (read "
+                                "again every run until it has passed; see meta.source_reads)")
         return meta
 
     return _raw
@@ -247,7 +248,8 @@ def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         policy = _policy(run_settings)
         state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
         if state.fail_closed:
-            context.log.warning(f"consent registry not usable ({state.reason}): failing closed, nothing crosses a department boundary")
+            context.log.warning(f"{context.resources.warehouse.who}consent registry not usable ({state.reason}): "
+                                "failing closed, nothing crosses a department boundary")
         return {
             "policy_version": policy.version, "consent_versions": state.consent_rows, "quarantined": state.quarantined_rows,
             "in_force": state.in_force, "lost_versions": state.lost_versions,

@@ -37,8 +37,7 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
                        export_group=warehouse.export_group or None)
             if status != "ok":
-                who = f"kommune {warehouse.tenant}: " if warehouse.tenant else ""
-                context.log.warning(f"{who}run published as {status}" + (f" ({message})" if message else ""))
+                context.log.warning(f"{warehouse.who}run published as {status}" + (f" ({message})" if message else ""))
             return {"status": status}
 
         return each_tenant(context, warehouse, publish_set)
@@ -68,8 +67,8 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         with value_free_errors(PUBLISHED_EXPORTS), warehouse.connect(context.run_id) as con:
             closed, reason = gate.run_is_closed(con, context.run_id)
             if closed:
-                who = f"kommune {warehouse.tenant}: " if warehouse.tenant else ""
-                context.log.warning(f"{who}consent failed closed ({reason}): the published exports stay as they were")
+                context.log.warning(f"{warehouse.who}consent failed closed ({reason}): the published exports stay as "
+                                    "they were")
                 return {"published": False, "reason": reason or ""}
             results = publish.build_exports(con, warehouse.building_exports(context.run_id), context.run_id,
                                             reuse_from=wh.published_set(warehouse.published).exports_dir)

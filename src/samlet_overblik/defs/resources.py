@@ -25,6 +25,8 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+NO_PARTITION = "a run for many municipalities needs its partition: one kommunekode of the tenants, or a range of them"
+
 # The municipality a step is working on now, in a run of several (``serving``).
 _SERVING: ContextVar[str | None] = ContextVar("samlet_overblik_tenant", default=None)
 
@@ -66,7 +68,16 @@ class _PerTenant(dg.ConfigurableResource):
     @property
     def tenants(self) -> tuple[str | None, ...]:
         """The run's municipalities, in order; ``(None,)`` for one municipality."""
-        return self._tenants if self.by_tenant else (None,)
+        if not self.by_tenant:
+            return (None,)
+        if not self._tenants:  # never nothing done and called a success
+            raise dg.Failure(NO_PARTITION)
+        return self._tenants
+
+    @property
+    def who(self) -> str:
+        """A log line's start naming the municipality being worked on (a kommunekode, never data): "kommune 825: "."""
+        return f"kommune {self.tenant}: " if self.tenant else ""
 
     @property
     def tenant(self) -> str | None:
@@ -82,7 +93,7 @@ class _PerTenant(dg.ConfigurableResource):
         tenant = tenant or self.tenant
         if tenant not in self.by_tenant:
             # Never a default for a run of many municipalities: it would read or write another's files.
-            raise dg.Failure("a run for many municipalities needs its partition: one kommunekode of the tenants")
+            raise dg.Failure(NO_PARTITION)
         return self.by_tenant[tenant]
 
 

@@ -98,7 +98,7 @@ def analytics_asset() -> dg.AssetsDefinition:
             key = analytics.analytics_key(demo=demo, tenant=warehouse.tenant)
             microdata = analytics.microdata_enabled()
         except analytics.AnalyticsNotPublished as exc:
-            context.log.warning(str(exc))
+            context.log.warning(f"{warehouse.who}{exc}")
             reason = "no_analytics_key" if isinstance(exc, analytics.AnalyticsKeyMissing) else "invalid_setting"
             return {"published": False, "reason": reason}
         with value_free_errors(PUBLISHED_ANALYTICS), warehouse.connect(context.run_id) as con:
