@@ -137,3 +137,27 @@ def test_one_access_log_url_for_every_municipality_is_refused(monkeypatch, tmp_p
     monkeypatch.setenv("SAMLET_AUDIT_URL", "postgresql+psycopg2://db/audit_{kommunekode}")
     assert audit.audit_url(tmp_path, "825").endswith("/audit_825")
     assert audit.audit_url(tmp_path).endswith("/audit_installation")  # failed logins: the installation's own
+
+
+def test_the_command_line_lookup_reads_the_users_own_municipality(installation):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root, env = installation
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}, **env}
+
+    def borger(cpr: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "borger", cpr, "--user", "anne",
+                               "--purpose", PURPOSE, "--json"], capture_output=True, text=True, timeout=120,
+                              env=env, input=PASSWORD + "\n")
+
+    own = borger(job_centre_cpr(root, "825"))
+    assert own.returncode == 0, own.stderr
+    assert json.loads(own.stdout)["afdeling"] == "beskaeftigelse"
+    other = borger(job_centre_cpr(root, "563"))
+    assert other.returncode != 0 and "findes ikke" in other.stderr
+    assert [x["channel"] for x in audit.lookups(audit.audit_url(root / "825", "825"), user_id="anne")
+            if x["channel"] == "cli:borger"] == ["cli:borger", "cli:borger"]
+    assert audit.lookups(audit.audit_url(root / "563", "563"), user_id="anne") == []

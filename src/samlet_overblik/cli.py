@@ -419,9 +419,10 @@ def _published_warehouse(path: Path | None, danish: bool = False) -> Path:
     return warehouse
 
 
-def _authenticated_user(warehouse: Path, user_id: str, channel: str):
+def _authenticated_user(warehouse: Path, user_id: str, channel: str, login_log_dir: Path | None = None):
     """The user running ``borger``/``lineage``, proven by their password (from the terminal, or the first line of
-    standard input) or their personal token (``SAMLET_TOKEN``); a one-line Danish refusal otherwise."""
+    standard input) or their personal token (``SAMLET_TOKEN``); a one-line Danish refusal otherwise. Failed attempts
+    are logged beside the warehouse (``login_log_dir``: with tenants, the installation's log at the root)."""
     import getpass
     import os
 
@@ -429,7 +430,7 @@ def _authenticated_user(warehouse: Path, user_id: str, channel: str):
     from samlet_overblik.access.auth import CommandLineAuthenticator, RateLimited
     from samlet_overblik.access.users import UsersError, users_file
 
-    authn = CommandLineAuthenticator(users_file(warehouse), audit.audit_url(warehouse.parent))
+    authn = CommandLineAuthenticator(users_file(warehouse), audit.audit_url(login_log_dir or warehouse.parent))
     token = os.environ.get("SAMLET_TOKEN") or None
     try:
         if token is None:
@@ -453,10 +454,22 @@ def _citizen_lookup(args, channel: str, lookup):
     ``lookup(stores, user, cpr, purpose=, channel=)``; its refusals and a citizen not found as one Danish line."""
     from samlet_overblik.access import borger
 
-    warehouse = _published_warehouse(args.warehouse, danish=True)
-    user = _authenticated_user(warehouse, args.user, channel)
+    from samlet_overblik.core.settings import load_settings
+
+    settings = load_settings(None, warehouse=args.warehouse)
+    if settings.tenants:  # many municipalities: the user's own, whose access log it is
+        from samlet_overblik.core.tenants import for_tenant, warehouse_root
+
+        user = _authenticated_user(settings.warehouse, args.user, channel, login_log_dir=warehouse_root(settings))
+        if user.kommune not in settings.tenants:
+            raise Fejl("din bruger er ikke knyttet til en kommune, som denne installation betjener")
+        stores = borger.Stores(for_tenant(settings, user.kommune).warehouse, user.kommune)
+    else:
+        warehouse = _published_warehouse(args.warehouse, danish=True)
+        user = _authenticated_user(warehouse, args.user, channel)
+        stores = borger.Stores(warehouse)
     try:
-        found = lookup(borger.Stores(warehouse), user, args.cpr, purpose=args.purpose, channel=channel)
+        found = lookup(stores, user, args.cpr, purpose=args.purpose, channel=channel)
     except (borger.BadLookup, borger.AccessDenied, borger.NoWarehouse) as exc:
         raise Fejl(str(exc)) from None
     if found is None:
