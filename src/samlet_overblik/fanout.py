@@ -4,8 +4,8 @@ kommunekoder, queued in a Dagster instance and launched by its daemon, each run 
 The instance is the operator's (``DAGSTER_HOME``) or, when none is set, a temporary one whose run queue allows
 ``workers`` runs at once and one run per partition (a tenant is never built twice at the same time). The assets'
 backfill policy (``tenants_per_run``) lets one run build several small municipalities, one after another. Nothing
-here schedules or runs a job itself: it adds the backfill to the instance, starts ``dagster-daemon`` (whose backfill
-loop turns it into runs through the queue) and reads the runs' states from the instance until every run has finished.
+here schedules or runs a job itself: it adds the backfill to the instance, starts ``dagster-daemon`` unless one runs
+for it already (its backfill loop turns the backfill into runs through the queue) and reads the runs' states from the instance until every run has finished.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +81,12 @@ def tenants_to_run(settings: Settings) -> tuple[str, ...]:
     return found
 
 
-def _environment(settings: Settings, tenants: tuple[str, ...], home: Path, per_run: int) -> dict[str, str]:
+def _environment(settings: Settings, tenants: tuple[str, ...], home: Path) -> dict[str, str]:
     """What the code location needs in the daemon's and the runs' processes to build the same definitions."""
     env = dict(os.environ)
     env.update(DAGSTER_HOME=str(home), SAMLET_TENANTS=",".join(tenants),
                SAMLET_WAREHOUSE_ROOT=str(warehouse_root(settings).resolve()),
-               SAMLET_SOURCES_DIR=str(settings.sources_dir.resolve()), SAMLET_TENANTS_PER_RUN=str(per_run))
+               SAMLET_SOURCES_DIR=str(settings.sources_dir.resolve()), SAMLET_TENANTS_PER_RUN=str(settings.tenants_per_run))
     if settings.reference_time:
         env["SAMLET_REFERENCE_TIME"] = settings.reference_time.isoformat()
     return env
@@ -96,55 +97,62 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
     """Run ``job`` for every tenant through a Dagster instance's queue and daemon; the tenants' final states.
 
     One asset backfill over the tenants' partitions: Dagster's backfill policy puts up to ``tenants_per_run`` of
-    them in one run. A group's run fails as one; its municipalities are then backfilled again one per run, so a
-    failing municipality fails alone and the others of its group publish."""
+    them in one run. A group's run fails as one; its municipalities are then backfilled again each on its own (a
+    backfill of one partition is one run, whatever the policy), so a failing municipality fails alone and the others
+    of its group publish."""
     import dagster as dg
+    from dagster._core.storage.dagster_run import RunsFilter
+
+    from samlet_overblik.defs.build import build_defs
 
     tenants = tenants_to_run(settings)
     deadline = time.monotonic() + timeout_s
+    defs = build_defs(tenants=tenants)
+    fanout = uuid.uuid4().hex[:12]
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
         home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
         if not os.environ.get("DAGSTER_HOME"):
             (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG), encoding="utf-8")
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            state = _backfill(instance, settings, tenants, tenants, home, job, settings.tenants_per_run, deadline,
-                              on_change, {})
-            again = tuple(code for code, run in state.items() if run.status != "SUCCESS" and not run.alone)
+        with dg.DagsterInstance.from_config(str(home)) as instance, \
+                _daemon(instance, _environment(settings, tenants, home)) as alive:
+            state = {code: TenantRun(code, "NOT_SUBMITTED") for code in tenants}
+            _add_backfill(instance, defs, job, tenants, {FANOUT_TAG: f"{fanout}-1"})
+            _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-1"}), tenants, state, deadline, on_change, alive)
+            again = [code for code, run in state.items() if run.status != "SUCCESS" and not run.alone]
+            for code in again:
+                state[code] = TenantRun(code, "NOT_SUBMITTED", previous=state[code])
+                _add_backfill(instance, defs, job, (code,), {FANOUT_TAG: f"{fanout}-2"})
             if again:
-                first = dict(state)
-                state = _backfill(instance, settings, tenants, again, home, job, 1, deadline, on_change, state)
-                for code in again:
-                    state[code].previous = first[code]
+                _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-2"}), tenants, state, deadline, on_change,
+                        alive)
         return [state[code] for code in tenants]
 
 
-def _backfill(instance, settings: Settings, tenants: tuple[str, ...], these: tuple[str, ...], home: Path, job: str,
-              per_run: int, deadline: float, on_change, state: dict[str, TenantRun]) -> dict[str, TenantRun]:
-    """One backfill of ``job``'s assets over the partitions ``these`` (of the code location's ``tenants``), run by
-    a daemon of its own with ``per_run`` municipalities a run; every tenant's state once its runs have finished."""
+def _add_backfill(instance, defs, job: str, partitions: tuple[str, ...], tags: dict[str, str]) -> None:
+    """An asset backfill of ``job``'s assets over ``partitions``, for the instance's daemon to run."""
     from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.storage.dagster_run import RunsFilter
     from dagster._core.utils import make_new_backfill_id
 
-    from samlet_overblik.defs.build import build_defs
-
-    env = _environment(settings, tenants, home, per_run)
-    defs = build_defs(tenants=tenants)
-    graph = defs.resolve_asset_graph()
-    fanout = uuid.uuid4().hex[:12]
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=list(these),
+    instance.add_backfill(PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=defs.resolve_asset_graph(), partition_names=list(partitions),
         asset_selection=sorted(defs.resolve_job_def(job).asset_layer.selected_asset_keys),
-        backfill_timestamp=time.time(), tags={FANOUT_TAG: fanout}, dynamic_partitions_store=instance,
-        all_partitions=False, title=f"samlet-overblik {job}: {len(these)} municipalities", description=None,
-        run_config=None)
-    instance.add_backfill(backfill)
+        backfill_timestamp=time.time(), tags=tags, dynamic_partitions_store=instance, all_partitions=False,
+        title=f"samlet-overblik {job}: {len(partitions)} municipalities", description=None, run_config=None))
+
+
+@contextmanager
+def _daemon(instance, env: dict[str, str]) -> Iterator[Callable[[], bool]]:
+    """The instance's daemon: the operator's when one is running for it, else one of our own for the fan-out (with
+    the code location's settings in ``env``); yields whether it is still alive."""
+    from dagster._daemon.controller import all_daemons_live
+
+    if all_daemons_live(instance):
+        yield lambda: all_daemons_live(instance)
+        return
     daemon = subprocess.Popen([sys.executable, "-m", "dagster._daemon", "run", "-m", CODE_LOCATION], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        state = {**state, **{code: TenantRun(code, "NOT_SUBMITTED") for code in these}}
-        return _follow(instance, RunsFilter(tags={FANOUT_TAG: fanout}), tenants, state, deadline, on_change,
-                       alive=lambda: daemon.poll() is None)
+        yield lambda: daemon.poll() is None
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -155,8 +163,7 @@ def _backfill(instance, settings: Settings, tenants: tuple[str, ...], these: tup
 
 
 def _follow(instance, runs_filter, tenants: tuple[str, ...], state: dict[str, TenantRun], deadline: float,
-            on_change: Callable[[TenantRun, list[TenantRun]], None] | None, alive: Callable[[], bool]
-            ) -> dict[str, TenantRun]:
+            on_change: Callable[[TenantRun, list[TenantRun]], None] | None, alive: Callable[[], bool]) -> None:
     """Watch the runs until every municipality in ``state`` that is not done has finished (``state``: updated)."""
     waiting = {code for code, run in state.items() if not run.done}
     while True:
@@ -169,11 +176,12 @@ def _follow(instance, runs_filter, tenants: tuple[str, ...], state: dict[str, Te
             took = (record.end_time - record.start_time) if record and record.start_time and record.end_time else None
             for code in codes:
                 if code in waiting:
-                    state[code] = TenantRun(code, run.status.value, took, run.run_id, alone=len(codes) == 1)
+                    state[code] = TenantRun(code, run.status.value, took, run.run_id, alone=len(codes) == 1,
+                                            previous=state[code].previous)
                     if on_change:
                         on_change(state[code], list(state.values()))
         if all(state[c].done for c in waiting):
-            return state
+            return
         if not alive():
             raise RuntimeError("the Dagster daemon stopped before every tenant's run had finished")
         if time.monotonic() > deadline:
