@@ -458,9 +458,9 @@ def _citizen_lookup(args, channel: str, lookup):
 
     settings = load_settings(None, warehouse=args.warehouse)
     if settings.tenants:  # many municipalities: the user's own, whose access log it is
-        from samlet_overblik.core.tenants import for_tenant, warehouse_root
+        from samlet_overblik.core.tenants import for_tenant, installation_dir
 
-        user = _authenticated_user(settings.warehouse, args.user, channel, login_log_dir=warehouse_root(settings))
+        user = _authenticated_user(settings.warehouse, args.user, channel, login_log_dir=installation_dir(settings))
         if user.kommune not in settings.tenants:
             raise Fejl("din bruger er ikke knyttet til en kommune, som denne installation betjener")
         stores = borger.Stores(for_tenant(settings, user.kommune).warehouse, user.kommune)

@@ -82,13 +82,13 @@ def users_file(warehouse: Path | None = None, env: Mapping[str, str] | None = No
     """``SAMLET_USERS_FILE``, else ``users.yaml`` beside the warehouse; with tenants, at the warehouse root (one file
     for the installation, each user naming their municipality)."""
     from samlet_overblik.core.settings import load_settings
-    from samlet_overblik.core.tenants import warehouse_root
+    from samlet_overblik.core.tenants import installation_dir
 
     env = os.environ if env is None else env
     if env.get("SAMLET_USERS_FILE"):
         return Path(env["SAMLET_USERS_FILE"])
     settings = load_settings(None, warehouse=warehouse, env=dict(env))
-    return (warehouse_root(settings) if settings.tenants else settings.warehouse.parent) / "users.yaml"
+    return installation_dir(settings) / "users.yaml"
 
 
 def validate(user_id: str, name: str, role: str, department: str | None, kommune: str | None = None) -> None:

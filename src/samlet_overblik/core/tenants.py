@@ -38,6 +38,12 @@ def warehouse_root(settings: Settings) -> Path:
     return settings.warehouse_root or settings.warehouse.parent
 
 
+def installation_dir(settings: Settings) -> Path:
+    """Where the installation's own files live — the users file, the log of failed logins (before a user, and so a
+    municipality, is known): beside the warehouse, or with tenants at the warehouse root."""
+    return warehouse_root(settings) if settings.tenants else settings.warehouse.parent
+
+
 def for_tenant(settings: Settings, code: str, env: Mapping[str, str] | None = None) -> Settings:
     """Tenant ``code``'s settings (``SettingsError`` for a code the installation does not serve)."""
     env = os.environ if env is None else env

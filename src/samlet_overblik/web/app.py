@@ -95,15 +95,14 @@ class WebSettings:
     # With tenants: each served municipality's warehouse (a user reads only their own municipality's); the users
     # file and the log of failed logins are the installation's (at the warehouse root).
     tenant_warehouses: dict[str, Path] = field(default_factory=dict)
-    # Where failed logins are logged (before a user, and so a municipality, is known): beside the warehouse, or with
-    # tenants at the warehouse root.
+    # Where failed logins are logged (core.tenants.installation_dir); None: beside the warehouse.
     login_log_dir: Path | None = None
 
     @classmethod
     def from_env(cls, warehouse: Path | None = None, env: Mapping[str, str] | None = None) -> "WebSettings":
         from samlet_overblik.core.settings import load_settings
 
-        from samlet_overblik.core.tenants import for_tenant, warehouse_root
+        from samlet_overblik.core.tenants import for_tenant, installation_dir
 
         env = dict(os.environ if env is None else env)
         run_settings = load_settings(None, warehouse=warehouse, env=env)
@@ -118,8 +117,7 @@ class WebSettings:
             secret = secrets.token_urlsafe(48)
         elif len(secret) < 32:
             raise WebConfigError("SAMLET_SESSION_SECRET must be at least 32 characters")
-        settings = cls(Path(wh), users_file(warehouse, env), secret, dev, tenants,
-                       warehouse_root(run_settings) if tenants else None)
+        settings = cls(Path(wh), users_file(warehouse, env), secret, dev, tenants, installation_dir(run_settings))
         settings.check_users_file()
         return settings
 
@@ -188,7 +186,8 @@ def create_app(settings) -> FastAPI:
     authn = PasswordAuthenticator(settings.users_file,
                                   audit_url=audit.audit_url(settings.login_log_dir or Path(settings.warehouse).parent))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(kommune_navn=lambda code: municipality(code).name, department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
+    templates.env.globals.update(kommune_navn=lambda code: municipality(code).name,
+                                 department_names=DEPARTMENT_NAMES, colours=COLOURS, outcome_names=OUTCOME_NAMES,
                                  category_names=CATEGORY_NAMES, role_names=ROLE_NAMES, show_names=SHOW_NAMES,
                                  all_departments=tuple(DEPARTMENT_NAMES))
     templates.env.filters.update(dato=_unbroken(danish_date), tid=_unbroken(danish_time), grundlag=basis_text,

@@ -92,7 +92,7 @@ class WebContext:
         user's: in the query string, the ``X-Kommune`` header or ``named`` (a form's or JSON body's field)."""
         asked = [v for v in (request.query_params.get(TENANT_FIELD), request.headers.get(TENANT_HEADER), named)
                  if v not in (None, "")]
-        own = user.kommune if self.tenants else None
+        own = self.tenant_of(user)
         if any(str(v).strip() != own for v in asked):
             self.log_denial(request, user, "denied_tenant")
             raise Forbidden()
