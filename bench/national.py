@@ -3,11 +3,13 @@ Dagster's run queue and daemon (an asset backfill, --workers runs at once), then
 with --baseline-per-run, both once more with that many municipalities a run (the baseline: 1, a run each), on the
 same sources, and the ratios of the two.
 
-    .venv/bin/python bench/national.py --scale 0.002 --tenants-per-run 10 [--baseline-per-run 1] [--workers 2]
+    .venv/bin/python bench/national.py --scale 0.002 --tenants-per-run 10 [--baseline-per-run 1] [--workers 2] [--next-day]
 
 Prints generation time, the nightly's wall time, the sum of the runs' own times (as the Dagster instance recorded
 them), the fan-out overhead against that sum shared by the workers (the ideal: wall = sum / workers), the largest
-process's peak memory, and the steady-state run with nothing changed.
+process's peak memory, the steady-state run with nothing changed (the same day: every municipality is current, none
+is built), and with --next-day the next day's with no source changed (a new reference date: every municipality is
+built again, incrementally).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import resource
 import shutil
 import statistics
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
@@ -28,6 +31,8 @@ def main() -> None:
     ap.add_argument("--tenants-per-run", type=int, default=1,
                     help="municipalities one run may build (the assets' backfill policy)")
     ap.add_argument("--baseline-per-run", type=int, help="measure this setting too (e.g. 1) and print the ratios")
+    ap.add_argument("--next-day", action="store_true",
+                    help="also the next day's nightly with no source changed (as long as the nightly itself)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/samlet-bench-national"))
     args = ap.parse_args()
@@ -35,7 +40,7 @@ def main() -> None:
     from samlet_overblik.core.municipalities import municipalities
     from samlet_overblik.core.settings import load_settings
     from samlet_overblik.core.tenants import tenant_variable
-    from samlet_overblik.fanout import run_all_tenants, run_seconds
+    from samlet_overblik.fanout import UNCHANGED, run_all_tenants, run_seconds
     from samlet_overblik.synthetic.denmark import generate_municipalities
 
     shutil.rmtree(args.workdir, ignore_errors=True)
@@ -46,6 +51,7 @@ def main() -> None:
     t = time.perf_counter()
     written = generate_municipalities(None, args.scale, args.seed, sources)
     generated = time.perf_counter() - t
+    time.sleep(2)  # a SQLite file's fingerprint is trusted once it has been still a moment (sources/changes.py)
     citizens = sum(w["borgere"] for w in written)
     print(f"generated {len(written)} municipalities, {citizens:,} citizens (scale {args.scale:g}) in {generated:.1f} s",
           flush=True)
@@ -55,17 +61,28 @@ def main() -> None:
         settings.warehouse_root = args.workdir / f"warehouses-{per_run}"
         settings.tenants_per_run = per_run
         walls = {}
-        for label in ("nightly", "nothing changed"):
+        today = datetime.now(timezone.utc).replace(tzinfo=None)
+        # The nightly; again at once with nothing changed (every municipality current: no run); and again the next
+        # day with nothing changed in any source (a new reference date: every municipality is built, incrementally).
+        passes = [("nightly", today), ("nothing changed", today)]
+        if args.next_day:
+            passes.append(("next day, no source changed", today + timedelta(days=1)))
+        for label, reference in passes:
+            settings.reference_time = reference
             t = time.perf_counter()
             runs = run_all_tenants(settings, workers=args.workers)
             wall = walls[label] = time.perf_counter() - t
             own = list(run_seconds(runs).values())
-            failed = [r.code for r in runs if r.status != "SUCCESS"]
-            ideal = sum(own) / args.workers
-            print(f"{per_run} a run, {label}: {len(runs)} municipalities in {len(own)} runs, wall {wall:.1f} s; the "
-                  f"runs together {sum(own):.1f} s (median {statistics.median(own):.1f} s, max {max(own):.1f} s); "
-                  f"with {args.workers} workers the ideal is {ideal:.1f} s: fan-out overhead {wall / ideal - 1:+.0%}; "
-                  f"failed {failed or 'none'}", flush=True)
+            failed = [r.code for r in runs if not r.published]
+            unchanged = sum(r.status == UNCHANGED for r in runs)
+            line = f"{per_run} a run, {label}: {len(runs)} municipalities, {unchanged} unchanged, in {len(own)} runs, " \
+                   f"wall {wall:.1f} s"
+            if own:
+                ideal = sum(own) / args.workers
+                line += (f"; the runs together {sum(own):.1f} s (median {statistics.median(own):.1f} s, max "
+                         f"{max(own):.1f} s); with {args.workers} workers the ideal is {ideal:.1f} s: fan-out overhead "
+                         f"{wall / ideal - 1:+.0%}")
+            print(f"{line}; failed {failed or 'none'}", flush=True)
         return walls
 
     measured = measure(args.tenants_per_run)

@@ -4,6 +4,7 @@ two runs at once, a run killed midway, and readers holding the previous files du
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -97,7 +98,10 @@ def test_second_concurrent_run_is_refused_with_a_clear_message(small_municipalit
         cli = _cli("run", "--sources", str(small_municipality), "--warehouse", str(warehouse))
         out, err = cli.communicate(timeout=300)
         assert cli.returncode == 2
-        assert "another run is building the warehouse" in err and "Traceback" not in err
+        # At once, before any step (no ✗ lines), in one Danish line that names no Python class.
+        assert err.strip() == ("samlet-overblik: fejl: en anden kørsel bygger allerede lageret w.duckdb; vent til den "
+                               "er færdig, og prøv igen"), err
+        assert "✗" not in out and "✓" not in out
     finally:
         holder.kill()
         holder.wait()
@@ -151,3 +155,52 @@ def test_readers_keep_their_snapshot_while_a_run_publishes(small_municipality, t
     held_export.close()
     held_warehouse.close()
     assert query(export, "SELECT run_id FROM export_info") == [(second.run_id,)]
+
+
+def _nightly_through_dagster(settings):
+    """The nightly as Dagster runs it (the definitions' resources from the settings), for its checks' evaluations."""
+    import dagster as dg
+
+    from samlet_overblik.defs.build import build_defs
+    from samlet_overblik.defs.resources import resources_for
+
+    job = build_defs(resource_overrides=resources_for(settings)).resolve_job_def("nightly")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        return result, {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_a_run_with_a_stale_source_or_no_sources_is_never_a_plain_success(small_municipality, tmp_path):
+    import dagster as dg
+
+    warehouse = tmp_path / "w.duckdb"
+    run(small_municipality, warehouse)  # every source's last good snapshot
+    # One department down: published, degraded; the run_status check fails with WARN and names the source.
+    result, checks = _nightly_through_dagster(settings_for(small_municipality, warehouse, beskaeftigelse=UNREACHABLE))
+    assert result.success
+    status = checks["run_status"]
+    assert not status.passed and status.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in status.metadata.items()}
+    assert meta == {"status": "degraded", "stale_sources": "beskaeftigelse", "stale_count": 1,
+                    "fail_closed_reason": "none"}
+    # `status` says it in Danish, and as JSON.
+    cli = _cli("status", "--warehouse", str(warehouse))
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    assert "Seneste kørsel: forringet (forældede kilder)" in out and "forældet kilde: beskaeftigelse, data fra" in out
+    cli = _cli("status", "--warehouse", str(warehouse), "--json")
+    out, err = cli.communicate(timeout=120)
+    report = json.loads(out)
+    assert report["seneste_status"] == "degraded" and [s["kilde"] for s in report["foraeldede_kilder"]] == \
+        ["beskaeftigelse"]
+    assert len(report["koersler"]) == 2 and report["lukket_aarsag"] is None
+    # Every source gone: the last good snapshots are reused and consent fails closed: ERROR, with the reason.
+    empty = tmp_path / "no_sources"
+    empty.mkdir()
+    result, checks = _nightly_through_dagster(settings_for(empty, warehouse))
+    assert result.success  # published: nothing crosses a department boundary on consent
+    status = checks["run_status"]
+    assert not status.passed and status.severity == dg.AssetCheckSeverity.ERROR
+    meta = {k: v.value for k, v in status.metadata.items()}
+    assert meta["status"] == "consent_fail_closed" and meta["stale_count"] == 6
+    assert meta["fail_closed_reason"] == "registry_unreachable"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -131,11 +132,18 @@ def test_all_tenants_run_through_a_dagster_backfill_and_a_failing_one_fails_alon
     generate_municipalities(["825", "563"], 0.03, 5, sources, as_of=AS_OF)
     shutil.copytree(sources / "825", sources / "741")
     (sources / "741" / "cpr.sqlite").unlink()  # its person register is down
+    past = time.time() - 60  # settled files (a SQLite file's fingerprint is trusted once it has been still)
+    for f in sources.rglob("*.sqlite"):
+        os.utime(f, (past, past))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
     env.update(SAMLET_ANALYTICS_KEY="k" * 40, SAMLET_REFERENCE_TIME="2026-11-01T12:00:00", COLUMNS="200")
-    out = subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "run", "--all-tenants", "--sources",
-                          str(sources), "--warehouse-root", str(root), "--workers", "2", "--tenants-per-run", "3"],
-                         capture_output=True, text=True, timeout=600, env=env)
+
+    def fan_out() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "samlet_overblik.cli", "run", "--all-tenants", "--sources",
+                               str(sources), "--warehouse-root", str(root), "--workers", "2", "--tenants-per-run",
+                               "3"], capture_output=True, text=True, timeout=600, env=env)
+
+    out = fan_out()
     assert out.returncode == 1, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert "563: success" in out.stdout and "825: success" in out.stdout and "741: failure" in out.stdout, lines
@@ -143,6 +151,11 @@ def test_all_tenants_run_through_a_dagster_backfill_and_a_failing_one_fails_alon
     assert out.stdout.count(": failure") == 4  # the group's run, for each of the three, then 741's own
     assert (root / "825" / "samlet_overblik.duckdb").is_file() and (root / "563" / "exports").is_dir()
     assert not (root / "741" / "samlet_overblik.duckdb").exists()
+    # Again, nothing changed: the two published are current and left as they are; 741 alone is run (and fails).
+    again = fan_out()
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "825: uændret" in again.stdout and "563: uændret" in again.stdout and "741: failure" in again.stdout
+    assert "0 of 3 municipalities published, 2 unchanged" in again.stdout and "(1 runs," in again.stdout
 
 
 def test_the_fan_out_refuses_in_one_line(tmp_path):

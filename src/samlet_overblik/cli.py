@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tenants-per-run", type=_positive_int,
                    help="With --all-tenants: how many municipalities one run may build, one after another (default: "
                         "SAMLET_TENANTS_PER_RUN, else 1); a group that fails is run again one by one.")
+    r.add_argument("--rebuild-unchanged", action="store_true",
+                   help="With --all-tenants: build every municipality, also those whose published set is still what a "
+                        "build would make (the same day, nothing new in any source, the policy, the stewards' "
+                        "decisions, the code or the analytics key), which are otherwise left as they are.")
 
     d = sub.add_parser("demo", help="Generate a small municipality, run the nightly job and print a summary.")
     d.add_argument("--citizens", type=_positive_int, default=5000, help="Residents to generate (default: 5000).")
@@ -191,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     _lookup_parser(sub, "borger", "Borgerens overblik, som brugerens afdeling må se det (opslaget logges).",
                    "et bruger-id med rollen sagsbehandler (afdelingen kommer fra brugeropsætningen)", "sagsbehandler")
 
+
+    st = sub.add_parser("status", help="Status i drift: seneste kørsler, forældede kilder, lukning for samtykke, "
+                                       "karantæne mod forrige kørsel og samtykkeforsinkelse (ingen personoplysninger).")
+    st.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    st.add_argument("--kommune", help="With tenants: the municipality (kommunekode) whose warehouse to report on.")
+    st.add_argument("--json", action="store_true", help="The same as JSON (Danish keys, ISO times).")
 
     rb = sub.add_parser("rollback", help="Make the previously published set (warehouse and exports) current again; recorded.")
     rb.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
@@ -312,8 +322,11 @@ def _flatten_rows(summary: dict) -> dict[str, int]:
 
 
 def _run(settings, job: str) -> int:
+    from samlet_overblik.core import warehouse as wh
     from samlet_overblik.runner import run_job, warehouse_summary
 
+    if wh.being_built(settings.warehouse):
+        raise wh.RunInProgress(wh.busy_message(settings.warehouse))
     started = time.perf_counter()
     with console.status(f"Running {job} …") as status:
         def on_step(step: str, kind: str) -> None:
@@ -360,14 +373,14 @@ def cmd_run(args) -> int:
     if not settings.source_urls and not settings.sources_dir.is_dir():
         raise CliError(f"sources folder not found: {settings.sources_dir} (run 'samlet-overblik generate' or set --sources)")
     if args.all_tenants:
-        return _run_all_tenants(settings, args.job, args.workers)
+        return _run_all_tenants(settings, args.job, args.workers, args.rebuild_unchanged)
     if settings.tenants:
         raise CliError("tenants are configured (SAMLET_TENANTS): run them with --all-tenants")
     return _run(settings, args.job)
 
 
-def _run_all_tenants(settings, job: str, workers: int) -> int:
-    from samlet_overblik.fanout import run_all_tenants, run_seconds, tenants_to_run
+def _run_all_tenants(settings, job: str, workers: int, rebuild_unchanged: bool) -> int:
+    from samlet_overblik.fanout import UNCHANGED, run_all_tenants, run_seconds, tenants_to_run
 
     if settings.full_refresh or settings.full_relink:
         raise CliError("--full-refresh and --full-relink are not passed to the tenants' runs yet; run without them")
@@ -377,16 +390,21 @@ def _run_all_tenants(settings, job: str, workers: int) -> int:
         def changed(run, runs) -> None:
             done = sum(r.done for r in runs)
             busy = [r.code for r in runs if r.status == "STARTED"]
-            if run.done:
+            if run.status == UNCHANGED:
+                console.print(f"{run.code}: uændret, intet nyt siden kørsel {run.published_by}")
+            elif run.done:
                 took = f" in {run.seconds:.0f} s" if run.seconds is not None else ""
                 console.print(f"{run.code}: {run.status.lower()}{took}")
             status.update(f"{done}/{total} done; running: {', '.join(busy) or '-'}")
 
-        runs = run_all_tenants(settings, workers=workers, job=job, on_change=changed)
-    failed = [r.code for r in runs if r.status != "SUCCESS"]
+        runs = run_all_tenants(settings, workers=workers, job=job, on_change=changed,
+                               rebuild_unchanged=rebuild_unchanged)
+    failed = [r.code for r in runs if not r.published]
+    unchanged = sum(r.status == UNCHANGED for r in runs)
     took = run_seconds(runs)
-    console.print(f"{len(runs) - len(failed)} of {len(runs)} municipalities published in "
-                  f"{time.perf_counter() - started:.1f} s ({len(took)} runs, together {sum(took.values()):.1f} s)")
+    console.print(f"{len(runs) - len(failed) - unchanged} of {len(runs)} municipalities published, {unchanged} "
+                  f"unchanged, in {time.perf_counter() - started:.1f} s ({len(took)} runs, together "
+                  f"{sum(took.values()):.1f} s)")
     if failed:
         console.print(f"failed: {', '.join(failed)} (see the runs in the Dagster instance)")
         return 1
@@ -726,6 +744,54 @@ def cmd_user(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    import json
+
+    from samlet_overblik.access.operations import LATENCY_DAYS, operations_status
+    from samlet_overblik.core.labels import RUN_STATUS_NAMES, danish_time
+    from samlet_overblik.core.viewmodel import to_json
+
+    if args.kommune:
+        from samlet_overblik.core.settings import load_settings
+        from samlet_overblik.core.tenants import for_tenant
+
+        warehouse = for_tenant(load_settings(None), args.kommune).warehouse
+        if not warehouse.is_file():
+            raise Fejl(f"kommune {args.kommune} har intet publiceret lager endnu")
+    else:
+        warehouse = _published_warehouse(args.warehouse, danish=True)
+    report = operations_status(warehouse)
+    if args.json:
+        print(json.dumps(to_json(report), ensure_ascii=False, indent=2))
+        return 0
+    say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
+    if not report.runs:
+        say("Ingen kørsler er registreret i lageret.")
+        return 0
+    say("Seneste kørsler:")
+    for r in report.runs:
+        took = f"{(r.finished_at - r.started_at).total_seconds():.0f} s" if r.started_at and r.finished_at else "?"
+        say(f"  {danish_time(r.finished_at, '?')}  {r.job:<16} {RUN_STATUS_NAMES.get(r.status, r.status):<46} "
+            f"{took:>7}  kørsel {r.run_id}")
+    say(f"Seneste kørsel: {RUN_STATUS_NAMES.get(report.newest_status or '', report.newest_status or '?')}")
+    for stale in report.stale_sources:
+        say(f"  forældet kilde: {stale.source}, data fra {danish_time(stale.since, 'ingen god indlæsning')}")
+    if report.fail_closed_reason:
+        say(f"  lukket for samtykke: {report.fail_closed_reason}")
+    if report.quarantine:
+        say("Karantæne (rækker i seneste kørsel, forrige kørsel i parentes):")
+        for q in report.quarantine:
+            before = "" if q.previous is None else f" ({q.previous:,})".replace(",", ".")
+            say(f"  {q.source}: {q.rows:,}".replace(",", ".") + before)
+    latency = report.consent_latency
+    if latency.changes:
+        say(f"Samtykkeændringer de seneste {LATENCY_DAYS} dage: {latency.changes}, fra ændring til publiceret median "
+            f"{latency.median_minutes:g} min, længst {latency.max_minutes:g} min")
+    else:
+        say(f"Samtykkeændringer de seneste {LATENCY_DAYS} dage: ingen")
+    return 0
+
+
 def cmd_rollback(args) -> int:
     import getpass
 
@@ -777,9 +843,9 @@ def cmd_watch(args) -> int:
 
 
 # The commands caseworkers and compliance staff use: their messages are Danish.
-DANISH_COMMANDS = ("borger", "lineage", "indsigt")
+DANISH_COMMANDS = ("borger", "lineage", "indsigt", "status")
 COMMANDS = {"borger": cmd_borger, "indsigt": cmd_indsigt, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
-            "rollback": cmd_rollback, "watch": cmd_watch}
+            "rollback": cmd_rollback, "watch": cmd_watch, "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -808,7 +874,10 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"samlet-overblik: fejl: delingspolitikken kan ikke bruges ({redact_cpr(str(exc))})",
                               highlight=False, soft_wrap=True)
             return 2
-        if isinstance(exc, (SourceUnavailable, SettingsError, RunInProgress, PolicyError, AuditUnavailable, ValueError, OSError)):
+        if isinstance(exc, RunInProgress):  # said in Danish, as the operators' refusals are
+            err_console.print(f"samlet-overblik: fejl: {exc}", highlight=False, soft_wrap=True)
+            return 2
+        if isinstance(exc, (SourceUnavailable, SettingsError, PolicyError, AuditUnavailable, ValueError, OSError)):
             err_console.print(f"samlet-overblik: error: {redact_cpr(str(exc))}", highlight=False, soft_wrap=True)
             return 2
         err_console.print(f"samlet-overblik: internal error: {type(exc).__name__} (run with SAMLET_DEBUG=1 for details)")

@@ -19,12 +19,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from samlet_overblik.core.municipalities import municipalities
 from samlet_overblik.core.settings import Settings, SettingsError
-from samlet_overblik.core.tenants import warehouse_root
+from samlet_overblik.core.tenants import for_tenant, warehouse_root
+from samlet_overblik.sources import changes
 from samlet_overblik.defs.resources import PARTITION_TAG, run_tenants
 
 CODE_LOCATION = "samlet_overblik.definitions"
@@ -47,6 +48,10 @@ telemetry:
 """
 
 
+# A municipality whose published set is still what a build would make: no run.
+UNCHANGED = "UNCHANGED"
+
+
 @dataclass
 class TenantRun:
     code: str
@@ -56,10 +61,17 @@ class TenantRun:
     alone: bool = True  # its own run, or a group's
     # The group's run that failed before this one (the municipality was then run alone).
     previous: TenantRun | None = None
+    # UNCHANGED: the run whose published set is still current (nothing to build: sources/changes.py).
+    published_by: str | None = None
 
     @property
     def done(self) -> bool:
-        return self.status in ("SUCCESS", "FAILURE", "CANCELED")
+        return self.status in ("SUCCESS", "FAILURE", "CANCELED", UNCHANGED)
+
+    @property
+    def published(self) -> bool:
+        """Its published set is this run's result, or was already current."""
+        return self.status in ("SUCCESS", UNCHANGED)
 
 
 def run_seconds(runs: list[TenantRun]) -> dict[str, float]:
@@ -93,8 +105,12 @@ def _environment(settings: Settings, tenants: tuple[str, ...], home: Path) -> di
 
 
 def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly", timeout_s: float = 6 * 3600,
-                    on_change: Callable[[TenantRun, list[TenantRun]], None] | None = None) -> list[TenantRun]:
+                    on_change: Callable[[TenantRun, list[TenantRun]], None] | None = None,
+                    rebuild_unchanged: bool = False) -> list[TenantRun]:
     """Run ``job`` for every tenant through a Dagster instance's queue and daemon; the tenants' final states.
+
+    A nightly skips the municipalities whose published set is still what a build would make (the same day, nothing
+    new in any input: ``sources.changes.check``) unless ``rebuild_unchanged``; they come back ``UNCHANGED``.
 
     One asset backfill over the tenants' partitions: Dagster's backfill policy puts up to ``tenants_per_run`` of
     them in one run. A group's run fails as one; its municipalities are then backfilled again each on its own (a
@@ -107,6 +123,18 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
 
     tenants = tenants_to_run(settings)
     deadline = time.monotonic() + timeout_s
+    state = {code: TenantRun(code, "NOT_SUBMITTED") for code in tenants}
+    if job == "nightly" and not rebuild_unchanged:
+        served = replace(settings, tenants=tenants)  # the tenants found in the sources folder, when none are set
+        for code in tenants:
+            verdict = changes.check(for_tenant(served, code))
+            if verdict.current:
+                state[code] = TenantRun(code, UNCHANGED, published_by=verdict.run_id)
+                if on_change:
+                    on_change(state[code], list(state.values()))
+    to_build = tuple(code for code in tenants if state[code].status == "NOT_SUBMITTED")
+    if not to_build:
+        return [state[code] for code in tenants]
     defs = build_defs(tenants=tenants)
     fanout = uuid.uuid4().hex[:12]
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
@@ -115,8 +143,7 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
             (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG), encoding="utf-8")
         with dg.DagsterInstance.from_config(str(home)) as instance, \
                 _daemon(instance, _environment(settings, tenants, home)) as alive:
-            state = {code: TenantRun(code, "NOT_SUBMITTED") for code in tenants}
-            _add_backfill(instance, defs, job, tenants, {FANOUT_TAG: f"{fanout}-1"})
+            _add_backfill(instance, defs, job, to_build, {FANOUT_TAG: f"{fanout}-1"})
             _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-1"}), tenants, state, deadline, on_change, alive)
             again = [code for code, run in state.items() if run.status != "SUCCESS" and not run.alone]
             for code in again:

@@ -246,6 +246,45 @@ class PublishedStatus:
     runs: list[RunSummary] = _json("koersler")
 
 
+@dataclass(frozen=True)
+class StaleSource:
+    """A source the newest run could not read: its last good snapshot is used, as of ``since``."""
+
+    source: str = _json("kilde")
+    since: datetime | None = _json("data_fra")
+
+
+@dataclass(frozen=True)
+class QuarantineChange:
+    """Quarantined rows of one source in the newest run against the run before it."""
+
+    source: str = _json("kilde")
+    rows: int = _json("raekker")
+    previous: int | None = _json("forrige_koersel")
+
+
+@dataclass(frozen=True)
+class ConsentLatency:
+    """From a consent change's update stamp in the registry to the run that published it (recent changes)."""
+
+    changes: int = _json("aendringer")
+    median_minutes: float | None = _json("median_minutter")
+    max_minutes: float | None = _json("max_minutter")
+
+
+@dataclass(frozen=True)
+class OperationsStatus:
+    """What ``samlet-overblik status`` reports: the runs and what was wrong in the newest (no personal data)."""
+
+    runs: list[RunSummary] = _json("koersler")
+    newest_status: str | None = _json("seneste_status")
+    message: str | None = _json("besked")
+    stale_sources: list[StaleSource] = _json("foraeldede_kilder")
+    fail_closed_reason: str | None = _json("lukket_aarsag")
+    quarantine: list[QuarantineChange] = _json("karantaene")
+    consent_latency: ConsentLatency = _json("samtykke_forsinkelse")
+
+
 # ------------------------------------------------------------------------------------------- compliance
 
 

@@ -164,3 +164,11 @@ def install_macros(con) -> None:
     unified SQL writes (flag explanations, signal details), so the SQL has no copy of the names."""
     cases = " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in DEPARTMENT_NAMES.items())
     con.execute(f"CREATE OR REPLACE TEMP MACRO department_name(code) AS (CASE code {cases} ELSE code END)")
+
+
+# A run's status (meta.runs.status) as operators read it.
+RUN_STATUS_NAMES = {
+    "ok": "ok",
+    "degraded": "forringet (forældede kilder)",
+    "consent_fail_closed": "lukket for samtykke (intet deles på samtykke)",
+}

@@ -181,10 +181,28 @@ def acquire(warehouse: Path, run_id: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunInProgress(
-            f"another run is building the warehouse {warehouse.name}; wait for it to finish and try again"
-        ) from None
+        raise RunInProgress(busy_message(warehouse)) from None
     _LOCKS[key] = (run_id, fd)
+
+
+def being_built(warehouse: Path) -> bool:
+    """Whether a run (of another process) holds the warehouse now: a look at its lock, which is not kept, so a
+    second run is refused at once instead of after its first steps."""
+    try:
+        fd = os.open(warehouse.with_name(warehouse.name + ".lock"), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor lets go of a lock taken here
+    return False
+
+
+def busy_message(warehouse: Path) -> str:
+    return f"en anden kørsel bygger allerede lageret {warehouse.name}; vent til den er færdig, og prøv igen"
 
 
 def release(warehouse: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from samlet_overblik.sources import ingest, staging
+from samlet_overblik.sources import changes, ingest, staging
 from samlet_overblik.sources.specs import SourceSpec, load_source_specs
 from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource, serving
 
@@ -105,6 +105,8 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         started = time.perf_counter()
         loaded_at = _now()
         with warehouse.connect(context.run_id) as con:
+            # Before the read: a change committed meanwhile makes the next check build again (sources/changes.py).
+            changes.record(con, context.run_id, changes.source_input(spec.name), changes.source_fingerprint(spec, url))
             try:
                 read = ingest.read_source(con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh)
             except ingest.SourceUnavailable as exc:
@@ -218,6 +220,7 @@ def identity_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         # The stewards' decisions since the last run, from the review desk's store beside the access log.
         warehouse = context.resources.warehouse
         decisions = audit.steward_decisions(audit.audit_url(warehouse.published.parent, warehouse.tenant))
+        changes.record(con, context.run_id, changes.STEWARD_DECISIONS, changes.decisions_fingerprint(decisions))
         result = link_person_records(con, context.run_id, _now(), full_relink=settings.full_relink,
                                      decisions=decisions)
         return {"records": result.records, "new_person_keys": result.new_keys, "mode": result.mode,
@@ -245,6 +248,7 @@ def consent_state_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     from samlet_overblik import consent
 
     def compute(con, context, run_settings) -> dict:
+        changes.record(con, context.run_id, changes.POLICY, changes.policy_fingerprint(run_settings.policy() or None))
         policy = _policy(run_settings)
         state = consent.refresh_consent_state(con, policy, context.run_id, run_settings.reference())
         if state.fail_closed:
@@ -331,11 +335,12 @@ def quality_checks(stagings: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDe
 
 
 def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefinition:
-    """Warn when a source's newest update stamp (not in the future) is older than its configured limit (pipelines/job.yaml)."""
+    """Warn when a source's data is old by its own time (its newest update stamp not in the future, older than its
+    limit in pipelines/job.yaml), or when rows carry update stamps in the future (they are not counted as fresh)."""
     @dg.asset_check(
         asset=raw_key(spec.name),
         name="freshness",
-        description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours.",
+        description=f"{spec.name}: newest update stamp no older than {limit_hours:g} hours, and none in the future.",
     )
     def _fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         return each_tenant_check(warehouse, lambda: fresh(context.run.run_id, warehouse))
@@ -343,16 +348,14 @@ def freshness_check(spec: SourceSpec, limit_hours: float) -> dg.AssetChecksDefin
     def fresh(run_id: str, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         now = _now()
         with warehouse.connect(run_id) as con:
-            newest = ingest.newest_stamp(con, spec, now)
+            newest, future = ingest.stamp_state(con, spec, now)
+        # Counts and ages only (no stamp from a row).
+        metadata = {"limit_hours": limit_hours, "future_stamped_rows": future}
         if newest is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       metadata={"age_hours": -1, "limit_hours": limit_hours})
+                                       metadata={"age_hours": -1, **metadata})
         age_h = (now - newest).total_seconds() / 3600
-        return dg.AssetCheckResult(
-            passed=age_h <= limit_hours,
-            severity=dg.AssetCheckSeverity.WARN,
-            # Counts only (no stamp from a row).
-            metadata={"age_hours": round(age_h, 1), "limit_hours": limit_hours},
-        )
+        return dg.AssetCheckResult(passed=age_h <= limit_hours and not future, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"age_hours": round(age_h, 1), **metadata})
 
     return _fresh

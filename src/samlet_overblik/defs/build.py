@@ -10,6 +10,7 @@ import dagster as dg
 from samlet_overblik.consent import state as consent
 from samlet_overblik.defs import assets as a
 from samlet_overblik.defs import publish_assets as p
+from samlet_overblik.sources import changes
 from samlet_overblik.sources.specs import load_job_settings, load_source_specs
 from samlet_overblik.defs.jobs import abandon_build_on_failure, consent_refresh_job, nightly_job, nightly_schedule
 from samlet_overblik.defs.sensors import consent_registry_sensor
@@ -27,6 +28,7 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
     """``tenants``: the kommunekoder served (default: the settings'); each becomes a partition of every asset.
     The code location's resources and tenants come from ``SAMLET_CONFIG`` and ``SAMLET_*`` variables."""
     settings = load_settings()
+    changes.code_version()  # the code these definitions are made of, taken before anything they load is used
     raws, stagings = a.source_assets()
     # Identity reads the person records and the register: it waits for every staging asset.
     identity = a.identity_asset([s.key for s in stagings])
@@ -57,6 +59,7 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
     freshness = load_job_settings().get("freshness_hours", {})
     specs = load_source_specs()  # every name in freshness_hours is a source (load_job_settings checks)
     checks += [a.freshness_check(specs[name], float(hours)) for name, hours in freshness.items()]
+    checks.append(p.run_status_check())
     nightly = nightly_job()
     refresh = consent_refresh_job()
     resources = resources_for(settings)

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from samlet_overblik.defs.assets import OWNERS, _now, each_tenant, value_free_errors
+from samlet_overblik.sources import changes
+from samlet_overblik.defs.assets import OWNERS, _now, each_tenant, each_tenant_check, value_free_errors
 from samlet_overblik.defs.resources import RunSettings, WarehouseResource
 
 PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
@@ -30,6 +31,8 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
 
         def publish_set() -> dict:
             with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
+                # The code this process loaded its definitions with (taken then: sources/changes.py).
+                changes.record(con, context.run_id, changes.CODE, changes.code_version())
                 status, message = publish.record_run(
                     con, context.run_id, context.job_name, started, _now(), run_settings.reference()
                 )
@@ -77,3 +80,29 @@ def exports_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "reused_unchanged": dg.MetadataValue.int(sum(r.reused for r in results))}
 
     return _exports
+
+
+def run_status_check() -> dg.AssetChecksDefinition:
+    """A run's published set as it came out: never a plain success when a source was stale (WARN) or consent failed
+    closed (ERROR). A check rather than a failed run: the set is published (the stale sources' last good snapshots,
+    nothing shared on consent), and a failed run would abandon it and be retried; the check shows it on the run,
+    on the asset, and to Dagster's alerts."""
+    from samlet_overblik.unified import exports as publish
+    from samlet_overblik.core import warehouse as wh
+
+    @dg.asset_check(asset=PUBLISHED_WAREHOUSE, name="run_status",
+                    description="The published set is whole: no source stale (else WARN), consent not failed closed "
+                                "(else ERROR).")
+    def _status(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return each_tenant_check(warehouse, lambda: status(context.run.run_id, warehouse))
+
+    def status(run_id: str, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        run = publish.published_run(wh.published_set(warehouse.published).warehouse, run_id)
+        return dg.AssetCheckResult(
+            passed=run.severity is None,
+            severity=dg.AssetCheckSeverity.WARN if run.severity == "WARN" else dg.AssetCheckSeverity.ERROR,
+            # Source names and reason codes only.
+            metadata={"status": run.status or "not_published", "stale_sources": ", ".join(run.stale_sources) or "none",
+                      "stale_count": len(run.stale_sources), "fail_closed_reason": run.fail_closed_reason or "none"})
+
+    return _status

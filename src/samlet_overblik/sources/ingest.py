@@ -712,12 +712,20 @@ def reuse_last_snapshot(con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id
 def newest_stamp(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime) -> datetime | None:
     """The newest parsed update stamp of the source's raw copy that is not in the future (one row stamped 2099 must
     not make a silent source look fresh); None without stamped tables or stamps."""
+    return stamp_state(con, spec, now)[0]
+
+
+def stamp_state(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime) -> tuple[datetime | None, int]:
+    """The data's own time: the newest update stamp of the raw copy not after ``now``, and how many rows carry a
+    stamp after ``now`` (a clock that runs ahead, or a system that stamps what it plans)."""
     stamped = [t for t in spec.tables.values() if t.update_stamp]
     if not stamped:
-        return None
+        return None, 0
     union = " UNION ALL ".join(
         f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped)
-    return con.execute(f"SELECT max(t) FILTER (WHERE t <= $now) FROM ({union})", {"now": now}).fetchall()[0][0]
+    newest, future = con.execute(f"SELECT max(t) FILTER (WHERE t <= $now), count(*) FILTER (WHERE t > $now) "
+                                 f"FROM ({union})", {"now": now}).fetchall()[0]
+    return newest, int(future)
 
 
 # ------------------------------------------------------------------------------------------------ change detection

@@ -85,7 +85,10 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
     rates = noiselib.rates(noise)
 
     as_of64 = np.datetime64(as_of, "D")
-    now = as_of64.astype("datetime64[s]") + np.timedelta64(16 * 3600, "s")
+    # The moment of the extract: 16:00 on the day the data is as of, but never after the moment of generating (to the
+    # minute) — an update stamp in the future makes a source look fresher than it is, and the freshness checks flag it.
+    generating = np.datetime64(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, second=0, microsecond=0), "s")
+    now = min(as_of64.astype("datetime64[s]") + np.timedelta64(16 * 3600, "s"), generating)
     root = np.random.SeedSequence(int(seed))
     run_rng = np.random.default_rng(root.spawn(1)[0])
     streets = Streets.make(run_rng, int(min(1500, max(150, citizens // 300))))

@@ -252,6 +252,41 @@ def build_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path, run_id: str
     return results
 
 
+@dataclass(frozen=True)
+class PublishedRun:
+    """How a run's published set came out, as operators must see it: ``ok``, ``degraded`` (stale sources: their
+    last good snapshots reused) or ``consent_fail_closed`` (nothing shared on consent); ``None`` if it published
+    nothing. Source names and reason codes only."""
+
+    status: str | None
+    stale_sources: tuple[str, ...] = ()
+    fail_closed_reason: str | None = None
+
+    @property
+    def severity(self) -> str | None:
+        """None when all is well; ``WARN`` for a degraded set; ``ERROR`` when consent failed closed or nothing was
+        published."""
+        if self.status == "ok":
+            return None
+        return "WARN" if self.status == "degraded" else "ERROR"
+
+
+def published_run(warehouse_file: Path, run_id: str) -> PublishedRun:
+    """Run ``run_id`` as the published set ``warehouse_file`` recorded it."""
+    if not warehouse_file.is_file():
+        return PublishedRun(None)
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        row = con.execute("SELECT status FROM meta.runs WHERE run_id = ?", [run_id]).fetchall()
+        if not row:
+            return PublishedRun(None)
+        stale = tuple(s for (s,) in con.execute(
+            "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1",
+            [run_id]).fetchall())
+        reason = con.execute("SELECT string_agg(DISTINCT reason, ',') FROM consent.run_status "
+                             "WHERE run_id = ? AND fail_closed", [run_id]).fetchall()[0][0]
+    return PublishedRun(row[0][0], stale, reason)
+
+
 def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, finished, reference) -> tuple[str, str | None]:
     """The run's status (``ok``, ``degraded`` with stale sources, ``consent_fail_closed``) into meta.runs."""
     stale = [s for (s,) in con.execute(
