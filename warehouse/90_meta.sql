@@ -34,3 +34,13 @@ COMMENT ON TABLE meta.build_inputs IS 'History: a fingerprint of each input a ru
 COMMENT ON COLUMN meta.build_inputs.run_id IS 'Run.';
 COMMENT ON COLUMN meta.build_inputs.input IS 'source:<name>, policy, steward_decisions, code or analytics.';
 COMMENT ON COLUMN meta.build_inputs.fingerprint IS 'A digest of the input (never a value from it); unknown when it could not be taken.';
+
+CREATE TABLE IF NOT EXISTS meta.source_locations (
+    run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, namespace VARCHAR NOT NULL, table_prefix VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, source)
+);
+COMMENT ON TABLE meta.source_locations IS 'History: where each run read each source, named as OpenLineage names datasets (quality/openlineage.py); never a user name or password.';
+COMMENT ON COLUMN meta.source_locations.run_id IS 'Run.';
+COMMENT ON COLUMN meta.source_locations.source IS 'Source system.';
+COMMENT ON COLUMN meta.source_locations.namespace IS 'The server (postgres://host:port, mysql://host:port) or the SQLite file (sqlite:///path).';
+COMMENT ON COLUMN meta.source_locations.table_prefix IS 'What comes before a table name in the dataset name (the database and a dot; empty for SQLite).';

@@ -25,6 +25,7 @@ from pathlib import Path
 from samlet_overblik.core.municipalities import municipalities
 from samlet_overblik.core.settings import Settings, SettingsError
 from samlet_overblik.core.tenants import for_tenant, warehouse_root
+from samlet_overblik.quality.openlineage import JOB_TAG
 from samlet_overblik.sources import changes
 from samlet_overblik.defs.resources import PARTITION_TAG, run_tenants
 
@@ -163,7 +164,8 @@ def _add_backfill(instance, defs, job: str, partitions: tuple[str, ...], tags: d
     instance.add_backfill(PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(), asset_graph=defs.resolve_asset_graph(), partition_names=list(partitions),
         asset_selection=sorted(defs.resolve_job_def(job).asset_layer.selected_asset_keys),
-        backfill_timestamp=time.time(), tags=tags, dynamic_partitions_store=instance, all_partitions=False,
+        backfill_timestamp=time.time(), tags={**tags, JOB_TAG: job}, dynamic_partitions_store=instance,
+        all_partitions=False,
         title=f"samlet-overblik {job}: {len(partitions)} municipalities", description=None, run_config=None))
 
 

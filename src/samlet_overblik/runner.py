@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,10 @@ def run_job(
     run_config: dict = {"loggers": {"progress": {}}}
 
     try:
-        with dg.DagsterInstance.ephemeral() as instance:
+        # With DAGSTER_HOME the runs and materialisations go to that instance, so the UI shows the command line's
+        # runs beside the schedule's; without it, a temporary instance.
+        with (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()) \
+                as instance:
             result = job_def.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
                                                 partition_key=partition)
             failure = None if result.success else _first_failure(result)

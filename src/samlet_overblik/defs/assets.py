@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from samlet_overblik.quality import openlineage
 from samlet_overblik.sources import changes, ingest, staging
 from samlet_overblik.sources.specs import SourceSpec, load_source_specs
 from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource, serving
@@ -107,6 +108,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         with warehouse.connect(context.run_id) as con:
             # Before the read: a change committed meanwhile makes the next check build again (sources/changes.py).
             changes.record(con, context.run_id, changes.source_input(spec.name), changes.source_fingerprint(spec, url))
+            openlineage.record_location(con, context.run_id, spec.name, url)
             try:
                 read = ingest.read_source(con, spec, url, context.run_id, loaded_at, full_refresh=settings.full_refresh)
             except ingest.SourceUnavailable as exc:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from samlet_overblik.core import warehouse as wh
 from samlet_overblik.defs.resources import serving
+from samlet_overblik.quality import openlineage
 from samlet_overblik.sources.specs import load_job_settings
 
 
@@ -14,10 +15,14 @@ def abandon_build_on_failure(context: dg.HookContext) -> None:
     """A failed run never publishes: drop its building copies (one per municipality of the run) so the published
     files stay as they were."""
     warehouse = context.resources.warehouse
+    run = context.instance.get_run_by_id(context.run_id)
+    job = openlineage.job_name(context.job_name, run.tags if run else {})
     for tenant in warehouse.tenants:
         with serving(tenant):
             warehouse.let_go(context.run_id)
             wh.abandon(warehouse.published, context.run_id)
+        # The step's name only: an exception's text may quote a row.
+        openlineage.failed(context.run_id, job, tenant, f"step {context.step_key} failed")
 
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:

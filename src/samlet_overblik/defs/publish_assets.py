@@ -9,7 +9,8 @@ import dagster as dg
 
 from samlet_overblik.sources import changes
 from samlet_overblik.defs.assets import OWNERS, _now, each_tenant, each_tenant_check, value_free_errors
-from samlet_overblik.defs.resources import RunSettings, WarehouseResource
+from samlet_overblik.defs.resources import LineageResource, RunSettings, WarehouseResource
+from samlet_overblik.quality import openlineage
 
 PUBLISHED_WAREHOUSE = dg.AssetKey(["published", "warehouse"])
 PUBLISHED_EXPORTS = dg.AssetKey(["published", "exports"])
@@ -26,8 +27,10 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @_publishing(PUBLISHED_WAREHOUSE, deps,
                  "Publishes the run's set — warehouse/samlet_overblik.duckdb and every export — as one: a single "
                  "atomic switch of <warehouse dir>/current (owner-only files; earlier sets kept for rollback).")
-    def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dg.MaterializeResult:
+    def _published(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings,
+                   lineage: LineageResource) -> dg.MaterializeResult:
         started = _run_start(context)
+        job = openlineage.job_name(context.dagster_run.job_name, context.dagster_run.tags)
 
         def publish_set() -> dict:
             with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
@@ -39,6 +42,7 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             warehouse.let_go(context.run_id)
             wh.publish(warehouse.published, context.run_id, status=status, keep=warehouse.keep_sets,
                        export_group=warehouse.export_group or None)
+            openlineage.completed(context.run_id, job, warehouse.tenant, warehouse.published)
             if status != "ok":
                 context.log.warning(f"{warehouse.who}run published as {status}" + (f" ({message})" if message else ""))
             return {"status": status}

@@ -148,6 +148,21 @@ class WarehouseResource(_PerTenant):
         self._held.clear()
 
 
+class LineageResource(_PerTenant):
+    """OpenLineage (quality/openlineage.py): START for each municipality of the run as the run starts; the
+    publishing step reports COMPLETE and the failure hook FAIL. Sends nothing unless OpenLineage is configured."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        run = context.dagster_run
+        if run is None or (self.by_tenant and not self._tenants):
+            return  # no partition: the run fails before it starts anything
+        from samlet_overblik.quality import openlineage
+
+        for tenant in self.tenants:
+            openlineage.started(run.run_id, openlineage.job_name(run.job_name, run.tags), tenant)
+
+
 class ValidationResource(dg.ConfigurableResource):
     """Great Expectations for the suites' asset checks. Importing it and building its context take seconds, so a run
     that will validate starts that in the background as it starts (reading the sources leaves a core free)."""
@@ -245,6 +260,7 @@ def resources_for(settings: Settings) -> dict:
                                        export_group=settings.export_group, memory_limit=settings.memory_limit,
                                        by_tenant={c: str(t.warehouse) for c, t in tenants.items()}),
         "validation": ValidationResource(),
+        "lineage": LineageResource(by_tenant={c: c for c in tenants}),
         "run_settings": RunSettings(
             reference_time=settings.reference_time.isoformat() if settings.reference_time else "",
             full_refresh=settings.full_refresh,
