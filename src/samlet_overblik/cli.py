@@ -196,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "et bruger-id med rollen sagsbehandler (afdelingen kommer fra brugeropsætningen)", "sagsbehandler")
 
 
+    fh = sub.add_parser("fhir", help="FHIR R5 out (and in): the consent registry as Consent resources, a citizen's "
+                                      "access log as AuditEvent resources.")
+    fh_sub = fh.add_subparsers(dest="fhir_command", required=True, parser_class=_Parser)
+    fc = fh_sub.add_parser("consents", help="The consent registry as the last run staged it, as a FHIR R5 Bundle of "
+                                            "Consent resources (validated). Read back as the samtykke source with "
+                                            "SAMLET_SOURCE_SAMTYKKE_URL=fhir:///path/bundle.json (or "
+                                            "fhir+https://server/base).")
+    fc.add_argument("--out", type=Path, help="The file to write (owner-only); default: standard output.")
+    fc.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
+    fa = _lookup_parser(fh_sub, "auditevents", "Borgerens adgangslog som FHIR R5 AuditEvent-ressourcer (opslaget "
+                                               "logges).", "et bruger-id med rollen compliance", "compliance")
+    fa.add_argument("--out", type=Path, help="Filen der skrives (kun ejeren kan læse den); standard: standard output.")
+
     st = sub.add_parser("status", help="Status i drift: seneste kørsler, forældede kilder, lukning for samtykke, "
                                        "karantæne mod forrige kørsel og samtykkeforsinkelse (ingen personoplysninger).")
     st.add_argument("--warehouse", type=Path, help="Published warehouse (default: SAMLET_WAREHOUSE or warehouse/samlet_overblik.duckdb).")
@@ -744,6 +757,36 @@ def cmd_user(args) -> int:
     return 0
 
 
+def cmd_fhir(args) -> int:
+    import json
+
+    from samlet_overblik.core.paths import write_atomically
+
+    if args.fhir_command == "consents":
+        import duckdb
+
+        from samlet_overblik.sources import fhir
+
+        warehouse = _published_warehouse(args.warehouse)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            doc = fhir.bundle_from_warehouse(con)
+        what = f"{len(doc['entry'])} Consent resources"
+    else:
+        from samlet_overblik.access import compliance, fhir_audit
+        from samlet_overblik.core import cpr
+
+        report = _citizen_lookup(args, "cli:fhir", compliance.access_log_about_citizen)
+        doc = fhir_audit.bundle(report.entries, cpr.normalise(args.cpr) or "")
+        what = f"{len(doc['entry'])} AuditEvent-ressourcer"
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    if args.out:
+        write_atomically(args.out, text + "\n")  # owner-only from its first byte: it holds CPR numbers
+        err_console.print(f"{what} → {args.out}", highlight=False)
+    else:
+        print(text)
+    return 0
+
+
 def cmd_status(args) -> int:
     import json
 
@@ -845,7 +888,7 @@ def cmd_watch(args) -> int:
 # The commands caseworkers and compliance staff use: their messages are Danish.
 DANISH_COMMANDS = ("borger", "lineage", "indsigt", "status")
 COMMANDS = {"borger": cmd_borger, "indsigt": cmd_indsigt, "serve": cmd_serve, "user": cmd_user, "eval-identity": cmd_eval_identity, "schema": cmd_schema, "generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "lineage": cmd_lineage,
-            "rollback": cmd_rollback, "watch": cmd_watch, "status": cmd_status}
+            "rollback": cmd_rollback, "watch": cmd_watch, "status": cmd_status, "fhir": cmd_fhir}
 
 
 def main(argv: list[str] | None = None) -> int:

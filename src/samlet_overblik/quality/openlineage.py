@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 import uuid
 from datetime import datetime, timezone
 from collections.abc import Mapping
@@ -156,6 +157,14 @@ def source_namespace(url: str) -> tuple[str, str]:
     a user name or password."""
     import sqlalchemy as sa
 
+    from samlet_overblik.sources import fhir
+
+    if fhir.is_fhir_url(url):  # a Bundle file, or a FHIR server's Consent resources
+        path = fhir.bundle_file(url)
+        if path is not None:
+            return f"file://{path.resolve()}", ""
+        server = urllib.parse.urlsplit(url.split("+", 1)[1])
+        return f"{server.scheme}://{server.hostname}" + (f":{server.port}" if server.port else ""), "fhir."
     parsed = sa.engine.make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":

@@ -31,6 +31,7 @@ import re
 import time
 from pathlib import Path
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +47,7 @@ from samlet_overblik.core.settings import redact_url
 from samlet_overblik.sources.specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
 from samlet_overblik.core.sql import column_types, table_exists
 from samlet_overblik.core.warehouse import transaction
+from samlet_overblik.sources import fhir
 
 CHUNK_ROWS = 50_000
 META_COLUMNS = ("_source", "_ingested_at", "_run_id", "_problem", "_problem_columns")
@@ -625,6 +627,9 @@ def ingest_source(
     settings: IngestSettings | None = None,
 ) -> list[TableIngest]:
     """Copy every table of one source; raises SourceUnavailable (one line, no value) when it cannot be read."""
+    if fhir.is_fhir_url(url):  # the consent registry as a FHIR Bundle (a file, or a FHIR server's)
+        with _fhir_registry(source, url) as local:
+            return ingest_source(con, source, local, run_id, ingested_at, full_refresh=full_refresh, settings=settings)
     settings = settings or load_ingest_settings()
     if not table_exists(con, "meta.source_reads"):
         from samlet_overblik.core.warehouse import apply_ddl
@@ -680,6 +685,21 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, url: str, run_
             [run_id, spec.name, r.table, r.rows_read, r.rows_total, r.incremental, loaded_at],
         )
     return SourceRead(results, [])
+
+
+@contextmanager
+def _fhir_registry(spec: SourceSpec, url: str) -> Iterator[str]:
+    """A FHIR source as the spec's tables in a private SQLite file; unreadable: ``SourceUnavailable`` (so the
+    registry fails closed as any unreachable one does)."""
+    if spec.role != "consent_registry":
+        raise SourceUnavailable(f"source {spec.name}: only the consent registry can be read from FHIR")
+    try:
+        with fhir.as_registry(url, {name: list(t.columns) for name, t in spec.tables.items()}) as local:
+            yield local
+    except fhir.FhirSourceError as exc:
+        raise SourceUnavailable(f"source {spec.name}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a server down, a page that is not JSON: the kind only, never its text
+        raise SourceUnavailable(f"source {spec.name}: the FHIR source cannot be read ({type(exc).__name__})") from None
 
 
 def reuse_last_snapshot(con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id: str, now: datetime, reason: str) -> list[str]:
@@ -743,6 +763,15 @@ def content_fingerprint(source: SourceSpec, url: str) -> str | None:
     digest, never lost. SQLite: the database file and its WAL and journal as the file system sees them (every
     commit writes one of them), trusted once they have been still for a moment. PostgreSQL: md5 over every row's
     text, computed in the server. MariaDB/MySQL: CHECKSUM TABLE (a live checksum of the rows)."""
+    if fhir.is_fhir_url(url):  # a Bundle file: its stamps, as a SQLite file's; a FHIR server: always read whole
+        path = fhir.bundle_file(url)
+        try:
+            st = os.stat(path) if path is not None else None
+        except OSError:
+            return None
+        if st is None or time.time() - st.st_mtime < _SETTLE_SECONDS:
+            return None
+        return f"fhir:{(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)!r}"
     try:
         parsed = sa.engine.make_url(url)
     except Exception:
