@@ -77,6 +77,10 @@ def test_generate_then_run_then_lineage(tmp_path):
     result = cli("run", "--sources", str(out), "--warehouse", str(warehouse))
     assert result.returncode == 0, result.stderr
     assert "Quarantined rows by reason" in result.stdout and "run ok" in result.stdout
+    # Piped: plain progress lines, no spinner and no colour codes.
+    assert "chunk 1/1: 300 people written" in gen.stdout and "people/s" in gen.stdout and "\x1b[" not in gen.stdout
+    assert any(line.strip().startswith("✓ raw__cpr") for line in result.stdout.splitlines())
+    assert "\x1b[" not in result.stdout
 
     from pipeline_helpers import query
 
@@ -134,3 +138,18 @@ def test_shipped_data_dictionary_is_up_to_date():
 
     assert (data_dir("warehouse") / "README.md").read_text(encoding="utf-8") == schema_markdown(), \
         "warehouse/README.md is stale: run 'samlet-overblik schema --write'"
+
+
+def test_a_run_reports_each_step_with_its_rows_and_time(small_municipality, tmp_path):
+    from pipeline_helpers import settings_for
+
+    from samlet_overblik.runner import run_job
+
+    done = []
+    outcome = run_job(settings_for(small_municipality, tmp_path / "w.duckdb"), "nightly", on_step=done.append)
+    assert outcome.success, outcome.failure
+    steps = {d.step: d for d in done}
+    assert all(d.succeeded and d.seconds >= 0 for d in done)
+    # Read from the source, staged, exported: counts from the steps' metadata, and a speed where there were rows.
+    for step in ("raw__cpr", "staging__cpr__personer", "published__exports"):
+        assert steps[step].rows > 0 and steps[step].rows_per_second, step

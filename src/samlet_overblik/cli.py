@@ -293,7 +293,7 @@ def cmd_generate(args) -> int:
     with console.status("Genererer kommune …") as status:
         summary = generate(
             args.citizens, args.seed, args.out, noise=args.noise, targets=targets, as_of=args.as_of,
-            progress=lambda msg: status.update(msg),
+            progress=_progress(status, started),
         )
     table = Table(title=f"Generated {args.citizens:,} citizens (seed {args.seed}, noise {args.noise})")
     table.add_column("source.table")
@@ -314,12 +314,24 @@ def _generate_municipalities(args) -> int:
     started = time.perf_counter()
     with console.status("Genererer kommuner …") as status:
         written = generate_municipalities(None if args.denmark else [args.kommune], args.scale, seed, args.out,
-                                          noise=args.noise, as_of=args.as_of, progress=status.update)
+                                          noise=args.noise, as_of=args.as_of, progress=_progress(status, started))
     citizens = sum(w["borgere"] for w in written)
     where = f"{args.out}/<kommunekode>" if len(written) > 1 else f"{args.out}/{written[0]['kommunekode']}"
     console.print(f"generated {len(written)} municipalit{'ies' if len(written) > 1 else 'y'}, {citizens:,} citizens "
                   f"(scale {args.scale:g}, seed {seed}) into {where} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+# A step that handled at least this many rows shows its rows per second.
+BIG_STEP_ROWS = 10_000
+
+
+def _progress(status, started: float):
+    """Progress messages: the spinner's line on a terminal, a plain line each (with the time) when piped."""
+    if console.is_terminal:
+        return status.update
+    return lambda message: console.print(f"{time.perf_counter() - started:7.1f} s  {message}", highlight=False,
+                                         markup=False)
 
 
 def _flatten_rows(summary: dict) -> dict[str, int]:
@@ -336,16 +348,20 @@ def _flatten_rows(summary: dict) -> dict[str, int]:
 
 def _run(settings, job: str) -> int:
     from samlet_overblik.core import warehouse as wh
-    from samlet_overblik.runner import run_job, warehouse_summary
+    from samlet_overblik.runner import StepDone, run_job, warehouse_summary
 
     if wh.being_built(settings.warehouse):
         raise wh.RunInProgress(wh.busy_message(settings.warehouse))
     started = time.perf_counter()
     with console.status(f"Running {job} …") as status:
-        def on_step(step: str, kind: str) -> None:
-            mark = "[green]✓[/green]" if kind == "STEP_SUCCESS" else "[red]✗[/red]"
-            console.print(f"  {mark} {step}  ({time.perf_counter() - started:.1f} s)")
-            status.update(f"Running {job} … last: {step}")
+        def on_step(done: StepDone) -> None:
+            # A line a step (plain when piped: rich drops the colour and the spinner); rows/s on the big ones.
+            mark = "[green]✓[/green]" if done.succeeded else "[red]✗[/red]"
+            speed = f", {done.rows:,} rows, {done.rows_per_second:,.0f} rows/s" \
+                if done.rows >= BIG_STEP_ROWS and done.rows_per_second else ""
+            console.print(f"  {mark} {done.step}  {done.seconds:.1f} s{speed}  (at {time.perf_counter() - started:.1f} s)",
+                          highlight=False)
+            status.update(f"Running {job} … last: {done.step}")
 
         outcome = run_job(settings, job, on_step=on_step)
     if not outcome.success:

@@ -20,6 +20,31 @@ from samlet_overblik.defs.resources import resources_for
 from samlet_overblik.core.settings import Settings
 
 
+@dataclass(frozen=True)
+class StepDone:
+    """A finished step, for a progress display: how long it took and how many rows it handled (read from a source,
+    staged, linked or exported; counts from the step's metadata, never a value)."""
+
+    step: str
+    succeeded: bool
+    seconds: float
+    rows: int
+
+    @property
+    def rows_per_second(self) -> float | None:
+        return self.rows / self.seconds if self.rows and self.seconds > 0 else None
+
+
+def _rows(metadata: dict) -> int:
+    """Rows a step handled: read from a source (``read.*``), else staged, exported or linked (``rows``, ``rows.*``,
+    ``records``)."""
+    def total(keys) -> int:
+        return sum(int(v.value) for k, v in metadata.items() if keys(k) and isinstance(getattr(v, "value", None), int))
+
+    return total(lambda k: k.startswith("read.")) or total(
+        lambda k: k in ("rows", "records") or k.startswith("rows."))
+
+
 @dataclass
 class RunOutcome:
     success: bool
@@ -29,26 +54,34 @@ class RunOutcome:
 
 
 class _ProgressHandler(logging.Handler):
-    """Turns Dagster's step events into one short line each."""
+    """Turns Dagster's step events into one ``StepDone`` each."""
 
-    def __init__(self, on_step: Callable[[str, str], None]):
+    def __init__(self, on_step: Callable[[StepDone], None]):
         super().__init__()
         self.on_step = on_step
+        self.started: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         if event is None:
             return
-        kind = event.event_type_value
-        if kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-            self.on_step(event.step_key or "", kind)
+        kind, step = event.event_type_value, event.step_key or ""
+        if kind == "STEP_START":
+            self.started[step] = record.created
+        elif kind == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            self.rows[step] = self.rows.get(step, 0) + _rows(dict(materialization.metadata))
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            self.on_step(StepDone(step, kind == "STEP_SUCCESS", record.created - self.started.get(step, record.created),
+                                  self.rows.get(step, 0)))
 
 
 def run_job(
     settings: Settings,
     job: str = "nightly",
-    on_step: Callable[[str, str], None] | None = None,
+    on_step: Callable[[StepDone], None] | None = None,
     defs: dg.Definitions | None = None,
     partition: str | None = None,
 ) -> RunOutcome:

@@ -154,8 +154,9 @@ def generate(citizens: int, seed: int, out_dir: Path, noise: str = "default",
             noise_out.write(log.frame())
             for name in SOURCE_ORDER:
                 writers[name].write({t: out[name][t] for t in specs[name].tables})
-            say(f"chunk {ci + 1}/{n_chunks}: {pid_offset:,} people written "
-                f"({time.perf_counter() - started:.1f} s)")
+            elapsed = time.perf_counter() - started
+            say(f"chunk {ci + 1}/{n_chunks}: {pid_offset:,} people written ({elapsed:.1f} s, "
+                f"{pid_offset / max(elapsed, 1e-9):,.0f} people/s)")
     finally:
         for w in writers.values():
             w.close()
