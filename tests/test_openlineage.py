@@ -103,3 +103,24 @@ def test_command_line_runs_are_recorded_in_the_dagster_instance(small_municipali
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "nightly"
         published = instance.get_latest_materialization_event(dg.AssetKey(["published", "warehouse"]))
         assert published is not None and published.run_id == outcome.run_id
+
+
+def test_with_tenants_each_municipality_is_a_job_of_its_own_namespace(tmp_path, lineage_file):
+    import datetime as dt
+    import uuid
+
+    from samlet_overblik.core.settings import load_settings
+    from samlet_overblik.synthetic.denmark import generate_municipalities
+
+    generate_municipalities(["147"], 0.005, 2, tmp_path / "sources", as_of=dt.date(2026, 11, 1))
+    settings = load_settings(None, sources_dir=tmp_path / "sources", env={
+        "SAMLET_TENANTS": "147,825", "SAMLET_WAREHOUSE_ROOT": str(tmp_path / "wh")})
+    outcome = run_job(settings, "nightly", partition="147")
+    assert outcome.success, outcome.failure
+    events = [e for e in _events(lineage_file) if e["job"]["namespace"] == "samlet_overblik/kommune-147"]
+    assert sorted(e["eventType"] for e in events) == ["COMPLETE", "START"]
+    assert {e["run"]["runId"] for e in events} == {str(uuid.uuid5(uuid.UUID(outcome.run_id), "147"))}
+    parent = events[0]["run"]["facets"]["parent"]
+    assert parent["run"]["runId"] == outcome.run_id and parent["job"]["name"] == "nightly"
+    outputs = next(e for e in events if e["eventType"] == "COMPLETE")["outputs"]
+    assert all(str(tmp_path / "wh" / "147") in d["namespace"] for d in outputs)
