@@ -180,8 +180,8 @@ def _judge(con: duckdb.DuckDBPyConnection, settings: Settings, reference: dateti
         return Currency(False, "et samtykke er givet eller tilbagekaldt siden")
     limits = load_job_settings().get("freshness_hours", {})
     for spec in load_source_specs().values():
-        before, after = ingest.newest_stamp(con, spec, last_reference), ingest.newest_stamp(con, spec, reference)
-        if before != after:
+        before, passed = ingest.stamp_state(con, spec, last_reference, until=reference)
+        if passed:
             return Currency(False, f"et opdateringsstempel i {spec.name} er passeret siden")
         limit = limits.get(spec.name)
         if limit is not None and before is not None and \

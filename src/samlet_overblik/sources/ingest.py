@@ -735,17 +735,20 @@ def newest_stamp(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime
     return stamp_state(con, spec, now)[0]
 
 
-def stamp_state(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime) -> tuple[datetime | None, int]:
+def stamp_state(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime,
+                until: datetime | None = None) -> tuple[datetime | None, int]:
     """The data's own time: the newest update stamp of the raw copy not after ``now``, and how many rows carry a
-    stamp after ``now`` (a clock that runs ahead, or a system that stamps what it plans)."""
+    stamp after ``now`` (a clock that runs ahead, or a system that stamps what it plans) — or, given ``until``, how
+    many carry one after ``now`` and not after ``until`` (stamps that passed in between). One scan."""
     stamped = [t for t in spec.tables.values() if t.update_stamp]
     if not stamped:
         return None, 0
     union = " UNION ALL ".join(
         f'SELECT parse_ts("{t.update_stamp}") AS t FROM {raw_table_name(spec.name, t.name)}' for t in stamped)
-    newest, future = con.execute(f"SELECT max(t) FILTER (WHERE t <= $now), count(*) FILTER (WHERE t > $now) "
-                                 f"FROM ({union})", {"now": now}).fetchall()[0]
-    return newest, int(future)
+    newest, later = con.execute(
+        f"SELECT max(t) FILTER (WHERE t <= $now), count(*) FILTER (WHERE t > $now AND ($until IS NULL OR t <= $until)) "
+        f"FROM ({union})", {"now": now, "until": until}).fetchall()[0]
+    return newest, int(later)
 
 
 # ------------------------------------------------------------------------------------------------ change detection
