@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from samlet_overblik.access.operations import published_status
+from samlet_overblik.core.labels import RUN_STATUS_NAMES
 from samlet_overblik.web.context import web
 
 router = APIRouter()
@@ -15,4 +16,4 @@ router = APIRouter()
 async def operations(request: Request):
     ctx = web(request)
     user = ctx.require(request, "dataingenioer", "compliance")
-    return ctx.page(request, "drift.html", published=published_status(ctx.stores(user)))
+    return ctx.page(request, "drift.html", published=published_status(ctx.stores(user)), status_names=RUN_STATUS_NAMES)
