@@ -74,3 +74,47 @@ def test_a_citizens_access_log_as_r5_auditevents(w, env, tmp_path):  # noqa: F81
     refused = lookup("fhir", "auditevents", w.cpr, "--user", "anne", "--warehouse", str(w.warehouse), env=env,
                      purpose="compliance: adgangslog")
     assert refused.returncode == 2 and "compliance" in refused.stderr
+
+
+def test_the_registry_is_read_from_a_fhir_server_page_by_page(small_municipality, tmp_path):
+    """A FHIR server's Consent search (here a small local HTTP server holding the exported Bundle in two pages,
+    linked by 'next'), read as the samtykke source: the same consents in force as the file gave."""
+    import http.server
+    import threading
+
+    warehouse = tmp_path / "a" / "w.duckdb"
+    run(small_municipality, warehouse)
+    bundle_path = tmp_path / "samtykker.json"
+    assert cli("fhir", "consents", "--warehouse", str(warehouse), "--out", str(bundle_path)).returncode == 0
+    entries = json.loads(bundle_path.read_text(encoding="utf-8"))["entry"]
+    half = len(entries) // 2
+    asked: list[str] = []
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            second = "page=2" in self.path
+            page = {"resourceType": "Bundle", "type": "searchset",
+                    "entry": entries[half:] if second else entries[:half],
+                    "link": [] if second else [{"relation": "next",
+                                                "url": f"http://127.0.0.1:{port}/R5/Consent?page=2"}]}
+            body = json.dumps(page).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    port = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        again = tmp_path / "b" / "w.duckdb"
+        run(small_municipality, again, samtykke=f"fhir+http://127.0.0.1:{port}/R5")
+    finally:
+        httpd.shutdown()
+    assert asked[0].startswith("/R5/Consent?") and any("page=2" in a for a in asked)
+    assert query(again, IN_FORCE) == query(warehouse, IN_FORCE) and query(again, CONSENTS) == query(warehouse, CONSENTS)
