@@ -177,9 +177,15 @@ def _read_resources(url: str) -> list[dict]:
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise FhirSourceError(f"{path.name} is not a FHIR JSON bundle") from None
     base = url.split("+", 1)[1].rstrip("/")
+    origin = urllib.parse.urlsplit(base)
+    if origin.scheme == "http" and origin.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise FhirSourceError("a FHIR server is read over https (plain http only on this machine): CPR numbers")
     resources: list[dict] = []
     next_url: str | None = f"{base}/Consent?_count=500"
     while next_url:
+        here = urllib.parse.urlsplit(next_url)
+        if (here.scheme, here.netloc) != (origin.scheme, origin.netloc):
+            raise FhirSourceError("a page of the FHIR search points at another server")
         request = urllib.request.Request(next_url, headers={"Accept": "application/fhir+json"})
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the configured FHIR server)
             page = json.loads(response.read().decode("utf-8"))
