@@ -51,7 +51,7 @@ def main() -> None:
     t = time.perf_counter()
     written = generate_municipalities(None, args.scale, args.seed, sources)
     generated = time.perf_counter() - t
-    time.sleep(2)  # a SQLite file's fingerprint is trusted once it has been still a moment (sources/changes.py)
+    time.sleep(2)  # a SQLite file's fingerprint is trusted once it has been still a moment (changes.py)
     citizens = sum(w["borgere"] for w in written)
     print(f"generated {len(written)} municipalities, {citizens:,} citizens (scale {args.scale:g}) in {generated:.1f} s",
           flush=True)

@@ -1,4 +1,4 @@
-"""A municipality with nothing new is not built again (sources/changes.py): its published set is "current" only while
+"""A municipality with nothing new is not built again (changes.py): its published set is "current" only while
 every input a build reads is unchanged and the day is the same; any change, of any input, makes it a build.
 The other direction is the one that matters: a withdrawal, a new policy or a new day must never be skipped."""
 
@@ -16,7 +16,7 @@ import pytest
 from samlet_overblik.core.settings import load_settings
 from samlet_overblik.core.tenants import for_tenant
 from samlet_overblik.runner import run_job
-from samlet_overblik.sources import changes
+from samlet_overblik import changes
 from samlet_overblik.synthetic.denmark import generate_municipalities
 
 CODE = "147"  # Frederiksberg: at scale 0.01 about a thousand citizens, with consents

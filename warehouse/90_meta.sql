@@ -30,7 +30,7 @@ COMMENT ON COLUMN meta.source_loads.message IS 'Why it is stale.';
 CREATE TABLE IF NOT EXISTS meta.build_inputs (
     run_id VARCHAR NOT NULL, input VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, PRIMARY KEY (run_id, input)
 );
-COMMENT ON TABLE meta.build_inputs IS 'History: a fingerprint of each input a run built from, taken before it was used (sources/changes.py): a municipality whose inputs are all unchanged is not built again the same day.';
+COMMENT ON TABLE meta.build_inputs IS 'History: a fingerprint of each input a run built from, taken before it was used (changes.py): a municipality whose inputs are all unchanged is not built again the same day.';
 COMMENT ON COLUMN meta.build_inputs.run_id IS 'Run.';
 COMMENT ON COLUMN meta.build_inputs.input IS 'source:<name>, policy, steward_decisions, code or analytics.';
 COMMENT ON COLUMN meta.build_inputs.fingerprint IS 'A digest of the input (never a value from it); unknown when it could not be taken.';

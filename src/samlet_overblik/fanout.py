@@ -26,7 +26,7 @@ from samlet_overblik.core.municipalities import municipalities
 from samlet_overblik.core.settings import Settings, SettingsError
 from samlet_overblik.core.tenants import for_tenant, warehouse_root
 from samlet_overblik.quality.openlineage import JOB_TAG
-from samlet_overblik.sources import changes
+from samlet_overblik import changes
 from samlet_overblik.defs.resources import PARTITION_TAG, run_tenants
 
 CODE_LOCATION = "samlet_overblik.definitions"
@@ -62,7 +62,7 @@ class TenantRun:
     alone: bool = True  # its own run, or a group's
     # The group's run that failed before this one (the municipality was then run alone).
     previous: TenantRun | None = None
-    # UNCHANGED: the run whose published set is still current (nothing to build: sources/changes.py).
+    # UNCHANGED: the run whose published set is still current (nothing to build: changes.py).
     published_by: str | None = None
 
     @property
@@ -111,7 +111,7 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
     """Run ``job`` for every tenant through a Dagster instance's queue and daemon; the tenants' final states.
 
     A nightly skips the municipalities whose published set is still what a build would make (the same day, nothing
-    new in any input: ``sources.changes.check``) unless ``rebuild_unchanged``; they come back ``UNCHANGED``.
+    new in any input: ``changes.check``) unless ``rebuild_unchanged``; they come back ``UNCHANGED``.
 
     One asset backfill over the tenants' partitions: Dagster's backfill policy puts up to ``tenants_per_run`` of
     them in one run. A group's run fails as one; its municipalities are then backfilled again each on its own (a

@@ -15,7 +15,8 @@ import dagster as dg
 import duckdb
 
 from samlet_overblik.quality import openlineage
-from samlet_overblik.sources import changes, ingest, staging
+from samlet_overblik import changes
+from samlet_overblik.sources import ingest, staging
 from samlet_overblik.sources.specs import SourceSpec, load_source_specs
 from samlet_overblik.defs.resources import RunSettings, ValidationResource, WarehouseResource, serving
 
@@ -106,7 +107,7 @@ def raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         started = time.perf_counter()
         loaded_at = _now()
         with warehouse.connect(context.run_id) as con:
-            # Before the read: a change committed meanwhile makes the next check build again (sources/changes.py).
+            # Before the read: a change committed meanwhile makes the next check build again (changes.py).
             changes.record(con, context.run_id, changes.source_input(spec.name), changes.source_fingerprint(spec, url))
             openlineage.record_location(con, context.run_id, spec.name, url)
             try:

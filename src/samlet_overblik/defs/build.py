@@ -10,7 +10,7 @@ import dagster as dg
 from samlet_overblik.consent import state as consent
 from samlet_overblik.defs import assets as a
 from samlet_overblik.defs import publish_assets as p
-from samlet_overblik.sources import changes
+from samlet_overblik import changes
 from samlet_overblik.sources.specs import load_job_settings, load_source_specs
 from samlet_overblik.defs.jobs import abandon_build_on_failure, consent_refresh_job, nightly_job, nightly_schedule
 from samlet_overblik.defs.sensors import consent_registry_sensor

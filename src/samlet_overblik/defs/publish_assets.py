@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from samlet_overblik.sources import changes
+from samlet_overblik import changes
 from samlet_overblik.defs.assets import OWNERS, _now, each_tenant, each_tenant_check, value_free_errors
 from samlet_overblik.defs.resources import LineageResource, RunSettings, WarehouseResource
 from samlet_overblik.quality import openlineage
@@ -34,7 +34,7 @@ def published_warehouse_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
 
         def publish_set() -> dict:
             with value_free_errors(PUBLISHED_WAREHOUSE), warehouse.connect(context.run_id) as con:
-                # The code this process loaded its definitions with (taken then: sources/changes.py).
+                # The code this process loaded its definitions with (taken then: changes.py).
                 changes.record(con, context.run_id, changes.CODE, changes.code_version())
                 status, message = publish.record_run(
                     con, context.run_id, context.job_name, started, _now(), run_settings.reference()

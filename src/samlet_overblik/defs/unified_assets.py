@@ -19,7 +19,7 @@ import time
 
 import dagster as dg
 
-from samlet_overblik.sources import changes
+from samlet_overblik import changes
 from samlet_overblik.unified import view as unified
 from samlet_overblik.defs.assets import OWNERS, each_tenant, value_free_errors, warehouse_asset
 from samlet_overblik.defs.resources import RunSettings, WarehouseResource
@@ -95,7 +95,7 @@ def analytics_asset() -> dg.AssetsDefinition:
     def publish(context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: RunSettings) -> dict:
         started = time.perf_counter()
         demo = bool(getattr(run_settings, "analytics_demo", False))
-        with warehouse.connect(context.run_id) as con:  # before the key is used (sources/changes.py)
+        with warehouse.connect(context.run_id) as con:  # before the key is used (changes.py)
             changes.record(con, context.run_id, changes.ANALYTICS, changes.analytics_input(warehouse.tenant, demo))
         try:
             key = analytics.analytics_key(demo=demo, tenant=warehouse.tenant)
