@@ -7,6 +7,7 @@ import json
 import os
 import stat
 
+import pytest
 from fhir.resources.bundle import Bundle
 from test_borger_cli import cli, env, lookup, w  # noqa: F401 (fixtures)
 
@@ -21,12 +22,20 @@ CONSENTS = ("SELECT samtykke_id, version, cpr, given_by_cpr, purpose, given_at, 
             "ORDER BY ALL")
 
 
-def test_the_registry_goes_out_as_r5_consents_and_comes_back_the_same(small_municipality, tmp_path):
-    warehouse = tmp_path / "a" / "w.duckdb"
+@pytest.fixture(scope="module")
+def exported(small_municipality, tmp_path_factory):
+    """A warehouse built from the SQL registry and its consents written out with `fhir consents`."""
+    base = tmp_path_factory.mktemp("fhir")
+    warehouse = base / "a" / "w.duckdb"
     run(small_municipality, warehouse)
-    bundle_path = tmp_path / "samtykker.json"
+    bundle_path = base / "samtykker.json"
     out = cli("fhir", "consents", "--warehouse", str(warehouse), "--out", str(bundle_path))
     assert out.returncode == 0, out.stderr
+    return warehouse, bundle_path
+
+
+def test_the_registry_goes_out_as_r5_consents_and_comes_back_the_same(small_municipality, exported, tmp_path):
+    warehouse, bundle_path = exported
     assert stat.S_IMODE(os.stat(bundle_path).st_mode) == 0o600  # CPR numbers: owner only
     doc = json.loads(bundle_path.read_text(encoding="utf-8"))
     bundle = Bundle.model_validate(doc)  # R5, every resource validated
@@ -76,16 +85,13 @@ def test_a_citizens_access_log_as_r5_auditevents(w, env, tmp_path):  # noqa: F81
     assert refused.returncode == 2 and "compliance" in refused.stderr
 
 
-def test_the_registry_is_read_from_a_fhir_server_page_by_page(small_municipality, tmp_path):
+def test_the_registry_is_read_from_a_fhir_server_page_by_page(small_municipality, exported, tmp_path):
     """A FHIR server's Consent search (here a small local HTTP server holding the exported Bundle in two pages,
     linked by 'next'), read as the samtykke source: the same consents in force as the file gave."""
     import http.server
     import threading
 
-    warehouse = tmp_path / "a" / "w.duckdb"
-    run(small_municipality, warehouse)
-    bundle_path = tmp_path / "samtykker.json"
-    assert cli("fhir", "consents", "--warehouse", str(warehouse), "--out", str(bundle_path)).returncode == 0
+    warehouse, bundle_path = exported
     entries = json.loads(bundle_path.read_text(encoding="utf-8"))["entry"]
     half = len(entries) // 2
     asked: list[str] = []
