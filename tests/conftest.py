@@ -95,3 +95,12 @@ def app(w, audit_url):
     from samlet_overblik.web import WebSettings, create_app
 
     return create_app(WebSettings(w.warehouse, w.users_file, SECRET))
+
+
+# The longest tests go first: the all-municipalities fan-out takes minutes on its own, and started first it runs
+# while work stealing fills the other worker with everything else (started last, it would be the whole tail).
+LONGEST_FIRST = ("test_national.py", "test_tenants.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: 0 if item.path.name in LONGEST_FIRST else 1)
