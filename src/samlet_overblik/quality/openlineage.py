@@ -149,7 +149,8 @@ def completed(run_id: str, job: str, tenant: str | None, warehouse: Path) -> Non
 def record_location(con: duckdb.DuckDBPyConnection, run_id: str, source: str, url: str) -> None:
     """Where the run reads ``source``, for the COMPLETE event's input datasets (no credentials: ``source_namespace``)."""
     namespace, prefix = source_namespace(url)
-    con.execute("INSERT OR REPLACE INTO meta.source_locations VALUES (?, ?, ?, ?)", [run_id, source, namespace, prefix])
+    con.execute("INSERT OR REPLACE INTO meta.source_locations (run_id, source, namespace, table_prefix) "
+                "VALUES (?, ?, ?, ?)", [run_id, source, namespace, prefix])
 
 
 def source_namespace(url: str) -> tuple[str, str]:
