@@ -729,12 +729,6 @@ def reuse_last_snapshot(con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id
     return have
 
 
-def newest_stamp(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime) -> datetime | None:
-    """The newest parsed update stamp of the source's raw copy that is not in the future (one row stamped 2099 must
-    not make a silent source look fresh); None without stamped tables or stamps."""
-    return stamp_state(con, spec, now)[0]
-
-
 def stamp_state(con: duckdb.DuckDBPyConnection, spec: SourceSpec, now: datetime,
                 until: datetime | None = None) -> tuple[datetime | None, int]:
     """The data's own time: the newest update stamp of the raw copy not after ``now``, and how many rows carry a

@@ -279,19 +279,21 @@ def published_run(warehouse_file: Path, run_id: str) -> PublishedRun:
         row = con.execute("SELECT status FROM meta.runs WHERE run_id = ?", [run_id]).fetchall()
         if not row:
             return PublishedRun(None)
-        stale = tuple(s for (s,) in con.execute(
-            "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1",
-            [run_id]).fetchall())
-        reason = con.execute("SELECT string_agg(DISTINCT reason, ',') FROM consent.run_status "
-                             "WHERE run_id = ? AND fail_closed", [run_id]).fetchall()[0][0]
-    return PublishedRun(row[0][0], stale, reason)
+        stale = stale_sources(con, run_id)
+        closed, reason = gate.run_is_closed(con, run_id)
+    return PublishedRun(row[0][0], tuple(stale), reason if closed else None)
+
+
+def stale_sources(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The sources run ``run_id`` could not read (their last good snapshot used), by name."""
+    return [s for (s,) in con.execute(
+        "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1", [run_id]
+    ).fetchall()]
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run_id: str, job: str, started, finished, reference) -> tuple[str, str | None]:
     """The run's status (``ok``, ``degraded`` with stale sources, ``consent_fail_closed``) into meta.runs."""
-    stale = [s for (s,) in con.execute(
-        "SELECT DISTINCT source FROM meta.source_loads WHERE run_id = ? AND status = 'stale' ORDER BY 1", [run_id]
-    ).fetchall()]
+    stale = stale_sources(con, run_id)
     closed, _reason = gate.run_is_closed(con, run_id)
     status = "consent_fail_closed" if closed else ("degraded" if stale else "ok")
     message = ("stale sources: " + ", ".join(stale)) if stale else None
