@@ -28,11 +28,16 @@ from samlet_overblik.core.tenants import for_tenant, warehouse_root
 from samlet_overblik.quality.openlineage import JOB_TAG
 from samlet_overblik import changes
 from samlet_overblik.defs.resources import PARTITION_TAG, run_tenants
+from samlet_overblik.defs.sensors import SENSOR_NAME
 
 CODE_LOCATION = "samlet_overblik.definitions"
 FANOUT_TAG = "samlet/fanout"
-# The temporary instance's run queue: `workers` runs at once, one per tenant.
+# The temporary instance's run queue: `workers` runs at once, one per tenant. Its steps' output is not kept: the
+# instance is deleted when the fan-out ends, so capturing it (two mirroring processes a step) would be wasted.
 INSTANCE_CONFIG = """\
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -140,10 +145,10 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
     fanout = uuid.uuid4().hex[:12]
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
         home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
+        env = _environment(settings, tenants, home)
         if not os.environ.get("DAGSTER_HOME"):
-            (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG), encoding="utf-8")
-        with dg.DagsterInstance.from_config(str(home)) as instance, \
-                _daemon(instance, _environment(settings, tenants, home)) as alive:
+            _temporary_instance(home, workers, env)
+        with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(instance, env) as alive:
             _add_backfill(instance, defs, job, to_build, {FANOUT_TAG: f"{fanout}-1"})
             _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-1"}), tenants, state, deadline, on_change, alive)
             again = [code for code, run in state.items() if run.status != "SUCCESS" and not run.alone]
@@ -154,6 +159,21 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
                 _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-2"}), tenants, state, deadline, on_change,
                         alive)
         return [state[code] for code in tenants]
+
+
+def _temporary_instance(home: Path, workers: int, env: dict[str, str]) -> None:
+    """A Dagster instance in ``home`` that only builds: its run queue, and the consent sensor stopped. That sensor
+    reads every tenant's consent registry every few seconds; under this short-lived instance it would take a third
+    of the fan-out's processor time and watch over nothing a caseworker reads meanwhile (the consent watcher is the
+    operator's daemon's, or ``samlet-overblik watch``)."""
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.format(workers=int(workers), partition_tag=PARTITION_TAG),
+                                       encoding="utf-8")
+    stop = subprocess.run([sys.executable, "-m", "dagster", "sensor", "stop", SENSOR_NAME, "-m", CODE_LOCATION],
+                          env=env, capture_output=True, text=True, timeout=300)
+    if stop.returncode != 0:
+        # Dagster's own message names the code location or the sensor, never a value of the data.
+        raise RuntimeError(f"could not stop {SENSOR_NAME} in the fan-out's Dagster instance: "
+                           f"{(stop.stderr or stop.stdout).strip().splitlines()[-1:]}")
 
 
 def _add_backfill(instance, defs, job: str, partitions: tuple[str, ...], tags: dict[str, str]) -> None:

@@ -15,6 +15,8 @@ from samlet_overblik.sources.specs import consent_registry
 from samlet_overblik.core.settings import redact_url
 from samlet_overblik.sources.specs import load_job_settings
 
+SENSOR_NAME = "consent_registry_sensor"
+
 
 def consent_registry_sensor(job) -> dg.SensorDefinition:
     from samlet_overblik.consent.policy import load_policy
@@ -24,7 +26,7 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
     registry = f"source_{consent_registry().name}"
 
     @dg.sensor(
-        name="consent_registry_sensor",
+        name=SENSOR_NAME,
         job=job,
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -57,7 +59,7 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
             else:
                 requests.append(dg.RunRequest(
                     run_key=f"consent-{tenant + '-' if tenant else ''}{result.digest}", partition_key=tenant,
-                    tags={"trigger": "consent_registry_sensor", "revoked_bases": str(len(rev.entries)),
+                    tags={"trigger": SENSOR_NAME, "revoked_bases": str(len(rev.entries)),
                           "new_grants": str(result.granted_not_published)},
                 ))
         if not requests:
