@@ -207,16 +207,18 @@ def build_export(con: duckdb.DuckDBPyConnection, exports_dir: Path, department: 
     final.unlink(missing_ok=True)  # a retried step rebuilds its own file; published sets are never written
     con.execute("ATTACH ? AS ex", [str(final)])
     try:
-        con.execute(_EXPORT_INTERVENTIONS, {"department": department})
-        # ART indexes: a caseworker's lookup is by CPR or person key.
-        con.execute("CREATE INDEX interventions_cpr ON ex.interventions (cpr)")
-        con.execute("CREATE INDEX interventions_person ON ex.interventions (person_key)")
-        con.execute(
-            "CREATE TABLE ex.export_info AS SELECT $department AS department, $run_id AS run_id, now() AS published_at, "
-            "CAST($fingerprint AS VARCHAR) AS fingerprint",
-            {"department": department, "run_id": run_id, "fingerprint": fingerprint},
-        )
-        _build_views(con, department, reference, thresholds, shared)
+        # One transaction: a statement of its own would commit (and log) every table, index and comment apart.
+        with wh.transaction(con):
+            con.execute(_EXPORT_INTERVENTIONS, {"department": department})
+            # ART indexes: a caseworker's lookup is by CPR or person key.
+            con.execute("CREATE INDEX interventions_cpr ON ex.interventions (cpr)")
+            con.execute("CREATE INDEX interventions_person ON ex.interventions (person_key)")
+            con.execute(
+                "CREATE TABLE ex.export_info AS SELECT $department AS department, $run_id AS run_id, now() AS published_at, "
+                "CAST($fingerprint AS VARCHAR) AS fingerprint",
+                {"department": department, "run_id": run_id, "fingerprint": fingerprint},
+            )
+            _build_views(con, department, reference, thresholds, shared)
         con.execute("CHECKPOINT ex")
         rows = con.execute("SELECT count(*) FROM ex.interventions").fetchall()[0][0]
     finally:
