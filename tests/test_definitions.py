@@ -134,16 +134,21 @@ def test_job_yaml_retries_are_the_source_reads_retry_policy():
     assert policy.max_retries == cfg["max_retries"] and policy.delay == cfg["delay_seconds"]
 
 
-def test_the_memory_limit_setting_reaches_every_warehouse_connection_of_a_run(tmp_path):
+def test_the_memory_and_threads_settings_reach_every_warehouse_connection_of_a_run(tmp_path):
     import pytest
 
     from samlet_overblik.core.settings import SettingsError, load_settings
     from samlet_overblik.defs.resources import resources_for
 
-    settings = load_settings(None, warehouse=tmp_path / "w.duckdb", env={"SAMLET_MEMORY_LIMIT": "300MB"})
+    settings = load_settings(None, warehouse=tmp_path / "w.duckdb",
+                             env={"SAMLET_MEMORY_LIMIT": "300MB", "SAMLET_THREADS": "1"})
     warehouse = resources_for(settings)["warehouse"]
-    with warehouse.connect("run-1") as con:
-        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    assert limit.endswith("MiB") and 280 <= float(limit.split()[0]) <= 300
+    for run_id in ("run-1", "run-1"):  # the connection the run holds open, then one more of the same run
+        with warehouse.connect(run_id) as con:
+            limit, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
+        assert limit.endswith("MiB") and 280 <= float(limit.split()[0]) <= 300
+        assert threads == 1
     with pytest.raises(SettingsError, match="memory_limit must be a size"):
         load_settings(None, warehouse=tmp_path / "w.duckdb", env={"SAMLET_MEMORY_LIMIT": "lots"})
+    with pytest.raises(SettingsError, match="threads must be at least 1"):
+        load_settings(None, warehouse=tmp_path / "w.duckdb", env={"SAMLET_THREADS": "0"})

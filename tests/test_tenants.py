@@ -199,6 +199,23 @@ def test_the_fan_outs_own_instance_only_builds(tmp_path):
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 3
 
 
+def test_the_fan_outs_runs_share_the_cores_unless_threads_are_set(tmp_path, monkeypatch):
+    """Its own instance runs `workers` runs at once: each run's DuckDB gets the cores divided by them; a threads
+    setting wins; an operator's instance (DAGSTER_HOME) sizes its own queue, so nothing is set for it."""
+    import os
+
+    from samlet_overblik import fanout
+
+    monkeypatch.delenv("SAMLET_THREADS", raising=False)
+    s = tenant_settings(tmp_path / "src", tmp_path / "wh", "101", "147")
+    cores = os.cpu_count() or 1
+    assert fanout._environment(s, s.tenants, tmp_path, 2)["SAMLET_THREADS"] == str(max(1, cores // 2))
+    assert fanout._environment(s, s.tenants, tmp_path, cores * 4)["SAMLET_THREADS"] == "1"
+    assert "SAMLET_THREADS" not in fanout._environment(s, s.tenants, tmp_path, None)
+    mine = tenant_settings(tmp_path / "src", tmp_path / "wh", "101", "147", SAMLET_THREADS="3")
+    assert fanout._environment(mine, mine.tenants, tmp_path, 2)["SAMLET_THREADS"] == "3"
+
+
 def test_no_tenants_password_sits_in_the_definitions(tmp_path, monkeypatch):
     from samlet_overblik.defs.resources import resources_for
 

@@ -99,9 +99,15 @@ def tenants_to_run(settings: Settings) -> tuple[str, ...]:
     return found
 
 
-def _environment(settings: Settings, tenants: tuple[str, ...], home: Path) -> dict[str, str]:
-    """What the code location needs in the daemon's and the runs' processes to build the same definitions."""
+def _environment(settings: Settings, tenants: tuple[str, ...], home: Path, workers: int | None = None) -> dict[str, str]:
+    """What the code location needs in the daemon's and the runs' processes to build the same definitions. With
+    ``workers`` (our own instance, whose queue runs that many at once) and no ``threads`` set, each run's DuckDB gets
+    its share of the cores: runs that each take every core slow one another down (core.settings.threads)."""
     env = dict(os.environ)
+    if settings.threads:
+        env["SAMLET_THREADS"] = str(settings.threads)
+    elif workers:
+        env["SAMLET_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     env.update(DAGSTER_HOME=str(home), SAMLET_TENANTS=",".join(tenants),
                SAMLET_WAREHOUSE_ROOT=str(warehouse_root(settings).resolve()),
                SAMLET_SOURCES_DIR=str(settings.sources_dir.resolve()), SAMLET_TENANTS_PER_RUN=str(settings.tenants_per_run))
@@ -145,7 +151,7 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
     fanout = uuid.uuid4().hex[:12]
     with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
         home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
-        env = _environment(settings, tenants, home)
+        env = _environment(settings, tenants, home, None if os.environ.get("DAGSTER_HOME") else workers)
         if not os.environ.get("DAGSTER_HOME"):
             _temporary_instance(home, workers, env)
         with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(instance, env) as alive:

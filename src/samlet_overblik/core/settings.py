@@ -59,6 +59,11 @@ class Settings:
     # DuckDB's own default (80 % of the machine's memory). 2 GB keeps a 1,000,000-citizen nightly near 2 GiB resident
     # at about the same speed (bench/nightly.py).
     memory_limit: str = "2GB"
+    # The threads a run's DuckDB works with; None: DuckDB's own default (every core). Runs side by side should share
+    # the cores rather than each take them all: two runs of 268,686 citizens at once on 2 cores took 58-60 s with one
+    # thread each against 70-73 s with two (bench figures in the closing note of issue 14). The fan-out sets it from
+    # its workers when it is not set (fanout.py).
+    threads: int | None = None
     # Many municipalities (core.tenants): the kommunekoder this installation serves, and the folder that holds a
     # folder per tenant (<root>/<kommunekode>/samlet_overblik.duckdb). No tenants: one municipality, as always.
     tenants: tuple[str, ...] = ()
@@ -207,6 +212,7 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "keep_sets": ("SAMLET_KEEP_SETS", _at_least_one("keep_sets", " (the current set)")),
     "export_group": ("SAMLET_EXPORT_GROUP", str),
     "memory_limit": ("SAMLET_MEMORY_LIMIT", _parse_memory),
+    "threads": ("SAMLET_THREADS", _at_least_one("threads")),
     "warehouse_root": ("SAMLET_WAREHOUSE_ROOT", Path),
     "tenants_per_run": ("SAMLET_TENANTS_PER_RUN", _at_least_one("tenants_per_run")),
 }

@@ -107,6 +107,8 @@ class WarehouseResource(_PerTenant):
     export_group: str = ""
     # DuckDB's memory limit for a run (settings.memory_limit); empty: DuckDB's default.
     memory_limit: str = ""
+    # DuckDB's threads for a run (settings.threads); 0: DuckDB's default.
+    threads: int = 0
     _held: dict[str, duckdb.DuckDBPyConnection] = PrivateAttr(default_factory=dict)
 
     @property
@@ -131,6 +133,8 @@ class WarehouseResource(_PerTenant):
         path = str(self.building(run_id))
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": self.memory_limit} if self.memory_limit else {})
+        if self.threads:
+            config["threads"] = self.threads
         if path not in self._held:
             self._held[path] = duckdb.connect(path, config=config)
         return duckdb.connect(path, config=config)
@@ -258,6 +262,7 @@ def resources_for(settings: Settings) -> dict:
     res: dict = {
         "warehouse": WarehouseResource(path=str(settings.warehouse), keep_sets=settings.keep_sets,
                                        export_group=settings.export_group, memory_limit=settings.memory_limit,
+                                       threads=settings.threads or 0,
                                        by_tenant={c: str(t.warehouse) for c, t in tenants.items()}),
         "validation": ValidationResource(),
         "lineage": LineageResource(by_tenant={c: c for c in tenants}),
