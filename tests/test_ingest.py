@@ -166,6 +166,25 @@ def test_garbage_stamp_is_quarantined_and_hides_nothing(tmp_path):
     assert names[2] == "Åse" and names[7] == "Skrald" and names[8] == "Dansk"  # rows without a usable stamp: read again
 
 
+@pytest.mark.parametrize("stamp", ["infinity", "-infinity", "-inf", float("inf"), float("-inf")])
+def test_an_infinite_stamp_is_quarantined_and_the_read_goes_on(tmp_path, stamp):
+    # Found by the Arrow read's property test: a stamp of -inf stopped the read (no Python datetime holds it).
+    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    _write(url, ROWS)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO klient (klient_id, navn, aendret) VALUES (7, 'Uendelig', :s)"), {"s": stamp})
+    engine.dispose()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = _ingest(con, url, "run-1", datetime(2026, 1, 5))
+    assert first.problem_rows == 1 and first.next_read_from == datetime(2026, 1, 2, 23, 0)  # newest finite stamp
+    assert con.execute("SELECT _problem FROM raw.probe__klient WHERE klient_id = 7").fetchall() == [
+        ("unparseable_update_stamp",)]
+    _set(url, 2, navn="Åse", aendret=datetime(2026, 2, 1))
+    assert _ingest(con, url, "run-2", datetime(2026, 2, 5)).incremental
+    assert con.execute("SELECT navn FROM raw.probe__klient WHERE klient_id = 2").fetchall() == [("Åse",)]
+
+
 TEXT_STAMP_SPEC = SourceSpec(
     name="probe", department="sundhed_aeldre", description="text stamps", default_file="probe.sqlite",
     tables={"klient": TableSpec(name="klient", columns={"klient_id": "INTEGER", "navn": "VARCHAR(200)", "aendret": "VARCHAR(26)"},

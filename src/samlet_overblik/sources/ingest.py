@@ -371,6 +371,118 @@ def _is_decode_error(engine: sa.Engine, exc: BaseException) -> bool:
     return engine.dialect.name == "sqlite" and "decode" in str(getattr(exc, "orig", exc)).lower()
 
 
+def _append(con: duckdb.DuckDBPyConnection, target: str, batch: pa.RecordBatch, created: bool) -> None:
+    """A chunk into the read's temporary table (created from the first chunk)."""
+    con.register("_ingest_batch", batch)
+    try:
+        if created:
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _ingest_batch")
+        else:
+            con.execute(f"CREATE TEMP TABLE {target} AS SELECT * FROM _ingest_batch")
+    finally:
+        con.unregister("_ingest_batch")
+
+
+# A SQLite table read whole is read by the ADBC driver, which hands rows over as Arrow without a Python object per
+# value (about five times faster: 272,134 relations in 0.15 s against 0.83 s). It applies only while what it
+# returns is exactly what the general read would make of the same rows: any value that the general read would
+# repair, mark or convert (another storage class than the column's, text that is not UTF-8) sends the whole table
+# to the general read instead.
+_ROWID_NAMES = {"rowid", "_rowid_", "oid"}
+
+
+class _NotPlain(Exception):
+    """The table holds something the Arrow read would not hand over as the general read does."""
+
+
+def sqlite_file(engine: sa.Engine) -> Path | None:
+    """The file of a plain SQLite URL (``sqlite:///path``), else None."""
+    url = engine.url
+    db = url.database
+    if engine.dialect.name != "sqlite" or url.query or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _off_class(column: str, typ: pa.DataType) -> str:
+    """SQL: true for a value whose SQLite storage class the column's Arrow type does not take as it is."""
+    c = _quoted(column)
+    if pa.types.is_string(typ):
+        return f"typeof({c}) NOT IN ('text', 'null')"
+    if pa.types.is_int64(typ):
+        return f"typeof({c}) NOT IN ('integer', 'null')"
+    if pa.types.is_boolean(typ):
+        return f"NOT (typeof({c}) = 'null' OR (typeof({c}) = 'integer' AND {c} IN (0, 1)))"
+    if pa.types.is_float64(typ):
+        # The general read takes an integer as a double only where the double is exact (|n| <= 2**53).
+        return (f"typeof({c}) NOT IN ('real', 'integer', 'null') OR "
+                f"(typeof({c}) = 'integer' AND {c} NOT BETWEEN -9007199254740992 AND 9007199254740992)")
+    return "1"
+
+
+def _as_declared(values: pa.ChunkedArray, typ: pa.DataType) -> pa.Array:
+    values = values.combine_chunks()
+    if values.type == typ:
+        if pa.types.is_string(typ):
+            try:  # a column typed as text by its first values hands on later bytes that are not UTF-8 unchecked
+                values.validate(full=True)
+            except pa.ArrowInvalid:
+                raise _NotPlain from None
+        return values
+    # The driver types a chunk by its values: an all-NULL column comes as integers, a REAL column of whole
+    # numbers as integers, a boolean as 0/1. Any other type (text that is not UTF-8 comes as binary) is not plain.
+    if values.null_count == len(values):
+        return pa.nulls(len(values), typ)
+    if pa.types.is_integer(values.type) and (pa.types.is_boolean(typ) or pa.types.is_floating(typ)):
+        return values.cast(typ)  # the SQL check let through 0 and 1 only, and integers a double holds exactly
+    raise _NotPlain
+
+
+def _read_sqlite_arrow(con: duckdb.DuckDBPyConnection, path: Path, table: str, target: str, names: list[str],
+                       types: list[pa.DataType], chunk_rows: int, meta: tuple[str, datetime, str]) -> int | None:
+    """Read a whole SQLite table into a new temporary table through Arrow, in chunks of ``chunk_rows`` by rowid,
+    all in one read transaction (one snapshot); the rows read, or None when the general read must do it."""
+    if _ROWID_NAMES & {n.lower() for n in names}:
+        return None  # a column shadows the rowid the chunks are cut by
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+    off = " OR ".join(_off_class(n, t) for n, t in zip(names, types))
+    sql = (f"SELECT {', '.join(_quoted(n) for n in names)}, rowid, ({off}) FROM {_quoted(table)} "
+           f"WHERE rowid > ? ORDER BY rowid LIMIT {int(chunk_rows)}")
+    rows_read, last = 0, -(2**63)
+    try:
+        # Read-only: a file that vanished is an error, never a new empty database in its place.
+        with adbc_sqlite.connect(path.resolve().as_uri() + "?mode=ro") as conn, conn.cursor() as cur:
+            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(int(chunk_rows))})
+            while True:
+                cur.execute(sql, parameters=(last,))
+                chunk = cur.fetch_arrow_table()
+                n = chunk.num_rows
+                if n and pc.max(chunk.column(len(names) + 1)).as_py():
+                    raise _NotPlain
+                if n == 0 and rows_read:
+                    break
+                arrays = [_as_declared(chunk.column(i), t) if n else pa.array([], t) for i, t in enumerate(types)]
+                batch = _with_meta(pa.RecordBatch.from_arrays(arrays, names=names), *meta, {})
+                _append(con, target, batch, created=rows_read > 0)
+                rows_read += n
+                if n < chunk_rows:
+                    break
+                last = chunk.column(len(names))[-1].as_py()
+            # Same snapshot: every row was read once (a view's or a virtual table's rowid would not cut it right).
+            cur.execute(f"SELECT count(*) FROM {_quoted(table)}")
+            if cur.fetch_arrow_table().column(0)[0].as_py() != rows_read:
+                raise _NotPlain
+            return rows_read
+    except Exception:  # _NotPlain, a driver's error (its text may quote a row): the general read decides
+        con.execute(f"DROP TABLE IF EXISTS {target}")
+        return None
+
+
 def _read_into(con: duckdb.DuckDBPyConnection, engine: sa.Engine, query, target: str, names: list[str],
                types: list[pa.DataType], strict: list[str | None], chunk_rows: int,
                meta: tuple[str, datetime, str] | None) -> tuple[int, set[int]]:
@@ -387,18 +499,12 @@ def _read_into(con: duckdb.DuckDBPyConnection, engine: sa.Engine, query, target:
                 batch, wide, problems = _to_batch(rows, names, types, strict, tolerant)
                 if meta is not None:
                     batch = _with_meta(batch, *meta, problems)
-                con.register("_ingest_batch", batch)
-                try:
-                    if not created:
-                        con.execute(f"CREATE TEMP TABLE {target} AS SELECT * FROM _ingest_batch")
-                        created = True
-                    else:
-                        for i in wide:
-                            if i not in widened:
-                                con.execute(f'ALTER TABLE {target} ALTER "{names[i]}" TYPE VARCHAR')
-                        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _ingest_batch")
-                finally:
-                    con.unregister("_ingest_batch")
+                if created:
+                    for i in wide:
+                        if i not in widened:
+                            con.execute(f'ALTER TABLE {target} ALTER "{names[i]}" TYPE VARCHAR')
+                _append(con, target, batch, created)
+                created = True
                 widened.update(wide)
                 rows_read += len(rows)
             return rows_read, widened
@@ -430,13 +536,16 @@ def _stamp_filter(engine: sa.Engine, column, declared: str, since: datetime):
 
 
 def _parsed_stamp(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
-    """A DuckDB expression parsing a stamp column of ``table`` (typed or text) as TIMESTAMP, NULL when it does not parse."""
+    """A DuckDB expression parsing a stamp column of ``table`` (typed or text) as TIMESTAMP, NULL when it does not parse
+    or is not a point in time ('infinity', '-inf': no read-from point can be after or before every change)."""
     typ = column_types(con, table).get(column, "VARCHAR")
     if typ.startswith("TIMESTAMP"):
-        return f'"{column}"'
-    if typ == "DATE":
-        return f'CAST("{column}" AS TIMESTAMP)'
-    return f'try_cast(CAST("{column}" AS VARCHAR) AS TIMESTAMP)'
+        parsed = f'"{column}"'
+    elif typ == "DATE":
+        parsed = f'CAST("{column}" AS TIMESTAMP)'
+    else:
+        parsed = f'try_cast(CAST("{column}" AS VARCHAR) AS TIMESTAMP)'
+    return f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
 
 
 def _mark_problems(con: duckdb.DuckDBPyConnection, target: str, table: TableSpec) -> None:
@@ -530,8 +639,14 @@ def ingest_table(
         query = query.where(_stamp_filter(engine, src.c[table.update_stamp], table.columns[table.update_stamp], read_from))
 
     temp = f"_ingest_{source.name}__{table.name}"
-    rows_read, widened = _read_into(con, engine, query, temp, names, types, strict, chunk_rows,
-                                    (source.name, ingested_at, run_id))
+    meta = (source.name, ingested_at, run_id)
+    path = None if incremental else sqlite_file(engine)  # an incremental read is small: the general read does it
+    fast = _read_sqlite_arrow(con, path, table.name, temp, names, types, chunk_rows, meta) if path else None
+    widened: set[int] = set()  # the Arrow read widens nothing: a value it would have to widen sends it here
+    if fast is not None:
+        rows_read = fast
+    else:
+        rows_read, widened = _read_into(con, engine, query, temp, names, types, strict, chunk_rows, meta)
     _mark_problems(con, temp, table)
 
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
