@@ -330,16 +330,19 @@ def _to_batch(rows: Sequence[Sequence[Any]], names: list[str], types: list[pa.Da
 def _with_meta(batch: pa.RecordBatch, source: str, ingested_at: datetime, run_id: str,
                problems: dict[int, list]) -> pa.RecordBatch:
     n = batch.num_rows
-    reason: list[str | None] = [None] * n
-    columns: list[str | None] = [None] * n
-    for row, (why, cols) in problems.items():
-        reason[row], columns[row] = why, ",".join(cols)
+    if problems:
+        reason: list[str | None] = [None] * n
+        columns: list[str | None] = [None] * n
+        for row, (why, cols) in problems.items():
+            reason[row], columns[row] = why, ",".join(cols)
+        marks = [pa.array(reason, pa.string()), pa.array(columns, pa.string())]
+    else:  # the usual chunk: no Python object per row
+        marks = [pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]
     arrays = list(batch.columns) + [
-        pa.array([source] * n, pa.string()),
-        pa.array([ingested_at] * n, pa.timestamp("us")),
-        pa.array([run_id] * n, pa.string()),
-        pa.array(reason, pa.string()),
-        pa.array(columns, pa.string()),
+        pa.repeat(pa.scalar(source, pa.string()), n),
+        pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), n),
+        pa.repeat(pa.scalar(run_id, pa.string()), n),
+        *marks,
     ]
     return pa.RecordBatch.from_arrays(arrays, names=list(batch.schema.names) + list(META_COLUMNS))
 
