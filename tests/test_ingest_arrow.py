@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from samlet_overblik.core.settings import sqlite_file
 from samlet_overblik.core.warehouse import apply_ddl
 from samlet_overblik.sources import ingest
 from samlet_overblik.sources.specs import SourceSpec, TableSpec
@@ -207,17 +208,11 @@ def test_a_vanished_file_is_never_created_by_the_arrow_read(tmp_path, monkeypatc
 
 
 def test_only_a_plain_sqlite_url_names_a_file(tmp_path):
-    def file_of(url: str):
-        engine = sa.create_engine(url)
-        try:
-            return ingest.sqlite_file(engine)
-        finally:
-            engine.dispose()
-
-    assert file_of(f"sqlite:///{tmp_path / 'a.sqlite'}") == tmp_path / "a.sqlite"
-    assert file_of("sqlite://") is None
-    assert file_of("sqlite:///:memory:") is None
-    assert file_of(f"sqlite:///file:{tmp_path / 'a.sqlite'}?mode=ro&uri=true") is None
+    assert sqlite_file(f"sqlite:///{tmp_path / 'a.sqlite'}") == tmp_path / "a.sqlite"
+    assert sqlite_file("sqlite://") is None
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file(f"sqlite:///file:{tmp_path / 'a.sqlite'}?mode=ro&uri=true") is None
+    assert sqlite_file(f"postgresql://u@localhost/{tmp_path / 'a'}") is None
 
 
 # ------------------------------------------------------------------------------------------------ any mix of values

@@ -38,6 +38,7 @@ from sqlalchemy.pool import StaticPool
 
 from samlet_overblik.consent.policy import LOOKUP_ROLES, NOTE_SEPARATOR, lookup_purposes
 from samlet_overblik.core.cpr import redact_cpr
+from samlet_overblik.core.settings import sqlite_file
 
 log = logging.getLogger("samlet_overblik.audit")
 
@@ -384,19 +385,10 @@ class _DatabaseLog:
 _LOGS: dict[str, _SqliteLog | _DatabaseLog] = {}
 
 
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a ``sqlite:///PATH`` URL (None for other databases and in-memory SQLite)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
-            or parsed.database.startswith("file:"):
-        return None
-    return Path(parsed.database)
-
-
 def database(url: str) -> _SqliteLog | _DatabaseLog:
     """The log's database (the access log, the stewards' decisions and the lookup handles live there)."""
     if url not in _LOGS:
-        path = _sqlite_file(url)
+        path = sqlite_file(url)
         _LOGS[url] = _SqliteLog(path) if path is not None else _DatabaseLog(url)
     return _LOGS[url]
 

@@ -105,6 +105,15 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL; None for other databases, in-memory SQLite and ``file:`` URIs."""
+    parsed = sa.engine.make_url(url)
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
 def load_settings(
     config_file: Path | None = None,
     *,

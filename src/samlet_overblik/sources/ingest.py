@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from samlet_overblik.core.cpr import redact_cpr
-from samlet_overblik.core.settings import redact_url
+from samlet_overblik.core.settings import redact_url, sqlite_file
 from samlet_overblik.sources.specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
 from samlet_overblik.core.sql import column_types, table_exists
 from samlet_overblik.core.warehouse import transaction
@@ -176,12 +176,11 @@ def create_empty_raw(con: duckdb.DuckDBPyConnection, source: SourceSpec, table: 
 
 def make_engine(source: str, url: str) -> sa.Engine:
     try:
-        parsed = sa.engine.make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-                and not parsed.database.startswith("file:") and not Path(parsed.database).is_file():
+        path = sqlite_file(url)
+        if path is not None and not path.is_file():
             # Connecting would create an empty database file where the source should be: an operator restoring
             # the source would find it in the way, and an empty registry must never look like a real one.
-            raise SourceUnavailable(f"source {source} cannot be reached: database file {Path(parsed.database).name} not found")
+            raise SourceUnavailable(f"source {source} cannot be reached: database file {path.name} not found")
         return sa.create_engine(url, pool_pre_ping=True)
     except SourceUnavailable:
         raise
@@ -387,7 +386,7 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, batch: pa.RecordBatch, 
 
 
 # A SQLite table read whole is read by the ADBC driver, which hands rows over as Arrow without a Python object per
-# value (about five times faster: 272,134 relations in 0.15 s against 0.83 s). It applies only while what it
+# value (the person register of 189,180 citizens: 2.9 s against 5.4 s, one run each). It applies only while what it
 # returns is exactly what the general read would make of the same rows: any value that the general read would
 # repair, mark or convert (another storage class than the column's, text that is not UTF-8) sends the whole table
 # to the general read instead.
@@ -396,15 +395,6 @@ _ROWID_NAMES = {"rowid", "_rowid_", "oid"}
 
 class _NotPlain(Exception):
     """The table holds something the Arrow read would not hand over as the general read does."""
-
-
-def sqlite_file(engine: sa.Engine) -> Path | None:
-    """The file of a plain SQLite URL (``sqlite:///path``), else None."""
-    url = engine.url
-    db = url.database
-    if engine.dialect.name != "sqlite" or url.query or not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    return Path(db)
 
 
 def _quoted(name: str) -> str:
@@ -643,7 +633,8 @@ def ingest_table(
 
     temp = f"_ingest_{source.name}__{table.name}"
     meta = (source.name, ingested_at, run_id)
-    path = None if incremental else sqlite_file(engine)  # an incremental read is small: the general read does it
+    # An incremental read is small, and connection options in a URL are the general read's to honour: both go there.
+    path = None if incremental or engine.url.query else sqlite_file(engine.url)
     fast = _read_sqlite_arrow(con, path, table.name, temp, names, types, chunk_rows, meta) if path else None
     widened: set[int] = set()  # the Arrow read widens nothing: a value it would have to widen sends it here
     if fast is not None:
@@ -893,9 +884,10 @@ def content_fingerprint(source: SourceSpec, url: str) -> str | None:
         return None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        db = parsed.database
-        if not db or db == ":memory:" or db.startswith("file:"):
+        db_file = sqlite_file(parsed)
+        if db_file is None:
             return None
+        db = str(db_file)
         now = time.time()
         parts: list[tuple[int, int, int, int] | None] = []
         for suffix in ("", "-wal", "-journal"):
