@@ -44,3 +44,8 @@ COMMENT ON COLUMN meta.source_locations.run_id IS 'Run.';
 COMMENT ON COLUMN meta.source_locations.source IS 'Source system.';
 COMMENT ON COLUMN meta.source_locations.namespace IS 'The server (postgres://host:port, mysql://host:port) or the SQLite file (sqlite:///path).';
 COMMENT ON COLUMN meta.source_locations.table_prefix IS 'What comes before a table name in the dataset name (the database and a dot; empty for SQLite).';
+
+CREATE TABLE IF NOT EXISTS meta.ddl_applied (digest VARCHAR NOT NULL, applied_at TIMESTAMP WITH TIME ZONE);
+COMMENT ON TABLE meta.ddl_applied IS 'The warehouse DDL (warehouse/*.sql and the CPR macros) last applied to this file, as a digest: a run skips applying the same DDL again.';
+COMMENT ON COLUMN meta.ddl_applied.digest IS 'SHA-256 of the DDL text.';
+COMMENT ON COLUMN meta.ddl_applied.applied_at IS 'When it was applied.';

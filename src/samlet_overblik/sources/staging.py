@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik import __version__
@@ -242,9 +243,20 @@ def _column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> b
 
 
 def refresh_code_map(con: duckdb.DuckDBPyConnection, spec) -> None:
-    """Load a source's code mapping (from its spec) into ``staging.code_map``."""
-    con.execute("DELETE FROM staging.code_map WHERE source = ?", [spec.name])
-    rows = spec.code_rows()
-    if rows:
-        con.executemany("INSERT INTO staging.code_map (source, field, code, title, category, legal_paragraph) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    """Load a source's code mapping (from its spec) into ``staging.code_map``. Every staging asset of the source
+    calls this (it may run alone); when the rows are already there, as after the source's first asset, nothing is
+    written: a rewrite cost two commits and a statement per row."""
+    columns = ("source", "field", "code", "title", "category", "legal_paragraph")
+    named = ", ".join(columns)
+    wanted = sorted(spec.code_rows(), key=repr)
+    stored = con.execute(f"SELECT {named} FROM staging.code_map WHERE source = ?", [spec.name]).fetchall()
+    if sorted(stored, key=repr) == wanted:
+        return
+    con.register("_code_map_wanted", pa.table({c: pa.array([r[i] for r in wanted], pa.string())
+                                               for i, c in enumerate(columns)}))
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM staging.code_map WHERE source = ?", [spec.name])
+            con.execute(f"INSERT INTO staging.code_map ({named}) SELECT {named} FROM _code_map_wanted")
+    finally:
+        con.unregister("_code_map_wanted")
