@@ -3,10 +3,8 @@ leaves the table to the general read. The general read is the oracle: every test
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sqlite3
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from samlet_overblik.core.settings import sqlite_file
-from samlet_overblik.core.warehouse import apply_ddl
+from samlet_overblik.core.warehouse import apply_ddl, empty_warehouse
 from samlet_overblik.sources import ingest
 from samlet_overblik.sources.specs import SourceSpec, TableSpec
 
@@ -49,16 +47,6 @@ def _create(path: Path, rows: list[tuple], ddl: str | None = None) -> None:
     db.close()
 
 
-@functools.cache
-def _empty_warehouse() -> Path:
-    """A warehouse with the DDL applied, copied for each read (applying it takes longer than the read)."""
-    path = Path(tempfile.mkdtemp()) / "empty.duckdb"
-    con = duckdb.connect(str(path))
-    apply_ddl(con)
-    con.close()
-    return path
-
-
 def _read(path: Path, chunk_rows: int, how: str, monkeypatch) -> tuple[ingest.TableIngest, list, list, str]:
     """Ingest the file's table into a new warehouse: ``how`` is "arrow" (the Arrow read must take it), "general"
     (the Arrow read is never tried) or "either" (whatever ingest_table chooses); the result, rows and types, and
@@ -82,7 +70,7 @@ def _read(path: Path, chunk_rows: int, how: str, monkeypatch) -> tuple[ingest.Ta
         m.setattr(ingest, "_read_sqlite_arrow", arrow)
         m.setattr(ingest, "_read_into", general)
         warehouse = path.with_name(f"{how}.duckdb")
-        shutil.copy(_empty_warehouse(), warehouse)
+        shutil.copy(empty_warehouse(), warehouse)  # applying the DDL takes longer than the read
         con = duckdb.connect(str(warehouse))
         engine = sa.create_engine(f"sqlite:///{path}")
         try:

@@ -25,6 +25,11 @@ def content_fingerprint(con: duckdb.DuckDBPyConnection, relation: str, params: l
     return f"{n}:{total}"
 
 
+def quoted_identifier(name: str) -> str:
+    """A table, column or database name as a DuckDB (and SQLite) identifier: in double quotes, quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 # ------------------------------------------------------------------------------------------- the catalog
 # Every question "does this table exist, which columns has it" goes through these. ``schema.table`` is in the
 # connection's own database only (an attached database, e.g. the published warehouse the watcher attaches, has the

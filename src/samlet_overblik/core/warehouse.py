@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import fcntl
-import functools
 import grp
 import hashlib
 import json
@@ -47,6 +46,7 @@ import duckdb
 
 from samlet_overblik.core import cpr
 from samlet_overblik.core.paths import data_dir, write_atomically
+from samlet_overblik.core.sql import quoted_identifier, table_exists
 
 SETS = "sets"
 CURRENT = "current"
@@ -297,9 +297,9 @@ def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
     if applied == digest:
         return
     if applied is None and _is_empty(con):
-        con.execute("ATTACH ? AS samlet_empty_warehouse (READ_ONLY)", [str(empty_warehouse())])
+        con.execute("ATTACH ? AS samlet_empty_warehouse (READ_ONLY)", [str(empty_warehouse(text))])
         try:
-            con.execute("COPY FROM DATABASE samlet_empty_warehouse TO " + _quoted(_current_database(con)))
+            con.execute("COPY FROM DATABASE samlet_empty_warehouse TO " + quoted_identifier(_current_database(con)))
         finally:
             con.execute("DETACH samlet_empty_warehouse")
         if _applied_digest(con) == digest:
@@ -318,39 +318,35 @@ def _current_database(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("SELECT current_database()").fetchall()[0][0]
 
 
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
     return not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()").fetchall()[0][0]
 
 
 def _applied_digest(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
-                       "AND schema_name = 'meta' AND table_name = 'ddl_applied'").fetchall():
+    if not table_exists(con, "meta.ddl_applied"):
         return None
     row = con.execute("SELECT max(digest) FROM meta.ddl_applied").fetchall()
     return row[0][0] if row else None
 
 
-def empty_warehouse() -> Path:
-    """A warehouse holding today's DDL and nothing else, in a private folder of this process's (removed at exit); a
-    new municipality's first build starts from a copy of it. Made again if it went missing (a cleaned /tmp)."""
-    path = _empty_warehouse(ddl_digest())
-    if not path.is_file():
-        _empty_warehouse.cache_clear()
-        path = _empty_warehouse(ddl_digest())
-    return path
+# The empty warehouse of each DDL digest this process has made (empty_warehouse).
+_EMPTY_WAREHOUSES: dict[str, Path] = {}
 
 
-@functools.lru_cache(maxsize=4)
-def _empty_warehouse(digest: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="samlet-empty-warehouse-"))
-    atexit.register(shutil.rmtree, folder, True)
-    path = folder / f"{digest[:16]}.duckdb"
-    with duckdb.connect(str(path)) as con:
-        _run_ddl(con, ddl_text(), digest)
+def empty_warehouse(text: str | None = None) -> Path:
+    """A warehouse holding the DDL ``text`` (default: today's) and nothing else, in a private folder of this
+    process's (removed at exit); a new municipality's first build starts from a copy of it. Made once per process,
+    and again if it went missing (a cleaned /tmp)."""
+    text = ddl_text() if text is None else text
+    digest = ddl_digest(text)
+    path = _EMPTY_WAREHOUSES.get(digest)
+    if path is None or not path.is_file():
+        folder = Path(tempfile.mkdtemp(prefix="samlet-empty-warehouse-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / f"{digest[:16]}.duckdb"
+        with duckdb.connect(str(path)) as con:
+            _run_ddl(con, text, digest)
+        _EMPTY_WAREHOUSES[digest] = path
     return path
 
 

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from samlet_overblik.core.cpr import redact_cpr
 from samlet_overblik.core.settings import redact_url, sqlite_file
 from samlet_overblik.sources.specs import IngestSettings, SourceSpec, TableSpec, load_ingest_settings, varchar_length
-from samlet_overblik.core.sql import column_types, table_exists
+from samlet_overblik.core.sql import column_types, quoted_identifier, table_exists
 from samlet_overblik.core.warehouse import transaction
 from samlet_overblik.sources import fhir
 
@@ -397,13 +397,9 @@ class _NotPlain(Exception):
     """The table holds something the Arrow read would not hand over as the general read does."""
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _off_class(column: str, typ: pa.DataType) -> str:
     """SQL: true for a value whose SQLite storage class the column's Arrow type does not take as it is."""
-    c = _quoted(column)
+    c = quoted_identifier(column)
     if pa.types.is_string(typ):
         return f"typeof({c}) NOT IN ('text', 'null')"
     if pa.types.is_int64(typ):
@@ -444,7 +440,7 @@ def _read_sqlite_arrow(con: duckdb.DuckDBPyConnection, path: Path, table: str, t
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 
     off = " OR ".join(_off_class(n, t) for n, t in zip(names, types))
-    sql = (f"SELECT {', '.join(_quoted(n) for n in names)}, rowid, ({off}) FROM {_quoted(table)} "
+    sql = (f"SELECT {', '.join(quoted_identifier(n) for n in names)}, rowid, ({off}) FROM {quoted_identifier(table)} "
            f"WHERE rowid > ? ORDER BY rowid LIMIT {int(chunk_rows)}")
     rows_read, last = 0, -(2**63)
     try:
@@ -467,7 +463,7 @@ def _read_sqlite_arrow(con: duckdb.DuckDBPyConnection, path: Path, table: str, t
                     break
                 last = chunk.column(len(names))[-1].as_py()
             # Same snapshot: every row was read once (a view's or a virtual table's rowid would not cut it right).
-            cur.execute(f"SELECT count(*) FROM {_quoted(table)}")
+            cur.execute(f"SELECT count(*) FROM {quoted_identifier(table)}")
             if cur.fetch_arrow_table().column(0)[0].as_py() != rows_read:
                 raise _NotPlain
             return rows_read
