@@ -112,38 +112,54 @@ class Model:
 # --------------------------------------------------------------------------------------- preparation
 
 
-def _name_cols(prefix: str = "") -> str:
-    g, f = f"{prefix}given_name", f"{prefix}family_name"
-    return f"""
-        dk_norm({g}) AS gn, split_part(dk_norm({g}), ' ', 1) AS gn1, string_split(dk_norm({g}), ' ') AS gn_toks,
-        dk_loose({g}) AS gnl, dk_loose_n(split_part(dk_norm({g}), ' ', 1)) AS gnl1,
-        dk_norm({f}) AS fn, string_split(dk_norm({f}), ' ') AS fn_toks, dk_loose({f}) AS fnl,
+def _given_name_cols(g: str) -> str:
+    return f"""dk_norm({g}) AS gn, split_part(dk_norm({g}), ' ', 1) AS gn1, string_split(dk_norm({g}), ' ') AS gn_toks,
+        dk_loose({g}) AS gnl, dk_loose_n(split_part(dk_norm({g}), ' ', 1)) AS gnl1"""
+
+
+def _family_name_cols(f: str) -> str:
+    return f"""dk_norm({f}) AS fn, string_split(dk_norm({f}), ' ') AS fn_toks, dk_loose({f}) AS fnl,
         dk_loose_n(regexp_extract(dk_norm({f}), '(\\S+)$', 1)) AS fnl_last"""
 
 
-def _addr_cols() -> str:
-    return """addr_norm(address) AS addr, addr_street(addr_norm(address)) AS street,
-        addr_number(addr_norm(address)) AS hnum, nullif(trim(CAST(postcode AS VARCHAR)), '') AS pc"""
+def _address_cols(a: str) -> str:
+    return f"addr_norm({a}) AS addr, addr_street(addr_norm({a})) AS street, addr_number(addr_norm({a})) AS hnum"
+
+
+def _normalised_sql(relation: str, before: str, after: str = "", names: bool = True, addresses: bool = True) -> str:
+    """Each row of ``relation`` (given_name, family_name, address, postcode) as ``before``, the normalised name
+    columns, ``after``, the normalised address columns. Each distinct name and address is normalised once and joined
+    back: a municipality has some twenty thousand given names and a hundred family names for a hundred thousand
+    records, and the normalisation is the dear part."""
+    parts = ([("g", "given_name", _given_name_cols), ("f", "family_name", _family_name_cols)] if names else []) + \
+        ([("a", "address", _address_cols)] if addresses else [])
+    ctes = ", ".join(f"n{k} AS (SELECT v, {cols('v')} FROM (SELECT DISTINCT {col} AS v FROM x))" for k, col, cols in parts)
+    joins = " ".join(f"LEFT JOIN n{k} ON n{k}.v = x.{col}" for k, col, _ in parts)
+    name_cols = ", ng.* EXCLUDE (v), nf.* EXCLUDE (v)" if names else ""
+    address_cols = ", na.* EXCLUDE (v), nullif(trim(CAST(x.postcode AS VARCHAR)), '') AS pc" if addresses else ""
+    return f"""WITH x AS ({relation}), {ctes}
+               SELECT {before}{name_cols}{after}{address_cols} FROM x {joins}"""
 
 
 # The register's name and address variants, normalised, per CPR (``where`` narrows the CPR numbers). A caller that
 # keeps them from run to run gives them to :func:`prepare` as id_in_name_features / id_in_address_features.
 def register_name_features_sql(where: str = "TRUE") -> str:
-    return f"""SELECT DISTINCT x.cpr, {_name_cols('x.')} FROM (
-                   SELECT cpr, given_name, family_name FROM id_in_register
-                   UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
-                   FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
-                   UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
-                   FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
-               ) x WHERE {where}"""
+    return "SELECT DISTINCT * FROM (" + _normalised_sql(
+        f"""SELECT * FROM (
+                SELECT cpr, given_name, family_name FROM id_in_register
+                UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
+                FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+                UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
+                FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+            ) x WHERE {where}""", "x.cpr", addresses=False) + ")"
 
 
 def register_address_features_sql(where: str = "TRUE") -> str:
-    return f"""SELECT DISTINCT * FROM (
-                   SELECT cpr, {_addr_cols()} FROM (
-                       SELECT cpr, address, postcode FROM id_in_register
-                       UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
-                   ) x WHERE {where}) WHERE addr IS NOT NULL OR pc IS NOT NULL"""
+    return "SELECT DISTINCT * FROM (" + _normalised_sql(
+        f"""SELECT * FROM (
+                SELECT cpr, address, postcode FROM id_in_register
+                UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
+            ) x WHERE {where}""", "x.cpr", names=False) + ") WHERE addr IS NOT NULL OR pc IS NOT NULL"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, danish: bool) -> None:
@@ -181,8 +197,8 @@ def cpr_variants_sql(records: str) -> str:
 
 def record_features_sql(records: str) -> str:
     """The engine's normalised record fields (id_rec's columns) of ``records`` (a relation like id_in_records)."""
-    return f"""SELECT rid, national_id AS nid, nid_status, {_name_cols()}, birth_date AS dob, sex, {_addr_cols()}
-               FROM {records}"""
+    return _normalised_sql(f"SELECT * FROM {records}", "x.rid, x.national_id AS nid, x.nid_status",
+                           ", x.birth_date AS dob, x.sex")
 
 
 def deterministic(con: duckdb.DuckDBPyConnection) -> None:
@@ -231,6 +247,26 @@ _SWAPPED = """((left(r.gnl, 1) = left(v.fnl, 1) OR left(r.fnl, 1) = left(v.gnl, 
               AND jaro_winkler_similarity(r.gnl, v.fnl) >= 0.9 AND jaro_winkler_similarity(r.fnl, v.gnl) >= 0.9)"""
 
 
+def _dob_typo_possible(a: str, b: str) -> str:
+    """Cheap and necessary for ``damerau_levenshtein`` <= 1 of the two dates written ``%Y%m%d`` (eight characters
+    for years 1000-9999): one substitution or adjacent transposition leaves the first three year digits or the
+    month and day as they were (one insertion or deletion alone would change the length). Random pairs, most of
+    what is compared, fail it, and skip the distance, which costs more than all the other levels together."""
+    return f"""(NOT (year({a}) BETWEEN 1000 AND 9999 AND year({b}) BETWEEN 1000 AND 9999)
+               OR year({a}) // 10 = year({b}) // 10 OR (month({a}) = month({b}) AND day({a}) = day({b})))"""
+
+
+def _nid_typos_possible(a: str, b: str) -> str:
+    """Cheap and necessary for ``damerau_levenshtein`` <= 2 of two ten-character numbers: two edits (each a
+    substitution, insertion, deletion or adjacent transposition) touch at most four of ``a``'s five two-character
+    blocks, so one block is found whole in ``b``, shifted by at most one place (the same length: an insertion only
+    with a deletion). Other lengths are not guarded by blocks."""
+    blocks = " OR ".join(
+        f"contains(substr({b}, {max(p - 1, 1)}, {p + 2 - max(p - 1, 1) + 1}), substr({a}, {p}, 2))" for p in (1, 3, 5, 7, 9))
+    # Levenshtein counts a transposition as two edits, never more, and is far cheaper than Damerau-Levenshtein.
+    return f"((length({a}) <> 10 OR length({b}) <> 10 OR {blocks}) AND levenshtein({a}, {b}) <= 4)"
+
+
 def _levels_sql(pair_entity_nid_null: str = "FALSE") -> dict[str, str]:
     return {
         "gn": f"""CASE WHEN r.gn IS NULL OR v.gn IS NULL THEN -1 WHEN r.gn = v.gn THEN 3
@@ -247,13 +283,14 @@ def _levels_sql(pair_entity_nid_null: str = "FALSE") -> dict[str, str]:
                    WHEN r.pc = a.pc OR ((r.hnum IS NULL OR a.hnum IS NULL)
                         AND jaro_winkler_similarity(coalesce(r.street, r.addr), coalesce(a.street, a.addr)) >= 0.9)
                    THEN 1 ELSE 0 END""",
-        "dob": """CASE WHEN r.dob IS NULL OR e.dob IS NULL THEN -1 WHEN r.dob = e.dob THEN 2
-                  WHEN damerau_levenshtein(strftime(r.dob, '%Y%m%d'), strftime(e.dob, '%Y%m%d')) <= 1
+        "dob": f"""CASE WHEN r.dob IS NULL OR e.dob IS NULL THEN -1 WHEN r.dob = e.dob THEN 2
+                  WHEN ({_dob_typo_possible('r.dob', 'e.dob')}
+                        AND damerau_levenshtein(strftime(r.dob, '%Y%m%d'), strftime(e.dob, '%Y%m%d')) <= 1)
                        OR (day(r.dob) = month(e.dob) AND month(r.dob) = day(e.dob) AND year(r.dob) = year(e.dob))
                   THEN 1 ELSE 0 END""",
         "sex": "CASE WHEN r.sex IS NULL OR e.sex IS NULL THEN -1 WHEN r.sex = e.sex THEN 1 ELSE 0 END",
         "nid": f"""CASE WHEN r.nid IS NULL OR e.nid IS NULL OR {pair_entity_nid_null} THEN -1 WHEN r.nid = e.nid THEN 2
-                  WHEN damerau_levenshtein(r.nid, e.nid) <= 2 THEN 1 ELSE 0 END""",
+                  WHEN {_nid_typos_possible('r.nid', 'e.nid')} AND damerau_levenshtein(r.nid, e.nid) <= 2 THEN 1 ELSE 0 END""",
     }
 
 
