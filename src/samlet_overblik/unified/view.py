@@ -382,12 +382,16 @@ def build_family_overview(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def build_relatives(con: duckdb.DuckDBPyConnection) -> int:
     """unified.relatives (``assets/unified/relatives.sql``) at the reference date of the latest build: emptied and
-    refilled without its index, which is built afterwards in one go (maintaining it row by row would cost more)."""
+    refilled without its index, which is built after the commit in one go (maintaining it row by row would cost more,
+    and an index dropped or made inside the transaction is still maintained row by row at commit: 0.4-0.6 s against
+    0.2 s at 100,000 citizens)."""
     ref, _ = settings_of_build(con)
-    with transaction(con):
-        drop_indexes(con, "unified.relatives")
-        con.execute("DELETE FROM unified.relatives")
-        _fill(con, "unified.relatives", asset_sql("unified", "relatives"), {"ref": ref})
+    drop_indexes(con, "unified.relatives")
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM unified.relatives")
+            _fill(con, "unified.relatives", asset_sql("unified", "relatives"), {"ref": ref})
+    finally:
         restore_indexes(con, "unified.relatives")
     return _count(con, "unified.relatives")
 
