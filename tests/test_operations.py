@@ -125,7 +125,7 @@ SELECT
     r.psykolog AS caseworker, parse_ts(r.aendret) AS updated_at,
     CASE WHEN parse_date(r.modtaget) IS NULL THEN 'unparseable_date'
          WHEN parse_date(r.afsluttet) < parse_date(r.modtaget) THEN 'end_before_start' END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.ppr__indstilling r
 """
 
@@ -136,7 +136,7 @@ SELECT 'ppr' AS source, 'indstilling' AS source_table, CAST(r.indstilling_id AS 
     'boern_familie' AS department, normalise_cpr(r.elev_cpr) AS national_id, cpr_status(normalise_cpr(r.elev_cpr)) AS national_id_status,
     NULL AS given_name, NULL AS family_name, cpr_birth_date(normalise_cpr(r.elev_cpr)) AS birth_date,
     NULL AS sex, NULL AS address, NULL AS postcode, parse_ts(r.aendret) AS updated_at,
-    NULL AS _reject_reason, to_json(r) AS _raw_row
+    NULL AS _reject_reason, r AS _raw_row
 FROM raw.ppr__indstilling r
 """
 

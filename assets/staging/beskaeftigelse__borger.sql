@@ -14,5 +14,5 @@ SELECT
     r.postnr AS postcode,
     parse_ts(r.sidst_aendret) AS updated_at,
     NULL AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__borger r

@@ -15,5 +15,5 @@ SELECT
         WHEN r.tovholder IS NULL THEN 'missing_coordinator'
         WHEN r.opfoelgning_dato IS NOT NULL AND parse_date(r.opfoelgning_dato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__helhedsplan r

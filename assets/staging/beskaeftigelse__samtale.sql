@@ -19,6 +19,6 @@ SELECT
         WHEN m.code IS NULL THEN 'unknown_code'
         WHEN parse_date(r.samtale_dato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__samtale r
 LEFT JOIN staging.code_map m ON m.source = 'beskaeftigelse' AND m.field = 'samtale.samtaletype' AND m.code = r.samtaletype

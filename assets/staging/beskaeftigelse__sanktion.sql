@@ -19,6 +19,6 @@ SELECT
         WHEN parse_date(r.sanktion_dato) IS NULL THEN 'unparseable_date'
         WHEN amount_problem(r.beloeb) IS NOT NULL THEN amount_problem(r.beloeb)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__sanktion r
 

@@ -20,6 +20,6 @@ SELECT
         WHEN period_problem(r.fra_dato, r.til_dato) IS NOT NULL THEN period_problem(r.fra_dato, r.til_dato)
         WHEN amount_problem(r.maanedlig_pris) IS NOT NULL THEN amount_problem(r.maanedlig_pris)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__tilbud r
 LEFT JOIN staging.code_map m ON m.source = 'beskaeftigelse' AND m.field = 'tilbud.tilbudstype' AND m.code = r.tilbudstype

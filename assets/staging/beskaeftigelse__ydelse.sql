@@ -20,6 +20,6 @@ SELECT
         WHEN period_problem(r.fra_dato, r.til_dato) IS NOT NULL THEN period_problem(r.fra_dato, r.til_dato)
         WHEN amount_problem(r.beloeb_pr_maaned) IS NOT NULL THEN amount_problem(r.beloeb_pr_maaned)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.beskaeftigelse__ydelse r
 LEFT JOIN staging.code_map m ON m.source = 'beskaeftigelse' AND m.field = 'ydelse.ydelsestype' AND m.code = r.ydelsestype

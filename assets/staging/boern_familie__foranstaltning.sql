@@ -20,7 +20,7 @@ SELECT
         WHEN period_problem(r.startdato, r.slutdato) IS NOT NULL THEN period_problem(r.startdato, r.slutdato)
         WHEN amount_problem(r.maanedlig_udgift) IS NOT NULL THEN amount_problem(r.maanedlig_udgift)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.boern_familie__foranstaltning r
 LEFT JOIN staging.code_map m
     ON m.source = 'boern_familie' AND m.field = 'foranstaltning.paragraf' AND m.code = r.paragraf

@@ -18,5 +18,5 @@ SELECT
         WHEN NOT EXISTS (SELECT 1 FROM raw.boern_familie__sag s WHERE s.sags_id = r.sags_id) THEN 'orphan_person_reference'
         WHEN parse_date(r.moede_dato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.boern_familie__moede r

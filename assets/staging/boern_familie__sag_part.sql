@@ -14,5 +14,5 @@ SELECT
     NULL AS postcode,
     parse_ts(r.aendret_tid) AS updated_at,
     NULL AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.boern_familie__sag_part r

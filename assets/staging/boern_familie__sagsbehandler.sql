@@ -10,5 +10,5 @@ SELECT
     lower(trim(r.email)) AS email,
     parse_ts(r.aendret) AS updated_at,
     staff_problem(r.navn, r.email) AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.boern_familie__sagsbehandler r

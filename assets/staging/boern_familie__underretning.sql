@@ -19,7 +19,7 @@ SELECT
         WHEN m.code IS NULL THEN 'unknown_code'
         WHEN parse_date(r.modtaget_dato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.boern_familie__underretning r
 LEFT JOIN staging.code_map m
     ON m.source = 'boern_familie' AND m.field = 'underretning.paragraf' AND m.code = r.paragraf

@@ -9,5 +9,5 @@ SELECT
     parse_date(r.fra_dato) AS valid_from,
     parse_date(r.til_dato) AS valid_to,
     CASE WHEN normalise_cpr(r.cpr) IS NULL THEN 'invalid_cpr' END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.cpr__adressehistorik r

@@ -17,5 +17,5 @@ SELECT
         WHEN cpr_status(normalise_cpr(r.cpr)) <> 'valid' THEN 'invalid_cpr'
         WHEN r.foedselsdato IS NOT NULL AND parse_date(r.foedselsdato) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.cpr__personer r

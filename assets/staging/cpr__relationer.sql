@@ -13,5 +13,5 @@ SELECT
         WHEN r.relation NOT IN ('foraelder', 'foraeldremyndighed') THEN 'unknown_code'
         WHEN parse_date(r.til_dato) < parse_date(r.fra_dato) THEN 'end_before_start'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.cpr__relationer r

@@ -23,5 +23,5 @@ SELECT
         WHEN r.tilbagekaldt_tid IS NOT NULL AND parse_ts(r.tilbagekaldt_tid) IS NULL THEN 'unparseable_date'
         WHEN parse_ts(r.tilbagekaldt_tid) < parse_ts(r.givet_tid) THEN 'withdrawn_before_given'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.samtykke__samtykke r

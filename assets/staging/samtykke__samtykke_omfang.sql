@@ -15,5 +15,5 @@ SELECT
         WHEN NOT EXISTS (SELECT 1 FROM raw.samtykke__samtykke s WHERE s.samtykke_id = r.samtykke_id AND s.version = r.version)
             THEN 'orphan_consent_reference'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.samtykke__samtykke_omfang r

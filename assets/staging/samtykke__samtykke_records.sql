@@ -12,5 +12,5 @@ SELECT
     NULL AS address, NULL AS postcode,
     parse_ts(r.opdateret_tid) AS updated_at,
     CASE WHEN r.samtykke_id IS NULL OR r.version IS NULL THEN 'missing_key' END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.samtykke__samtykke r

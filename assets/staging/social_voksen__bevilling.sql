@@ -20,7 +20,7 @@ SELECT
         WHEN period_problem(r.bevilget_fra, r.bevilget_til) IS NOT NULL THEN period_problem(r.bevilget_fra, r.bevilget_til)
         WHEN amount_problem(r.pris_pr_maaned) IS NOT NULL THEN amount_problem(r.pris_pr_maaned)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.social_voksen__bevilling r
 LEFT JOIN staging.code_map m
     ON m.source = 'social_voksen' AND m.field = 'bevilling.paragraf' AND m.code = r.paragraf

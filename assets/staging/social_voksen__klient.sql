@@ -15,5 +15,5 @@ SELECT
     r.postnr AS postcode,
     parse_ts(r.aendret) AS updated_at,
     NULL AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.social_voksen__klient r

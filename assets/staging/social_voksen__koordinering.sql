@@ -15,5 +15,5 @@ SELECT
         WHEN r.tovholder IS NULL THEN 'missing_coordinator'
         WHEN r.naeste_opfoelgning IS NOT NULL AND parse_date(r.naeste_opfoelgning) IS NULL THEN 'unparseable_date'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.social_voksen__koordinering r

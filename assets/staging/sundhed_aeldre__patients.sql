@@ -14,5 +14,5 @@ SELECT
     r.zip AS postcode,
     parse_ts(r.updated_at) AS updated_at,
     NULL AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.sundhed_aeldre__patients r

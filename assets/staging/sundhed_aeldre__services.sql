@@ -20,7 +20,7 @@ SELECT
         WHEN period_problem(r.start_date, r.end_date) IS NOT NULL THEN period_problem(r.start_date, r.end_date)
         WHEN amount_problem(r.monthly_cost) IS NOT NULL THEN amount_problem(r.monthly_cost)
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.sundhed_aeldre__services r
 LEFT JOIN staging.code_map m
     ON m.source = 'sundhed_aeldre' AND m.field = 'services.fsiii_code' AND m.code = r.fsiii_code

@@ -10,5 +10,5 @@ SELECT
     lower(trim(r.email)) AS email,
     parse_ts(r.updated_at) AS updated_at,
     staff_problem(r.name, r.email) AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.sundhed_aeldre__staff r

@@ -17,5 +17,5 @@ SELECT
         WHEN r.visit_end IS NOT NULL AND parse_ts(r.visit_end) IS NULL THEN 'unparseable_date'
         WHEN parse_ts(r.visit_end) < parse_ts(r.visit_start) THEN 'end_before_start'
     END AS _reject_reason,
-    to_json(r) AS _raw_row
+    r AS _raw_row
 FROM raw.sundhed_aeldre__visits r

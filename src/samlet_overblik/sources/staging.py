@@ -2,7 +2,8 @@
 
 Each file in ``assets/staging/`` is one staging asset (the file name is the asset name): a SELECT over
 one raw table that yields the target table's columns plus ``_reject_reason`` (NULL for a good row) and
-``_raw_row`` (the raw row as JSON). A header names the target and the source table:
+``_raw_row`` (the raw row: ``r AS _raw_row``, turned into JSON for the rejected rows only; a ready JSON text is taken
+as it is). A header names the target and the source table:
 
     -- target: staging.interventions
     -- source: beskaeftigelse.ydelse
@@ -145,22 +146,22 @@ def run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: s
         raise StagingFailed(f"staging asset {asset.name} failed ({type(exc).__name__}: {value_free(str(exc))})") from None
 
 
-def _mark_extraction_problems(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> None:
-    """Reject the rows extraction marked, with its reason (the raw row, in ``_raw_row``, carries the mark)."""
-    system, table = asset.source_system, asset.source_table
-    if system is None or table is None:
-        return
-    from samlet_overblik.sources.ingest import raw_table_name
-
-    raw = raw_table_name(system, table)
-    if "_problem" not in column_types(con, raw):
-        return
-    if not con.execute(f"SELECT count(*) FROM {raw} WHERE _problem IS NOT NULL").fetchall()[0][0]:
-        return
-    con.execute(
-        "UPDATE _staged SET _reject_reason = json_extract_string(_raw_row, '$._problem') "
-        "WHERE json_extract_string(_raw_row, '$._problem') IS NOT NULL"
-    ).fetchall()
+def _staged_select(con: duckdb.DuckDBPyConnection, body: str) -> str:
+    """The asset's SELECT as ``_staged`` holds it. The reason is text whatever the SQL wrote (a bare NULL has no
+    type); a raw row that extraction marked (``_problem``) is rejected with that mark; and a raw row given as the row
+    itself becomes JSON only where the row is rejected: serialising every row cost half of the staging SQL's time
+    (1.3 of 2.7 s for 100,000 citizens) for the few that quarantine keeps."""
+    raw_row = con.sql(f"SELECT _raw_row FROM (\n{body}\n)").types[0]
+    as_struct = raw_row.id == "struct"
+    if as_struct and "_problem" in dict(raw_row.children):
+        mark = "_raw_row._problem"
+    elif as_struct:
+        mark = "NULL"
+    else:
+        mark = "json_extract_string(_raw_row, '$._problem')"
+    reason = f"coalesce({mark}, CAST(_reject_reason AS VARCHAR))"
+    kept = f"CASE WHEN {reason} IS NOT NULL THEN to_json(_raw_row) END" if as_struct else "_raw_row"
+    return f"SELECT * REPLACE ({reason} AS _reject_reason, {kept} AS _raw_row) FROM (\n{body}\n)"
 
 
 def _keep_unchanged(con: duckdb.DuckDBPyConnection, asset: SqlAsset, fingerprint: str, run_id: str,
@@ -197,18 +198,13 @@ def _count_rejected(con: duckdb.DuckDBPyConnection, asset: SqlAsset, rejected: d
 def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: str, now: datetime,
                        fingerprint: str) -> StagingResult:
     body = asset.sql().rstrip().rstrip(";")
-    # The reason as text whatever the SQL wrote (a bare NULL has no type, and an extraction mark may replace it).
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _staged AS SELECT * REPLACE (CAST(_reject_reason AS VARCHAR) AS _reject_reason) "
-        f"FROM (\n{body}\n)"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {_staged_select(con, body)}")
     keyed = _has_source_columns(con, asset.target)
     # Deleting a source's rows through an index takes them out of it one by one, at commit, also when the index is
     # dropped or created inside the transaction: dropped before it and built after it, the refill of cpr_persons and
     # cpr_relations of 100,000 citizens takes 0.6 s instead of 7 s.
     drop_indexes(con, asset.target)
     try:
-        _mark_extraction_problems(con, asset)
         with transaction(con):
             if keyed:
                 con.execute(
