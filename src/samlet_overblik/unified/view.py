@@ -197,14 +197,15 @@ def shared_scope_at(con: duckdb.DuckDBPyConnection, ref: date, thresholds: Thres
 
 
 def define_scope(con: duckdb.DuckDBPyConnection, department: str | None, ref: date, thresholds: Thresholds,
-                 shared: SharedScope | None = None) -> None:
+                 shared: SharedScope | None = None, relations: bool = True) -> None:
     """Create the ``scope_*`` relations: everything (``department=None``) or what ``department`` may see.
-    ``shared``: the tables of ``shared_scope_at`` for the same reference date (else computed here)."""
+    ``shared``: the tables of ``shared_scope_at`` for the same reference date (else computed here). Without
+    ``relations`` there is no ``scope_relations``: only the family steps read it, and it is the dearest to make."""
     _define_settings(con, ref, thresholds, all_family_members=department is None)
     labels.install_macros(con)  # the unified SQL's sentences name departments in Danish
     if shared is not None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW scope_relations AS SELECT * FROM {shared.relations}")
-    else:
+    elif relations:
         con.execute(f"CREATE OR REPLACE TEMP TABLE scope_relations AS {_RELATIONS}")
     visits = f"SELECT * FROM {shared.home_visits}" if shared is not None else _VISITS
     plans = f"SELECT * FROM {shared.coordination_plans}" if shared is not None else _PLANS
@@ -282,7 +283,7 @@ def build_scoped(
     step reads the earlier ones from ``target``."""
     rules = load_signal_rules() if rules is None else rules
     counts: dict[str, int] = {}
-    define_scope(con, department, ref, thresholds, shared)
+    define_scope(con, department, ref, thresholds, shared, relations="family_members" in steps)
     try:
         for name in ("citizen_overview", "family_members"):
             con.execute(f"CREATE OR REPLACE TEMP VIEW scope_{name} AS SELECT * FROM {target}.{name}")
