@@ -91,6 +91,14 @@ def _change_the_sources(con, seed: int) -> None:
     con.execute("UPDATE staging.cpr_persons SET birth_date = birth_date + INTERVAL 400 DAY WHERE cpr = ?", corrected)
     con.execute("DELETE FROM staging.cpr_persons WHERE cpr = ?", gone)
     con.execute("DELETE FROM staging.person_records WHERE source = 'cpr' AND record_id = ?", gone)
+    # One who leaves having changed name and moved before: the history stays behind, no feature of theirs may
+    # (a kept feature once outlived its person; found when the day's data happened to remove such a person).
+    left = rnd.choice(con.execute(
+        "SELECT cpr FROM staging.cpr_persons WHERE cpr IN (SELECT cpr FROM staging.cpr_name_history) "
+        "AND cpr IN (SELECT cpr FROM staging.cpr_address_history) AND cpr NOT IN (?, ?, ?) ORDER BY cpr",
+        [married[0], moved[0], corrected[0]]).fetchall())
+    con.execute("DELETE FROM staging.cpr_persons WHERE cpr = ?", left)
+    con.execute("DELETE FROM staging.person_records WHERE source = 'cpr' AND record_id = ?", left)
     # A namesake arrives in the register: same names, birth date and sex as the person a record was linked to by
     # the model. That record did not change, but its link no longer holds.
     linked_by_model = con.execute(

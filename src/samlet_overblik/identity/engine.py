@@ -142,15 +142,17 @@ def _normalised_sql(relation: str, before: str, after: str = "", names: bool = T
 
 
 # The register's name and address variants, normalised, per CPR (``where`` narrows the CPR numbers). A caller that
-# keeps them from run to run gives them to :func:`prepare` as id_in_name_features / id_in_address_features.
+# keeps them from run to run gives them to :func:`prepare` as id_in_name_features / id_in_address_features. Only
+# persons in the register have them: the history of a person who left it is no candidate (and kept features must
+# not outlive the person).
 def register_name_features_sql(where: str = "TRUE") -> str:
     return "SELECT DISTINCT * FROM (" + _normalised_sql(
         f"""SELECT * FROM (
                 SELECT cpr, given_name, family_name FROM id_in_register
                 UNION ALL SELECT cpr, coalesce(n.given_name, p.given_name), n.family_name
-                FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+                FROM id_in_names n JOIN id_in_register p USING (cpr)
                 UNION ALL SELECT cpr, n.given_name, coalesce(n.family_name, p.family_name)
-                FROM id_in_names n LEFT JOIN id_in_register p USING (cpr)
+                FROM id_in_names n JOIN id_in_register p USING (cpr)
             ) x WHERE {where}""", "x.cpr", addresses=False) + ")"
 
 
@@ -158,7 +160,7 @@ def register_address_features_sql(where: str = "TRUE") -> str:
     return "SELECT DISTINCT * FROM (" + _normalised_sql(
         f"""SELECT * FROM (
                 SELECT cpr, address, postcode FROM id_in_register
-                UNION ALL SELECT cpr, address, postcode FROM id_in_addresses
+                UNION ALL SELECT cpr, address, postcode FROM id_in_addresses SEMI JOIN id_in_register USING (cpr)
             ) x WHERE {where}""", "x.cpr", names=False) + ") WHERE addr IS NOT NULL OR pc IS NOT NULL"
 
 
