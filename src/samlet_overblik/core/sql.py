@@ -45,8 +45,27 @@ def _where(table: str) -> tuple[str, list[str]]:
     return "database_name = 'temp' AND table_name = ?", parts
 
 
+def _bound(con: duckdb.DuckDBPyConnection, table: str) -> duckdb.DuckDBPyRelation | None:
+    """``table`` bound as a relation (nothing is read), fully qualified so that an attached database named like a
+    schema cannot capture it; None when it does not bind. Binding takes ~0.3 ms where a catalog query takes 1-3 ms
+    (duckdb_tables() lists every table of every database), and a municipality's run asks some 200 times."""
+    parts = table.split(".")
+    if len(parts) == 2:
+        parts.insert(0, con.execute("SELECT current_database()").fetchall()[0][0])
+    elif len(parts) == 1:
+        parts[:0] = ["temp", "main"]
+    try:
+        return con.sql("SELECT * FROM " + ".".join(quoted_identifier(p) for p in parts))
+    except duckdb.Error:
+        return None
+
+
 def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name -> DuckDB type, in column order, of ``schema.name`` or a temporary table; empty when absent."""
+    bound = _bound(con, table)
+    if bound is not None:
+        return dict(zip(bound.columns, (str(t) for t in bound.types)))
+    # Absent, or a view that no longer binds (its columns are still in the catalog).
     where, params = _where(table)
     return dict(con.execute(
         f"SELECT column_name, data_type FROM duckdb_columns() WHERE {where} ORDER BY column_index", params
@@ -55,6 +74,9 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """A table or a view of that name (something to read from)."""
+    if _bound(con, table) is not None:
+        return True
+    # Absent, or a view that no longer binds: the catalog says which.
     where, params = _where(table)
     return bool(con.execute(
         f"SELECT count(*) FROM (SELECT database_name, schema_name, table_name FROM duckdb_tables() "
