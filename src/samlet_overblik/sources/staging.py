@@ -218,7 +218,7 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
                 "SELECT * EXCLUDE (_reject_reason, _raw_row) FROM _staged WHERE _reject_reason IS NULL"
             )
             con.execute("DELETE FROM quarantine.rejected_rows WHERE asset = ?", [asset.name])
-            id_expr = "CAST(record_id AS VARCHAR)" if _column_exists(con, "_staged", "record_id") else "NULL"
+            id_expr = "CAST(record_id AS VARCHAR)" if "record_id" in column_types(con, "_staged") else "NULL"
             con.execute(
                 "INSERT INTO quarantine.rejected_rows (run_id, asset, source, source_table, record_id, reason, raw_row, "
                 f"rejected_at) SELECT ?, ?, ?, ?, {id_expr}, _reject_reason, _raw_row, ? FROM _staged WHERE _reject_reason IS NOT NULL",
@@ -237,10 +237,6 @@ def _run_staging_asset(con: duckdb.DuckDBPyConnection, asset: SqlAsset, run_id: 
         con.execute("DROP TABLE IF EXISTS _staged")
         restore_indexes(con, asset.target)
     return StagingResult(asset=asset.name, target=asset.target, rows=rows, rejected=rejected)
-
-
-def _column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    return any(r[0] == column for r in con.execute(f"DESCRIBE {table}").fetchall())
 
 
 def refresh_code_map(con: duckdb.DuckDBPyConnection, spec) -> None:
