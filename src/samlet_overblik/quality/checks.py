@@ -151,9 +151,10 @@ def _compact(frame, suite: Suite) -> None:
         column = frame[name]
         if column.dtype != object or name in paired or len(column) < 10_000:
             continue
-        categorical = column.astype("category")
-        if len(categorical.cat.categories) <= len(column) // 10:
-            frame[name] = categorical
+        # Counted first (one hashing pass): a categorical of a mostly distinct column (a key, a CPR number) sorts
+        # every value only to be thrown away, 1.6 s for the person keys of 380,000 citizens.
+        if column.nunique() <= len(column) // 10:
+            frame[name] = column.astype("category")
 
 
 def _batch_fingerprint(con: duckdb.DuckDBPyConnection, suite: Suite) -> str:
