@@ -192,3 +192,29 @@ def test_a_full_link_with_the_kept_register_features_equals_one_that_normalises_
             results.append((_persons(con), con.execute(_REVIEW).fetchall(),
                             con.execute("SELECT * FROM identity.register_name_features ORDER BY ALL").fetchall()))
     assert results[0] == results[1]
+
+
+def test_a_full_relink_writes_only_the_links_that_changed(linked_once, tmp_path):
+    """A weekly full link re-decides every record, but a link that came out the same is left where it is: the
+    primary key's index takes every deleted row out one by one at commit. Every staged record still has exactly
+    its one link, with the values this run decided."""
+    columns = 'source, "table", record_id, person_key, method, score, run_id, fingerprint, rowid'
+    with _copy(linked_once, tmp_path / "w.duckdb") as con:
+        _change_the_sources(con, 1)
+        before = {r[:3]: r for r in con.execute(f"SELECT {columns} FROM identity.person_links").fetchall()}
+        last_row = max(r[8] for r in before.values())
+        result = link_person_records(con, "run2", datetime(2026, 11, 2), full_relink=True)
+        assert result.mode == "full"
+        after = {r[:3]: r for r in con.execute(f"SELECT {columns} FROM identity.person_links").fetchall()}
+        staged = set(con.execute("SELECT source, source_table, record_id FROM staging.person_records").fetchall())
+    assert set(after) == staged and len(after) == result.records
+    same = [k for k in after if k in before and before[k][3:8] == after[k][3:8]]
+    changed = [k for k in after if k not in set(same)]
+    assert changed and len(same) > 10 * len(changed)
+    # Unchanged links are the very rows they were; only the changed ones were written, after the last old row.
+    assert all(after[k][8] == before[k][8] for k in same)
+    assert sorted(after[k][8] > last_row for k in changed) == [True] * len(changed)
+    # A changed link names this run, unless the record kept its person and method (then the run that made it).
+    for k in changed:
+        kept = k in before and before[k][3:5] == after[k][3:5]
+        assert after[k][6] == (before[k][6] if kept else "run2")

@@ -231,17 +231,32 @@ def write_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """The links of the records this run linked (every record, or those in scope), with their fingerprints; the
     links of records no longer staged go."""
     con.execute(
-        """DELETE FROM identity.person_links l WHERE (l.source, l."table", l.record_id) IN (
-               SELECT (source, source_table, record_id) FROM id_recmap)
-           OR (l.source, l."table", l.record_id) NOT IN (SELECT (source, source_table, record_id) FROM id_fp)"""
-    )
-    con.execute(
-        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id, fingerprint)
-           SELECT m.source, m.source_table, m.record_id, f.person_key, f.method, f.score,
-                  CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END,
+        """CREATE OR REPLACE TEMP TABLE id_links_out AS
+           SELECT m.source, m.source_table AS "table", m.record_id, f.person_key, f.method, f.score,
+                  CASE WHEN f.prev_key = f.person_key AND f.prev_method = f.method THEN coalesce(f.prev_run, ?) ELSE ? END
+                      AS run_id,
                   fp.fingerprint
            FROM id_final f JOIN id_recmap m USING (rid) JOIN id_fp fp USING (source, source_table, record_id)""",
         [run_id, run_id],
+    )
+    # Only the links that differ are deleted and written again: the primary key's index takes deleted rows out one
+    # by one at commit, and a full link rewriting every unchanged link of 470,000 records took 14.5 s to commit.
+    # Gone: records no longer staged, records this run linked to nothing (none, in practice), and changed links.
+    con.execute(
+        """DELETE FROM identity.person_links l WHERE
+               (l.source, l."table", l.record_id) NOT IN (SELECT (source, source_table, record_id) FROM id_fp)
+            OR ((l.source, l."table", l.record_id) IN (SELECT (source, source_table, record_id) FROM id_recmap)
+                AND NOT EXISTS (
+                    SELECT 1 FROM id_links_out o
+                    WHERE (o.source, o."table", o.record_id) = (l.source, l."table", l.record_id)
+                      AND (o.person_key, o.method, o.score, o.run_id, o.fingerprint)
+                          IS NOT DISTINCT FROM (l.person_key, l.method, l.score, l.run_id, l.fingerprint)))"""
+    )
+    con.execute(
+        """INSERT INTO identity.person_links (source, "table", record_id, person_key, method, score, run_id, fingerprint)
+           SELECT * FROM id_links_out o WHERE NOT EXISTS (
+               SELECT 1 FROM identity.person_links l
+               WHERE (l.source, l."table", l.record_id) = (o.source, o."table", o.record_id))"""
     )
     # Only what changed: rewriting a million unchanged rows (and their key index) would cost more than linking.
     con.execute(
