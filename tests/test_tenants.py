@@ -199,6 +199,31 @@ def test_the_fan_outs_own_instance_only_builds(tmp_path):
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 3
 
 
+def test_the_fan_outs_instance_folder_goes_even_while_a_finished_run_still_writes_to_it():
+    """A run's process may still be closing its event log after it reported its end; removing the temporary instance
+    under it used to fail the whole fan-out ("Directory not empty: 'history'") after every municipality had published."""
+    import subprocess
+    import sys
+
+    from samlet_overblik import fanout
+
+    with fanout._scratch_home() as home:
+        runs = home / "history" / "runs"
+        runs.mkdir(parents=True)
+        # A late writer: adds files to the folder as fast as it can for a second after the fan-out is done with it
+        # (the plain removal of a temporary directory fails on this every time).
+        writer = subprocess.Popen([sys.executable, "-c", (
+            "import pathlib, time, sys\n"
+            "d = pathlib.Path(sys.argv[1]); end = time.monotonic() + 1.0\n"
+            "while time.monotonic() < end:\n"
+            "    try: (d / f'{time.monotonic_ns()}.db').write_bytes(b'x')\n"
+            "    except OSError: break\n"), str(runs)])
+        time.sleep(0.2)
+    writer.wait(timeout=30)
+    assert writer.returncode == 0
+    assert not home.exists()
+
+
 def test_the_fan_outs_runs_share_the_cores_unless_threads_are_set(tmp_path, monkeypatch):
     """Its own instance runs `workers` runs at once: each run's DuckDB gets the cores divided by them; a threads
     setting wins; an operator's instance (DAGSTER_HOME) sizes its own queue, so nothing is set for it."""

@@ -11,6 +11,7 @@ for it already (its backfill loop turns the backfill into runs through the queue
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,8 +150,8 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
         return [state[code] for code in tenants]
     defs = build_defs(tenants=tenants)
     fanout = uuid.uuid4().hex[:12]
-    with tempfile.TemporaryDirectory(prefix="samlet-dagster-") as tmp:
-        home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else Path(tmp)
+    with _scratch_home() as tmp:
+        home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else tmp
         env = _environment(settings, tenants, home, None if os.environ.get("DAGSTER_HOME") else workers)
         if not os.environ.get("DAGSTER_HOME"):
             _temporary_instance(home, workers, env)
@@ -165,6 +166,23 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
                 _follow(instance, RunsFilter(tags={FANOUT_TAG: f"{fanout}-2"}), tenants, state, deadline, on_change,
                         alive)
         return [state[code] for code in tenants]
+
+
+@contextmanager
+def _scratch_home() -> Iterator[Path]:
+    """A folder for the temporary instance, removed afterwards. A run's process that reported its end may still be
+    closing its event log when the daemon is stopped; the folder is then removed once it has let go (tries for ten
+    seconds). It holds run records, never a value of the data, and failing to remove it never fails a fan-out whose
+    runs have all finished."""
+    home = Path(tempfile.mkdtemp(prefix="samlet-dagster-"))
+    try:
+        yield home
+    finally:
+        for _ in range(20):
+            shutil.rmtree(home, ignore_errors=True)
+            if not home.exists():
+                break
+            time.sleep(0.5)
 
 
 def _temporary_instance(home: Path, workers: int, env: dict[str, str]) -> None:

@@ -501,7 +501,11 @@ class BlockingRule:
 
 BLOCKING_RULES = (
     BlockingRule("ent", "r.dob = x.dob", ("dob",)),
-    BlockingRule("nv", "r.fnl = x.fnl AND left(r.gnl1, 2) = left(x.gnl1, 2)", ("gn", "fn")),
+    # The family name and a first given name near it: the first two letters alone drag in every namesake's
+    # sibling (a common family name and "An..." is thousands of people), and a pair whose given names are
+    # that far apart scores as no match unless its birth date or address agrees, which the other rules catch.
+    BlockingRule("nv", "r.fnl = x.fnl AND left(r.gnl1, 2) = left(x.gnl1, 2) AND jaro_winkler_similarity(r.gnl1, x.gnl1) >= 0.88",
+                 ("gn", "fn")),
     BlockingRule("nv", "r.gnl1 = x.gnl1 AND r.fnl_last = x.fnl_last", ("gn", "fn")),
     BlockingRule("av", "r.street = x.street AND r.hnum = x.hnum AND r.pc = x.pc", ("addr",)),
     BlockingRule("ent", "r.nid = x.nid", ("nid",)),
@@ -692,8 +696,9 @@ def probabilistic_records(con, params: Params, model: Model | None) -> Model:
 
 
 def components(con, edges: str, nodes: str, out: str) -> None:
-    """Connected components by iterated min-label propagation (set-based; a few rounds in practice)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT node, node AS comp FROM {nodes}")
+    """Connected components by iterated min-label propagation (set-based; a few rounds in practice). ``nodes``: each
+    node and its own label (node, comp); ``out``: each node and the least label in its component."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT node, comp FROM {nodes}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE id_e2 AS SELECT a, b FROM {edges} UNION ALL SELECT b, a FROM {edges}")
     for _ in range(200):
         con.execute(
@@ -718,19 +723,51 @@ def components(con, edges: str, nodes: str, out: str) -> None:
 
 
 def finalise(con) -> None:
-    """Join everything into components (records + register persons as nodes) and label each record."""
+    """Join everything into components (records + register persons as nodes, a component labelled by its least node)
+    and label each record."""
     off = con.execute("SELECT coalesce(max(rid), 0) + 1 FROM id_rec").fetchall()[0][0]
+    # Nearly every edge ties a record to the one register person it was linked to: those stars are whole before any
+    # propagation, so each becomes one node (the person's), labelled by its least member (a record's rid: every
+    # register node is above every rid), and only the few other edges (records matched among themselves, steward
+    # matches, a record tied to a second person) are propagated over, instead of every record and register person
+    # for several rounds.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_nodes AS SELECT rid AS node FROM id_rec
-            UNION ALL SELECT eid + {off} FROM id_ent"""
+        f"""CREATE OR REPLACE TEMP TABLE id_star AS
+            SELECT r.rid, coalesce(min(l.eid) + {off}, r.rid) AS star FROM id_rec r LEFT JOIN id_linked l USING (rid)
+            GROUP BY r.rid"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE id_star_label AS SELECT star, min(rid) AS comp FROM id_star GROUP BY star")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_star_edges AS
+            SELECT * FROM (
+                SELECT sa.star AS a, sb.star AS b FROM (
+                    SELECT rid AS a, eid AS b FROM id_edges
+                    UNION ALL SELECT rid_a, rid_b FROM id_in_decisions WHERE decision = 'match') e
+                JOIN id_star sa ON sa.rid = e.a JOIN id_star sb ON sb.rid = e.b
+                UNION ALL SELECT s.star, l.eid + {off} FROM id_linked l JOIN id_star s USING (rid)
+            ) WHERE a <> b"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_alledges AS
-            SELECT rid AS a, eid + {off} AS b FROM id_linked
-            UNION ALL SELECT rid, eid FROM id_edges
-            UNION ALL SELECT rid_a, rid_b FROM id_in_decisions WHERE decision = 'match'"""
+        """CREATE OR REPLACE TEMP TABLE id_star_nodes AS
+           SELECT n.node, coalesce(sl.comp, n.node) AS comp
+           FROM (SELECT a AS node FROM id_star_edges UNION SELECT b FROM id_star_edges) n
+           LEFT JOIN id_star_label sl ON sl.star = n.node"""
     )
-    components(con, "id_alledges", "id_nodes", "id_cc")
+    components(con, "id_star_edges", "id_star_nodes", "id_star_cc")
+    # Every record, and every register person some record is tied to (the others are alone in a component no
+    # record is in).
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_cc AS
+            SELECT s.rid AS node, coalesce(cc.comp, sl.comp) AS comp
+            FROM id_star s JOIN id_star_label sl USING (star) LEFT JOIN id_star_cc cc ON cc.node = s.star
+            UNION ALL
+            SELECT n.star, coalesce(cc.comp, n.comp) FROM (
+                SELECT star, comp FROM id_star_label WHERE star >= {off}
+                UNION SELECT node, comp FROM id_star_nodes WHERE node >= {off}) n
+            LEFT JOIN id_star_cc cc ON cc.node = n.star"""
+    )
+    con.execute("DROP TABLE id_star; DROP TABLE id_star_label; DROP TABLE id_star_edges; DROP TABLE id_star_nodes; "
+                "DROP TABLE id_star_cc")
     # A component holding more than one register person exists only by a steward "match": the
     # lowest CPR stands for it.
     con.execute(
@@ -742,8 +779,7 @@ def finalise(con) -> None:
                 UNION SELECT rid_b FROM id_in_decisions WHERE decision = 'match'),
             edge_score AS (
                 SELECT rid, max(score) AS score FROM (SELECT rid, score FROM id_edges UNION ALL SELECT eid, score FROM id_edges)
-                GROUP BY rid),
-            comp_size AS (SELECT comp, count(*) AS n FROM id_cc GROUP BY comp)
+                GROUP BY rid)
             SELECT r.rid, cr.cpr, c.comp,
                 CASE WHEN l.method IS NOT NULL AND l.method <> 'probabilistic' THEN l.method
                      WHEN s.rid IS NOT NULL THEN 'steward'
