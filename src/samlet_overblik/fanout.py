@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -150,10 +150,10 @@ def run_all_tenants(settings: Settings, *, workers: int = 2, job: str = "nightly
         return [state[code] for code in tenants]
     defs = build_defs(tenants=tenants)
     fanout = uuid.uuid4().hex[:12]
-    with _scratch_home() as tmp:
-        home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else tmp
-        env = _environment(settings, tenants, home, None if os.environ.get("DAGSTER_HOME") else workers)
-        if not os.environ.get("DAGSTER_HOME"):
+    operators = os.environ.get("DAGSTER_HOME")
+    with (nullcontext(Path(operators)) if operators else _scratch_home()) as home:
+        env = _environment(settings, tenants, home, None if operators else workers)
+        if not operators:
             _temporary_instance(home, workers, env)
         with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(instance, env) as alive:
             _add_backfill(instance, defs, job, to_build, {FANOUT_TAG: f"{fanout}-1"})

@@ -733,8 +733,8 @@ def finalise(con) -> None:
     # for several rounds.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_star AS
-            SELECT r.rid, coalesce(min(l.eid) + {off}, r.rid) AS star FROM id_rec r LEFT JOIN id_linked l USING (rid)
-            GROUP BY r.rid"""
+            SELECT r.rid, coalesce(min(l.eid) + {off}, r.rid) AS star, count(l.eid) AS persons
+            FROM id_rec r LEFT JOIN id_linked l USING (rid) GROUP BY r.rid"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE id_star_label AS SELECT star, min(rid) AS comp FROM id_star GROUP BY star")
     con.execute(
@@ -744,7 +744,9 @@ def finalise(con) -> None:
                     SELECT rid AS a, eid AS b FROM id_edges
                     UNION ALL SELECT rid_a, rid_b FROM id_in_decisions WHERE decision = 'match') e
                 JOIN id_star sa ON sa.rid = e.a JOIN id_star sb ON sb.rid = e.b
-                UNION ALL SELECT s.star, l.eid + {off} FROM id_linked l JOIN id_star s USING (rid)
+                -- A record tied to a second person (rare) ties its star to that person too.
+                UNION ALL SELECT s.star, l.eid + {off} FROM (SELECT rid, star FROM id_star WHERE persons > 1) s
+                JOIN id_linked l USING (rid)
             ) WHERE a <> b"""
     )
     con.execute(
