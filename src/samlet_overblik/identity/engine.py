@@ -315,11 +315,11 @@ def _w_case(model: Model, f: str, col: str, tf_col: str | None = None) -> str:
     return f"(CASE {col} {' '.join(parts)} ELSE 0.0 END)"
 
 
-def compute_levels(con, pairs: str, side: str, out: str, register: bool) -> None:
+def compute_levels(con, pairs: str, side: str, out: str) -> None:
     """Comparison levels for every (rid, eid) in ``pairs``; the entity side ``side`` is 'reg' (register
     entities with name and address variants) or 'rec' (other records)."""
     ent, nv, av = ("id_ent", "id_nv", "id_av") if side == "reg" else ("id_rent", "id_rnv", "id_rav")
-    lv = _levels_sql("r.nid_status = 'replacement'" if register else "FALSE")
+    lv = _levels_sql("r.nid_status = 'replacement'" if side == "reg" else "FALSE")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
         WITH nm AS (
@@ -377,9 +377,10 @@ def make_tf(con, side: str) -> None:
         )
 
 
-def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list[float]]:
+def estimate_u(con, side: str, params: Params) -> dict[str, list[float]]:
     # Among records (no register), a record paired with itself is no random pair: it would agree on everything.
-    ent = "id_ent" if side == "reg" else "id_rent"
+    register = side == "reg"
+    ent = "id_ent" if register else "id_rent"
     n_rec = con.execute("SELECT count(*) FROM id_rec").fetchall()[0][0]
     n_ent = con.execute(f"SELECT count(*) FROM {ent}").fetchall()[0][0]
     sample = params.u_sample if register else params.u_sample_records
@@ -393,7 +394,7 @@ def estimate_u(con, side: str, params: Params, register: bool) -> dict[str, list
             JOIN (SELECT eid, row_number() OVER (ORDER BY eid) - 1 AS j FROM {ent}) e ON e.j = x.j
             {"" if register else "WHERE r.rid <> e.eid"}"""
     )
-    compute_levels(con, "id_upairs", side, "id_ulev", register)
+    compute_levels(con, "id_upairs", side, "id_ulev")
     counts = _level_counts(con, "id_ulev")
     con.execute("DROP TABLE id_upairs; DROP TABLE id_ulev")
     # A weak prior keeps the rare levels finite; exact agreement of a random pair is rare, not impossible.
@@ -427,7 +428,7 @@ def estimate_m_labelled(con, params: Params) -> dict[str, list[float]] | None:
     )
     if con.execute("SELECT count(*) FROM id_mpairs").fetchall()[0][0] < 200:
         return None
-    compute_levels(con, "id_mpairs", "reg", "id_mlev", True)
+    compute_levels(con, "id_mpairs", "reg", "id_mlev")
     counts = _level_counts(con, "id_mlev")
     con.execute("DROP TABLE id_mpairs; DROP TABLE id_mlev")
     m = {}
@@ -583,7 +584,7 @@ def probabilistic_register(con, params: Params) -> Model | None:
         model = params.frozen
     else:
         make_tf(con, "reg")
-        u = estimate_u(con, "reg", params, register=True)
+        u = estimate_u(con, "reg", params)
         m = estimate_m_labelled(con, params)
         model = Model(m=m or {f: list(DEFAULT_M[f]) for f in FIELDS}, u=u, n_entities=n_ent,
                       m_source="labelled" if m else "prior")
@@ -606,7 +607,7 @@ def probabilistic_register(con, params: Params) -> Model | None:
             """INSERT INTO id_pairs SELECT DISTINCT c.rid, e.eid, 0 FROM id_in_context c JOIN id_ent e USING (cpr)
                JOIN id_res USING (rid) WHERE NOT EXISTS (SELECT 1 FROM id_pairs p WHERE p.rid = c.rid AND p.eid = e.eid)"""
         )
-    compute_levels(con, "id_pairs", "reg", "id_lev", register=True)
+    compute_levels(con, "id_pairs", "reg", "id_lev")
     score_pairs(con, "id_lev", model, "id_scored")
     if ctx is not None:
         # Family context (e.g. a parent on a child's case): is the candidate related to the case child?
@@ -672,13 +673,13 @@ def probabilistic_records(con, params: Params, model: Model | None) -> Model:
         """DELETE FROM id_rpairs p USING id_in_decisions d WHERE d.decision = 'no_match'
            AND ((p.rid = d.rid_a AND p.eid = d.rid_b) OR (p.rid = d.rid_b AND p.eid = d.rid_a))"""
     )
-    compute_levels(con, "id_rpairs", "rec", "id_rlev", register=False)
+    compute_levels(con, "id_rpairs", "rec", "id_rlev")
     if model is None and params.frozen is not None:
         model = params.frozen
     elif model is None:
         # No register: term frequencies and u from the records themselves, m by EM over the blocked pairs.
         make_tf(con, "rec")
-        u_random = estimate_u(con, "rec", params, register=False)
+        u_random = estimate_u(con, "rec", params)
         u = u_random
         for _ in range(2):
             m = estimate_m_em(con, "id_rlev", "id_rpairs", u)
