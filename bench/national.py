@@ -4,11 +4,12 @@ with --baseline-per-run, both once more with that many municipalities a run (the
 same sources, and the ratios of the two.
 
     .venv/bin/python bench/national.py --scale 0.002 --tenants-per-run 10 [--baseline-per-run 1] [--workers 2] [--next-day]
+        [--sources DIR] [--keep]
 
 Prints generation time, the nightly's wall time, the sum of the runs' own times (as the Dagster instance recorded
 them), the fan-out overhead against that sum shared by the workers (the ideal: wall = sum / workers), the largest
 process's peak memory, the steady-state run with nothing changed (the same day: every municipality is current, none
-is built), and with --next-day the next day's with no source changed (a new reference date: every municipality is
+is built), the disk the warehouses take, and with --next-day the next day's with no source changed (a new reference date: every municipality is
 built again, incrementally).
 """
 
@@ -35,6 +36,11 @@ def main() -> None:
                     help="also the next day's nightly with no source changed (as long as the nightly itself)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/samlet-bench-national"))
+    ap.add_argument("--sources", type=Path,
+                    help="generate the sources here once and reuse them on later calls (Denmark at scale 1.0 takes "
+                         "minutes to generate); default: in --workdir")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep --workdir afterwards (default: removed; at scale 1.0 it holds tens of GB)")
     args = ap.parse_args()
 
     from samlet_overblik.core.municipalities import municipalities
@@ -44,17 +50,20 @@ def main() -> None:
     from samlet_overblik.synthetic.denmark import generate_municipalities
 
     shutil.rmtree(args.workdir, ignore_errors=True)
-    sources = args.workdir / "sources"
+    sources = args.sources or args.workdir / "sources"
     for code in municipalities():  # each municipality its own analytics key (the installation's is never used)
         os.environ.setdefault(tenant_variable(code, "analytics_key"), f"bench-{code}-" + "k" * 40)
     os.environ.pop("DAGSTER_HOME", None)  # a temporary instance with --workers runs at once
-    t = time.perf_counter()
-    written = generate_municipalities(None, args.scale, args.seed, sources)
-    generated = time.perf_counter() - t
-    time.sleep(2)  # a SQLite file's fingerprint is trusted once it has been still a moment (changes.py)
-    citizens = sum(w["borgere"] for w in written)
-    print(f"generated {len(written)} municipalities, {citizens:,} citizens (scale {args.scale:g}) in {generated:.1f} s",
-          flush=True)
+    if args.sources and (args.sources / "municipalities.csv").exists():
+        print(f"sources reused from {args.sources} (generated earlier: check their scale)", flush=True)
+    else:
+        t = time.perf_counter()
+        written = generate_municipalities(None, args.scale, args.seed, sources)
+        generated = time.perf_counter() - t
+        time.sleep(2)  # a SQLite file's fingerprint is trusted once it has been still a moment (changes.py)
+        citizens = sum(w["borgere"] for w in written)
+        print(f"generated {len(written)} municipalities, {citizens:,} citizens (scale {args.scale:g}) in "
+              f"{generated:.1f} s", flush=True)
 
     def measure(per_run: int) -> dict[str, float]:
         settings = load_settings(None, sources_dir=sources, env={})
@@ -83,6 +92,9 @@ def main() -> None:
                          f"{max(own):.1f} s); with {args.workers} workers the ideal is {ideal:.1f} s: fan-out overhead "
                          f"{wall / ideal - 1:+.0%}")
             print(f"{line}; failed {failed or 'none'}", flush=True)
+        taken = sum(f.stat().st_size for f in settings.warehouse_root.rglob("*") if f.is_file())
+        print(f"{per_run} a run: the warehouses, their exports and kept sets take {taken / 2**30:.2f} GiB on disk",
+              flush=True)
         return walls
 
     measured = measure(args.tenants_per_run)
@@ -93,6 +105,8 @@ def main() -> None:
                   f"{args.baseline_per_run} a run ({wall:.1f} s against {baseline[label]:.1f} s)")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"largest process's peak memory (the daemon, the runs): {peak:.0f} MiB")
+    if not args.keep:
+        shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
