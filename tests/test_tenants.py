@@ -176,25 +176,37 @@ def test_the_fan_out_refuses_in_one_line(tmp_path):
     assert alone.returncode == 2 and "run them with --all-tenants" in alone.stderr
 
 
-def test_the_fan_outs_own_instance_only_builds(tmp_path):
+def test_the_fan_outs_own_instance_only_builds(tmp_path, monkeypatch):
     """The temporary instance of `run --all-tenants` queues the runs and keeps nothing else going: the consent sensor
-    is stopped in it (the daemon would otherwise read every tenant's registry every few seconds) and the steps' output
-    is not captured (the instance is deleted afterwards)."""
+    does not start in it (the daemon would otherwise read every tenant's registry every few seconds) and the steps'
+    output is not captured (the instance is deleted afterwards). An operator's instance starts the sensor."""
     import os
 
     import dagster as dg
-    from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
     from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
     from samlet_overblik import fanout
+    from samlet_overblik.core.settings import load_settings
+    from samlet_overblik.defs.build import build_defs
     from samlet_overblik.defs.sensors import SENSOR_NAME
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMLET_", "DAGSTER_"))}
-    env.update(DAGSTER_HOME=str(tmp_path), SAMLET_TENANTS="101,147")
-    fanout._temporary_instance(tmp_path, 3, env)
+    settings = load_settings(None, sources_dir=tmp_path, env={})
+    settings.tenants = ("101", "147")
+
+    def sensor_status(env: dict[str, str]) -> dg.DefaultSensorStatus:
+        for key in [k for k in os.environ if k.startswith("SAMLET_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            if key.startswith("SAMLET_"):
+                monkeypatch.setenv(key, value)
+        return build_defs().resolve_sensor_def(SENSOR_NAME).default_status
+
+    temporary = fanout._environment(settings, settings.tenants, tmp_path, workers=3)
+    operators = fanout._environment(settings, settings.tenants, tmp_path)  # DAGSTER_HOME set: no workers of its own
+    assert sensor_status(temporary) == dg.DefaultSensorStatus.STOPPED
+    assert sensor_status(operators) == dg.DefaultSensorStatus.RUNNING
+    fanout._temporary_instance(tmp_path, 3)
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        sensors = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        assert [(s.instigator_name, s.status) for s in sensors] == [(SENSOR_NAME, InstigatorStatus.STOPPED)]
         assert isinstance(instance.compute_log_manager, NoOpComputeLogManager)
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 3
 

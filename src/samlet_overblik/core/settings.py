@@ -72,6 +72,9 @@ class Settings:
     # fixed cost (a process, the code location, its steps) is paid once for them. A group fails as one; the fan-out
     # then runs its municipalities one by one, so a failing one fails alone.
     tenants_per_run: int = 1
+    # Whether the consent sensor starts running with the daemon (its default status; an operator's start or stop in
+    # the UI is kept by the instance). Off only in the fan-out's own short-lived instance, which only builds.
+    consent_sensor: bool = True
     # Set in one tenant's settings (core.tenants.for_tenant): whose they are.
     tenant: str | None = None
 
@@ -139,7 +142,7 @@ def load_settings(
 
     s = Settings()
     for key, (_, parse) in _SCALARS.items():
-        if doc.get(key):
+        if doc.get(key) not in (None, ""):  # YAML's false is a value (an on/off setting's off)
             setattr(s, key, parse(str(doc[key])))
     known = spec_names()
     for name, url in (doc.get("sources") or {}).items():
@@ -212,6 +215,19 @@ def _parse_tenants(value) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
+def _parse_switch(setting: str) -> Callable[[str], bool]:
+    """A parser of an on/off setting: on, true, yes, 1 or off, false, no, 0."""
+    def parse(text: str) -> bool:
+        value = str(text).strip().lower()
+        if value in ("on", "true", "yes", "1"):
+            return True
+        if value in ("off", "false", "no", "0"):
+            return False
+        raise SettingsError(f"{setting} must be on or off: {text!r}")
+
+    return parse
+
+
 # Single-valued settings: config-file key -> (environment variable, parser). Sources are handled apart.
 _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "sources_dir": ("SAMLET_SOURCES_DIR", Path),
@@ -224,4 +240,5 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "threads": ("SAMLET_THREADS", _at_least_one("threads")),
     "warehouse_root": ("SAMLET_WAREHOUSE_ROOT", Path),
     "tenants_per_run": ("SAMLET_TENANTS_PER_RUN", _at_least_one("tenants_per_run")),
+    "consent_sensor": ("SAMLET_CONSENT_SENSOR", _parse_switch("consent_sensor")),
 }

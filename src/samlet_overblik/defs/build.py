@@ -69,7 +69,7 @@ def build_defs(resource_overrides: dict | None = None, tenants: tuple[str, ...] 
         asset_checks=checks,
         jobs=[nightly, refresh],
         schedules=[nightly_schedule(nightly, tenants, settings.tenants_per_run)],
-        sensors=[consent_registry_sensor(refresh)],
+        sensors=[consent_registry_sensor(refresh, running=settings.consent_sensor)],
         resources=resources,
         # Every run in one process, step after step (a backfill's runs too): the steps share the run's DuckDB file.
         executor=dg.in_process_executor,

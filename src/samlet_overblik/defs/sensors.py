@@ -18,7 +18,8 @@ from samlet_overblik.sources.specs import load_job_settings
 SENSOR_NAME = "consent_registry_sensor"
 
 
-def consent_registry_sensor(job) -> dg.SensorDefinition:
+def consent_registry_sensor(job, running: bool = True) -> dg.SensorDefinition:
+    """``running``: its default status (settings.consent_sensor); an instance keeps an operator's start or stop."""
     from samlet_overblik.consent.policy import load_policy
     from samlet_overblik.consent.watcher import tick
 
@@ -29,7 +30,7 @@ def consent_registry_sensor(job) -> dg.SensorDefinition:
         name=SENSOR_NAME,
         job=job,
         minimum_interval_seconds=interval,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
         required_resource_keys={registry, "warehouse", "run_settings"},
         description=f"Every {interval} s: hide withdrawn consents from lookups at once and launch consent_refresh "
         "when the exports no longer match the consent registry.",
