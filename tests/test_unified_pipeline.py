@@ -67,6 +67,32 @@ def test_exports_carry_overviews_within_consent(published):
             assert {"citizen_overview_cpr", "citizen_overview_person", "interventions_cpr"} <= indexed
 
 
+def test_exports_carry_the_unified_layers_comments(published):
+    """A department's tables read with the same table and column comments as the warehouse's unified layer (the data
+    dictionary of an export), besides their own (the CPR column the export adds)."""
+    from samlet_overblik.unified import view
+
+    tables = (*view.SCOPED_TABLES, view.SIGNALS_TABLE, "signal_rules")
+    with duckdb.connect(str(published), read_only=True) as con:
+        unified = _comments(con, "unified", tables)
+    assert len(unified) > len(tables)  # tables and columns
+    for dept in DEPARTMENTS:
+        with duckdb.connect(str(published.parent / "exports" / f"{dept}.duckdb"), read_only=True) as ex:
+            carried = _comments(ex, "main", tables)
+        assert {k: v for k, v in carried.items() if k in unified} == unified, dept
+        assert carried[("citizen_overview", "cpr")].startswith("CPR number"), dept
+
+
+def _comments(con, schema: str, tables) -> dict[tuple[str, str | None], str]:
+    where = "database_name = current_database() AND schema_name = ? AND list_contains(?, table_name) AND comment IS NOT NULL"
+    found: dict[tuple[str, str | None], str] = {
+        (t, None): c for t, c in con.execute(f"SELECT table_name, comment FROM duckdb_tables() WHERE {where}",
+                                             [schema, list(tables)]).fetchall()}
+    found.update({(t, col): c for t, col, c in con.execute(
+        f"SELECT table_name, column_name, comment FROM duckdb_columns() WHERE {where}", [schema, list(tables)]).fetchall()})
+    return found
+
+
 READER = textwrap.dedent(
     """
     import signal, sys, time, duckdb

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import functools
 import grp
 import hashlib
 import json
@@ -46,7 +47,7 @@ import duckdb
 
 from samlet_overblik.core import cpr
 from samlet_overblik.core.paths import data_dir, write_atomically
-from samlet_overblik.core.sql import quoted_identifier, table_exists
+from samlet_overblik.core.sql import current_database, quoted_identifier, table_exists
 
 SETS = "sets"
 CURRENT = "current"
@@ -281,7 +282,12 @@ def start_build(warehouse: Path, run_id: str) -> Path:
 
 
 def ddl_digest(text: str | None = None) -> str:
-    return hashlib.sha256((ddl_text() if text is None else text).encode()).hexdigest()
+    return _digest_of(ddl_text() if text is None else text)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
@@ -299,7 +305,7 @@ def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
     if applied is None and _is_empty(con):
         con.execute("ATTACH ? AS samlet_empty_warehouse (READ_ONLY)", [str(empty_warehouse(text))])
         try:
-            con.execute("COPY FROM DATABASE samlet_empty_warehouse TO " + quoted_identifier(_current_database(con)))
+            con.execute("COPY FROM DATABASE samlet_empty_warehouse TO " + quoted_identifier(current_database(con)))
         finally:
             con.execute("DETACH samlet_empty_warehouse")
         if _applied_digest(con) == digest:
@@ -312,10 +318,6 @@ def _run_ddl(con: duckdb.DuckDBPyConnection, text: str, digest: str) -> None:
         con.execute(text)
         con.execute("DELETE FROM meta.ddl_applied")
         con.execute("INSERT INTO meta.ddl_applied (digest, applied_at) VALUES (?, now())", [digest])
-
-
-def _current_database(con: duckdb.DuckDBPyConnection) -> str:
-    return con.execute("SELECT current_database()").fetchall()[0][0]
 
 
 def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
@@ -366,14 +368,25 @@ def drop_indexes(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def declared_indexes(table: str) -> list[str]:
     """The DDL's ``CREATE INDEX IF NOT EXISTS ... ON <table> (...)`` statements for ``table``."""
+    return list(_indexes_in(ddl_text(), table))
+
+
+@functools.lru_cache(maxsize=256)
+def _indexes_in(text: str, table: str) -> tuple[str, ...]:
     pattern = re.compile(rf"CREATE INDEX IF NOT EXISTS \w+ ON {re.escape(table)} \([^)]*\)", re.IGNORECASE)
-    return pattern.findall(ddl_text())
+    return tuple(pattern.findall(text))
 
 
 def ddl_text() -> str:
-    """The warehouse's DDL as applied: the CPR macros, then ``warehouse/*.sql`` in order."""
+    """The warehouse's DDL as applied: the CPR macros, then ``warehouse/*.sql`` in order. Read again only when a
+    file changed: a municipality's staging asked for it three times an asset (its digest, its indexes)."""
     files = sorted(data_dir("warehouse").glob("*.sql"))
-    return "\n".join([cpr.sql_macros(), *(path.read_text(encoding="utf-8") for path in files)])
+    return _ddl_of(tuple((path, path.stat().st_mtime_ns, path.stat().st_size) for path in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _ddl_of(files: tuple[tuple[Path, int, int], ...]) -> str:
+    return "\n".join([cpr.sql_macros(), *(path.read_text(encoding="utf-8") for path, _, _ in files)])
 
 
 @contextmanager

@@ -35,7 +35,7 @@ import pyarrow as pa
 from samlet_overblik.core.paths import data_dir
 from samlet_overblik import __version__
 from samlet_overblik.core.sql import column_types, content_fingerprint, table_exists
-from samlet_overblik.core.warehouse import ddl_text, drop_indexes, restore_indexes, transaction
+from samlet_overblik.core.warehouse import ddl_digest, drop_indexes, restore_indexes, transaction
 
 _HEADER_RE = re.compile(r"^--\s*(\w+):\s*(.+?)\s*$")
 
@@ -117,7 +117,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, asset: SqlAsset) -> str:
     read stamps), its source's rows of ``staging.code_map``, its SQL, the warehouse DDL (macros included) and this
     package's version (the Python around the SQL)."""
     sql = asset.sql()
-    parts = [__version__, hashlib.sha256(ddl_text().encode()).hexdigest(), sql]
+    parts = [__version__, ddl_digest(), sql]
     for name in sorted(set(_RAW_TABLE.findall(sql))):
         raw = f"raw.{name}"
         parts.append(content_fingerprint(con, raw, ignore=_READ_STAMPS) if table_exists(con, raw) else "absent")

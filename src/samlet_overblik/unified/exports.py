@@ -77,8 +77,7 @@ def _build_views(con: duckdb.DuckDBPyConnection, department: str, reference, thr
     con.execute("DROP TABLE ex.citizen_overview")
     con.execute("ALTER TABLE ex.citizen_overview_by_cpr RENAME TO citizen_overview")
     con.execute("COMMENT ON COLUMN ex.citizen_overview.cpr IS 'CPR number of the citizen (10 digits); NULL for people known without one.'")
-    for name in (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"):
-        unified.copy_comments(con, "unified", name, f"ex.{name}")
+    unified.copy_comments(con, "unified", (*unified.SCOPED_TABLES, unified.SIGNALS_TABLE, "signal_rules"), "ex")
     # Plans (with their tovholder and goals) and home visits carry the basis that let them in, like the records:
     # lookups hide them at once when that basis is revoked (consent.watcher), and lineage explains them.
     admitted = ("SELECT source, source_table, record_id, basis, category FROM consent.record_decisions "
@@ -179,6 +178,8 @@ def export_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def fingerprint_of(path: Path) -> str | None:
     """The fingerprint an existing export was built with (None: absent, unreadable or built before fingerprints)."""
+    if not path.is_file():  # a first build: DuckDB takes milliseconds to refuse a missing file
+        return None
     try:
         with duckdb.connect(str(path), read_only=True) as econ:
             return econ.execute("SELECT fingerprint FROM export_info").fetchall()[0][0]
